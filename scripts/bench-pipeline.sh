@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Ingest and ETL throughput, in one run on the same broker and database,
+# against (a) the guide's way and (b) the near-limit tools.
+#
+#   scripts/bench-pipeline.sh [scale]     (default 1: 100,000 CSV orders)
+#
+# Ingest, on the same orders.csv:
+#   baedal ingest             typed records, canonical JSON, idempotent producer, acks=all
+#   guide                     pandas.read_csv + iterrows + kafka-python send (the guide's Phase 2 code)
+#   kcat -P                   the same canonical JSON records, pre-serialised, one per line
+# ETL (all six files' messages → raw, clean, marts, Redis) against, on the same order rows:
+#   guide                     psycopg2 INSERT one row at a time, one commit (the guide's Phase 4 code)
+#   psql \copy                COPY of the same order rows into an empty table
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scale=${1:-1}
+data=$(pwd)/data/generated/bench-s$scale
+eval "$(scripts/services.sh --env)"
+command -v kcat >/dev/null || { apt-get install -y -qq kcat >/dev/null; }
+python3 -c "import kafka, psycopg2, pandas" 2>/dev/null || python3 -m pip install --quiet kafka-python psycopg2-binary pandas
+cargo build --release --quiet -p baedal-workloads
+bin=$(pwd)/${CARGO_TARGET_DIR:-target}/release/baedal
+[ -f "$data/defect-summary.json" ] || "$bin" datagen --seed 42 --scale "$scale" --out "$data" >/dev/null
+run=bench$(date +%s)
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export BAEDAL_TOPIC_PREFIX=$run. BAEDAL_DATABASE_SCHEMA=$run BAEDAL_REDIS_PREFIX=$run: BAEDAL_METRICS_ADDR=127.0.0.1:0
+now() { python3 -c 'import time; print(time.perf_counter())'; }
+elapsed() { python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$1" "$2"; }
+bootstrap=$BAEDAL_KAFKA_BOOTSTRAP
+
+# --- ingest -----------------------------------------------------------------
+"$bin" ingest --source "$data/orders.json" >/dev/null  # creates the topics; warms the broker
+t0=$(now); ours_csv=$("$bin" ingest --source "$data/orders.csv"); t1=$(now)
+ours_csv_s=$(elapsed "$t0" "$t1")
+csv_records=$(echo "$ours_csv" | sed -E 's/sent ([0-9]+) records and ([0-9]+) dead.*/\1 \2/' | awk '{print $1 + $2}')
+t0=$(now); ours_all=$("$bin" ingest --source "$data"); t1=$(now)
+ours_all_s=$(elapsed "$t0" "$t1")
+all_records=$(echo "$ours_all" | sed -E 's/sent ([0-9]+) records and ([0-9]+) dead.*/\1 \2/' | awk '{print $1 + $2}')
+
+# The same canonical records, pre-serialised (key<TAB>value lines), for kcat.
+python3 - "$data/orders.csv" "$work/orders.kv" "$bin" <<'PY'
+import subprocess, sys
+# baedal's canonical JSON of every readable CSV order, in file order.
+out = subprocess.run([sys.argv[3], "records", sys.argv[1]], check=True, capture_output=True, text=True).stdout
+with open(sys.argv[2], "w") as f:
+    f.write(out)
+PY
+kv_records=$(wc -l < "$work/orders.kv")
+# Separate topics for the comparison producers, so the ETL reads only baedal's.
+python3 - "$bootstrap" "${run}x.near" "${run}x.guide" <<'PY'
+import sys
+from kafka.admin import KafkaAdminClient, NewTopic
+admin = KafkaAdminClient(bootstrap_servers=sys.argv[1])
+admin.create_topics([NewTopic(name, 3, 1) for name in sys.argv[2:]])
+PY
+if kcat -b "$bootstrap" -L -m 3 >/dev/null 2>&1; then
+    near_limit="kcat -P"
+    t0=$(now); kcat -P -b "$bootstrap" -t "${run}x.near" -K $'\t' -X acks=all -X enable.idempotence=true -X linger.ms=10 -l "$work/orders.kv"; t1=$(now)
+    kcat_s=$(elapsed "$t0" "$t1")
+else
+    # Debian's kcat (librdkafka 2.0.2) fails the ApiVersions handshake with
+    # tansu 0.6: the same librdkafka calls through baedal's own librdkafka.
+    near_limit="kcat-equivalent (librdkafka)"
+    read -r _ kcat_s < <(cargo bench --quiet -p baedal-workloads --bench produce -- "$bootstrap" "${run}x.near" "$work/orders.kv")
+fi
+
+guide_ingest=$(python3 - "$data/orders.csv" "$bootstrap" "${run}x.guide" <<'PY'
+import json, sys, time
+import pandas as pd
+from kafka import KafkaProducer
+path, bootstrap, topic = sys.argv[1:]
+start = time.perf_counter()
+producer = KafkaProducer(bootstrap_servers=[bootstrap], value_serializer=lambda x: json.dumps(x).encode("utf-8"))
+df = pd.read_csv(path, on_bad_lines="skip", low_memory=False)
+n = 0
+for _, row in df.iterrows():
+    message = {k: (None if pd.isna(v) else (v.item() if hasattr(v, "item") else v)) for k, v in row.items()}
+    producer.send(topic, message)
+    n += 1
+producer.flush()
+print(n, time.perf_counter() - start)
+PY
+)
+read -r guide_n guide_s <<< "$guide_ingest"
+
+# --- etl --------------------------------------------------------------------
+t0=$(now); etl_out=$("$bin" etl); t1=$(now)
+etl_s=$(elapsed "$t0" "$t1")
+psql_run() { psql "$BAEDAL_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "SET search_path = $run" -c "$1"; }
+etl_rows=$(psql_run "SELECT count(*) FROM raw_records" | tail -1)
+order_rows=$(psql_run "SELECT count(*) FROM orders" | tail -1)
+psql_run "\copy (SELECT order_id, order_time, updated_at, customer_id, restaurant_id, order_amount, order_status, district, actual_delivery_min FROM orders) TO '$work/orders.csv' WITH (FORMAT csv)"
+psql_run "CREATE TABLE copy_target (order_id text PRIMARY KEY, order_time timestamptz, updated_at timestamptz, customer_id text, restaurant_id text, order_amount bigint, order_status text, district text, actual_delivery_min int); CREATE TABLE guide_target (LIKE copy_target INCLUDING ALL)"
+t0=$(now); psql_run "\copy copy_target FROM '$work/orders.csv' WITH (FORMAT csv)"; t1=$(now)
+copy_s=$(elapsed "$t0" "$t1")
+guide_etl=$(python3 - "$BAEDAL_DATABASE_URL" "$run" "$work/orders.csv" <<'PY'
+import csv, sys, time
+import psycopg2
+url, schema, path = sys.argv[1:]
+rows = [[None if v == "" else v for v in r] for r in csv.reader(open(path, newline=""))]
+conn = psycopg2.connect(url, options=f"-c search_path={schema}")
+cur = conn.cursor()
+start = time.perf_counter()
+for r in rows:
+    cur.execute("INSERT INTO guide_target VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)", r)
+conn.commit()
+print(len(rows), time.perf_counter() - start)
+PY
+)
+read -r guide_etl_n guide_etl_s <<< "$guide_etl"
+psql "$BAEDAL_DATABASE_URL" -qc "DROP SCHEMA $run CASCADE" >/dev/null
+
+python3 - <<PY
+rows = [
+    ("ingest: baedal ingest (orders.csv)", $csv_records, $ours_csv_s),
+    ("ingest: baedal ingest (all six files)", $all_records, $ours_all_s),
+    ("ingest: guide (pandas iterrows + kafka-python)", $guide_n, $guide_s),
+    ("ingest: $near_limit (same records)", $kv_records, $kcat_s),
+    ("etl: baedal etl (all messages, marts, Redis)", $etl_rows, $etl_s),
+    ("etl: guide (psycopg2 row-by-row, order rows)", $guide_etl_n, $guide_etl_s),
+    ("etl: psql \\\\copy (same order rows)", $order_rows, $copy_s),
+]
+print(f"{'':52} {'records':>9} {'seconds':>8} {'records/s':>11}")
+for name, n, s in rows:
+    print(f"{name:52} {n:>9} {s:>8.2f} {n / s:>11.0f}")
+rate = {name: n / s for name, n, s in rows}
+ours_in, ours_etl = rate[rows[0][0]], rate[rows[4][0]]
+print()
+print(f"ingest vs guide:  {ours_in / rate[rows[2][0]]:6.1f}x   (target >= 20x)")
+print(f"ingest vs kcat:   {ours_in / rate[rows[3][0]]:6.2f}x   (target >= 0.5x)")
+print(f"etl vs guide:     {ours_etl / rate[rows[5][0]]:6.1f}x")
+print(f"etl vs \\\\copy:      {ours_etl / rate[rows[6][0]]:6.2f}x   (target >= 0.5x)")
+PY

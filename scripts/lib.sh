@@ -1,0 +1,16 @@
+# Helpers shared by the scripts (sourced, not run). The sourcing script sets
+# `log_tag` first: `log_tag=setup; . "$(dirname "$0")/lib.sh"`.
+
+log() { printf '%s: %s\n' "${log_tag:-baedal}" "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Installs the Debian packages that are missing; `apt-get update` at most once.
+apt_updated=""
+apt_install() {
+    local missing=()
+    for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ -z "$apt_updated" ]; then as_root apt-get update -qq; apt_updated=1; fi
+    log "installing ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+}

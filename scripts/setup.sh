@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Makes sure this machine has what baedal needs to build and test. Idempotent:
+# installs only what is missing.
+#   - a Rust toolchain with rustfmt and clippy (rustup)
+#   - python3 (the interoperability tests read generated files with Python's
+#     own csv, json, xml and pickle modules)
+#   - a C toolchain, make, perl and zlib headers (librdkafka is built from source)
+set -euo pipefail
+log_tag=setup
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+
+
+
+if ! command -v cargo >/dev/null 2>&1; then
+    if [ -x "$HOME/.cargo/bin/cargo" ]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    else
+        apt_install curl ca-certificates
+        log "installing the Rust toolchain"
+        curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+fi
+if command -v rustup >/dev/null 2>&1; then
+    for component in rustfmt clippy; do
+        rustup component list --installed 2>/dev/null | grep -q "^$component" || rustup component add "$component"
+    done
+fi
+command -v python3 >/dev/null 2>&1 || apt_install python3
+command -v cc >/dev/null 2>&1 || apt_install build-essential
+# librdkafka (built from source by rdkafka-sys) needs make, perl and zlib.
+command -v make >/dev/null 2>&1 || apt_install make
+command -v perl >/dev/null 2>&1 || apt_install perl
+apt_install zlib1g-dev
+# moto's S3-compatible server for the s3:// source test.
+python3 -c "import moto.server, boto3" 2>/dev/null || python3 -m pip install --quiet "moto[server]"
+log "toolchain ready: $(cargo --version), $(python3 --version)"

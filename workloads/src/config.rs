@@ -1,0 +1,489 @@
+//! The one configuration every workload reads: a YAML file (optional) and
+//! `BAEDAL_*` environment variables on top of it.
+//!
+//! The operator renders exactly these keys into the pipeline's ConfigMap; the
+//! table in [`ENV`] is the reference (and the README lists it). Credentials
+//! never live here in clear: the database and Redis URLs come from Secrets
+//! through the environment, and [`Config::redacted`] hides their passwords
+//! wherever the configuration is shown or logged.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub kafka: KafkaConfig,
+    pub database: DatabaseConfig,
+    pub redis: RedisConfig,
+    pub etl: EtlConfig,
+    pub alerts: AlertConfig,
+    /// Address of the `/metrics` endpoint of ingest and ETL.
+    pub metrics_listen: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// `host:port[,host:port]` of the brokers.
+    pub bootstrap: String,
+    /// Prefix of every topic name (`baedal.` gives `baedal.orders`, …).
+    pub topic_prefix: String,
+    /// librdkafka `security.protocol` (PLAINTEXT, SSL, SASL_SSL, …).
+    pub security_protocol: Option<String>,
+    /// SASL mechanism (PLAIN, SCRAM-SHA-512, …) when SASL is used.
+    pub sasl_mechanism: Option<String>,
+    pub sasl_username: Option<String>,
+    /// Only ever from the environment (a Secret); never written to a file.
+    #[serde(skip_serializing)]
+    pub sasl_password: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://user[:password]@host:port/database`.
+    pub url: String,
+    /// The Postgres schema holding baedal's tables (created if missing).
+    pub schema: String,
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://[:password@]host:port/db`.
+    pub url: String,
+    /// Prefix of every key (`baedal:` gives `baedal:order:O000000001`, …).
+    pub key_prefix: String,
+    /// Lifetime of a cached order, seconds.
+    pub order_ttl_secs: u64,
+    /// The ETL pre-warms the cache with the orders of this many latest days
+    /// of data; older orders are cached when first read (cache-aside).
+    pub order_cache_days: i64,
+    /// Lifetime of a cached API answer, seconds.
+    pub cache_ttl_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EtlConfig {
+    /// Messages loaded per Postgres transaction.
+    pub batch_size: usize,
+    /// Consumer group id (informational: offsets live in Postgres).
+    pub group_id: String,
+    /// Messages re-read before the stored position of each partition on
+    /// resume (loads are idempotent). Must be at least the largest record
+    /// batch producers write, for brokers that serve only whole batches
+    /// starting at or after the fetch offset (tansu 0.6); 0 for Apache Kafka.
+    pub resume_rewind: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AlertConfig {
+    /// Raise an alert when the late-delivery rate in the window exceeds this.
+    pub late_rate_threshold: f64,
+    /// The alert window, minutes, ending at the latest order time.
+    pub window_minutes: i64,
+    /// No alert on fewer delivered orders than this in the window.
+    pub min_orders: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            kafka: KafkaConfig::default(),
+            database: DatabaseConfig::default(),
+            redis: RedisConfig::default(),
+            etl: EtlConfig::default(),
+            alerts: AlertConfig::default(),
+            metrics_listen: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            bootstrap: "127.0.0.1:9092".into(),
+            topic_prefix: "baedal.".into(),
+            security_protocol: None,
+            sasl_mechanism: None,
+            sasl_username: None,
+            sasl_password: None,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "postgres://postgres@127.0.0.1:5432/baedal".into(),
+            schema: "baedal".into(),
+            max_connections: 8,
+        }
+    }
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: "redis://127.0.0.1:6379/".into(),
+            key_prefix: "baedal:".into(),
+            order_ttl_secs: 3600,
+            order_cache_days: 7,
+            cache_ttl_secs: 60,
+        }
+    }
+}
+
+impl Default for EtlConfig {
+    fn default() -> Self {
+        EtlConfig {
+            batch_size: 20_000,
+            group_id: "baedal-etl".into(),
+            resume_rewind: 10_000,
+        }
+    }
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        AlertConfig {
+            late_rate_threshold: 0.25,
+            window_minutes: 60,
+            min_orders: 5,
+        }
+    }
+}
+
+/// Every environment variable the workloads read: (name, config key, meaning).
+pub const ENV: &[(&str, &str, &str)] = &[
+    (
+        "BAEDAL_CONFIG",
+        "-",
+        "path of a YAML file with any of the keys below",
+    ),
+    (
+        "BAEDAL_KAFKA_BOOTSTRAP",
+        "kafka.bootstrap",
+        "broker list, host:port[,host:port]",
+    ),
+    (
+        "BAEDAL_TOPIC_PREFIX",
+        "kafka.topic_prefix",
+        "prefix of every topic name",
+    ),
+    (
+        "BAEDAL_KAFKA_SECURITY_PROTOCOL",
+        "kafka.security_protocol",
+        "PLAINTEXT, SSL, SASL_SSL, …",
+    ),
+    (
+        "BAEDAL_KAFKA_SASL_MECHANISM",
+        "kafka.sasl_mechanism",
+        "SASL mechanism",
+    ),
+    (
+        "BAEDAL_KAFKA_SASL_USERNAME",
+        "kafka.sasl_username",
+        "SASL user",
+    ),
+    (
+        "BAEDAL_KAFKA_SASL_PASSWORD",
+        "kafka.sasl_password",
+        "SASL password (from a Secret)",
+    ),
+    (
+        "BAEDAL_DATABASE_URL",
+        "database.url",
+        "Postgres URL (from a Secret)",
+    ),
+    (
+        "BAEDAL_DATABASE_SCHEMA",
+        "database.schema",
+        "Postgres schema of baedal's tables",
+    ),
+    (
+        "BAEDAL_DATABASE_MAX_CONNECTIONS",
+        "database.max_connections",
+        "connection pool size",
+    ),
+    (
+        "BAEDAL_REDIS_URL",
+        "redis.url",
+        "Redis URL (from a Secret when it has a password)",
+    ),
+    (
+        "BAEDAL_REDIS_PREFIX",
+        "redis.key_prefix",
+        "prefix of every Redis key",
+    ),
+    (
+        "BAEDAL_ORDER_CACHE_TTL",
+        "redis.order_ttl_secs",
+        "seconds a cached order lives",
+    ),
+    (
+        "BAEDAL_CACHE_TTL",
+        "redis.cache_ttl_secs",
+        "seconds a cached API answer lives",
+    ),
+    (
+        "BAEDAL_ETL_BATCH_SIZE",
+        "etl.batch_size",
+        "messages per Postgres transaction",
+    ),
+    ("BAEDAL_ETL_GROUP_ID", "etl.group_id", "consumer group id"),
+    (
+        "BAEDAL_ETL_RESUME_REWIND",
+        "etl.resume_rewind",
+        "messages re-read before the stored position on resume",
+    ),
+    (
+        "BAEDAL_ALERT_LATE_RATE",
+        "alerts.late_rate_threshold",
+        "late-delivery rate that raises an alert",
+    ),
+    (
+        "BAEDAL_ALERT_WINDOW_MINUTES",
+        "alerts.window_minutes",
+        "alert window, minutes",
+    ),
+    (
+        "BAEDAL_ALERT_MIN_ORDERS",
+        "alerts.min_orders",
+        "fewest delivered orders in the window to judge",
+    ),
+    (
+        "BAEDAL_METRICS_ADDR",
+        "metrics_listen",
+        "address of /metrics (ingest, ETL)",
+    ),
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {source}")]
+    Parse {
+        path: String,
+        source: serde_yaml::Error,
+    },
+    #[error("environment variable {name}={value:?}: {reason}")]
+    Env {
+        name: String,
+        value: String,
+        reason: String,
+    },
+}
+
+fn parse_env<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError>
+where
+    T::Err: std::fmt::Display,
+{
+    value.trim().parse().map_err(|e: T::Err| ConfigError::Env {
+        name: name.into(),
+        value: value.into(),
+        reason: e.to_string(),
+    })
+}
+
+impl Config {
+    /// Defaults, then the file (`path`, or `BAEDAL_CONFIG`), then the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_with(path, |name| std::env::var(name).ok())
+    }
+
+    /// [`load`](Self::load) with an explicit environment (for tests).
+    pub fn load_with(
+        path: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let file = path
+            .map(Path::to_path_buf)
+            .or_else(|| env("BAEDAL_CONFIG").map(Into::into));
+        let mut config = match file {
+            Some(path) => {
+                let shown = path.display().to_string();
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: shown.clone(),
+                    source,
+                })?;
+                if text.trim().is_empty() {
+                    Config::default()
+                } else {
+                    serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse {
+                        path: shown,
+                        source,
+                    })?
+                }
+            }
+            None => Config::default(),
+        };
+        config.apply_env(env)?;
+        Ok(config)
+    }
+
+    fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
+        for (name, _, _) in ENV {
+            let Some(value) = env(name) else { continue };
+            match *name {
+                "BAEDAL_KAFKA_BOOTSTRAP" => self.kafka.bootstrap = value,
+                "BAEDAL_TOPIC_PREFIX" => self.kafka.topic_prefix = value,
+                "BAEDAL_KAFKA_SECURITY_PROTOCOL" => self.kafka.security_protocol = Some(value),
+                "BAEDAL_KAFKA_SASL_MECHANISM" => self.kafka.sasl_mechanism = Some(value),
+                "BAEDAL_KAFKA_SASL_USERNAME" => self.kafka.sasl_username = Some(value),
+                "BAEDAL_KAFKA_SASL_PASSWORD" => self.kafka.sasl_password = Some(value),
+                "BAEDAL_DATABASE_URL" => self.database.url = value,
+                "BAEDAL_DATABASE_SCHEMA" => self.database.schema = value,
+                "BAEDAL_DATABASE_MAX_CONNECTIONS" => {
+                    self.database.max_connections = parse_env(name, &value)?
+                }
+                "BAEDAL_REDIS_URL" => self.redis.url = value,
+                "BAEDAL_REDIS_PREFIX" => self.redis.key_prefix = value,
+                "BAEDAL_ORDER_CACHE_TTL" => self.redis.order_ttl_secs = parse_env(name, &value)?,
+                "BAEDAL_ORDER_CACHE_DAYS" => self.redis.order_cache_days = parse_env(name, &value)?,
+                "BAEDAL_CACHE_TTL" => self.redis.cache_ttl_secs = parse_env(name, &value)?,
+                "BAEDAL_ETL_BATCH_SIZE" => self.etl.batch_size = parse_env(name, &value)?,
+                "BAEDAL_ETL_GROUP_ID" => self.etl.group_id = value,
+                "BAEDAL_ETL_RESUME_REWIND" => self.etl.resume_rewind = parse_env(name, &value)?,
+                "BAEDAL_ALERT_LATE_RATE" => {
+                    self.alerts.late_rate_threshold = parse_env(name, &value)?
+                }
+                "BAEDAL_ALERT_WINDOW_MINUTES" => {
+                    self.alerts.window_minutes = parse_env(name, &value)?
+                }
+                "BAEDAL_ALERT_MIN_ORDERS" => self.alerts.min_orders = parse_env(name, &value)?,
+                "BAEDAL_METRICS_ADDR" => self.metrics_listen = value,
+                _ => {}
+            }
+        }
+        if !self
+            .database
+            .schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || self.database.schema.is_empty()
+        {
+            return Err(ConfigError::Env {
+                name: "database.schema".into(),
+                value: self.database.schema.clone(),
+                reason: "a schema name is letters, digits and _ only".into(),
+            });
+        }
+        if self.etl.batch_size == 0 {
+            return Err(ConfigError::Env {
+                name: "etl.batch_size".into(),
+                value: "0".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// The topic for a kind of record: `orders`, `messages`, `logs`, `reviews`, `dead-letter`.
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}{}", self.kafka.topic_prefix, name)
+    }
+
+    /// The configuration as YAML with passwords replaced by `***`.
+    pub fn redacted(&self) -> String {
+        let mut shown = self.clone();
+        shown.database.url = redact_url(&shown.database.url);
+        shown.redis.url = redact_url(&shown.redis.url);
+        serde_yaml::to_string(&shown).unwrap_or_default()
+    }
+}
+
+/// `scheme://user:secret@host` → `scheme://user:***@host`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_string();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_string(),
+    }
+}
+
+/// The record topics and what goes to each.
+pub const TOPICS: [&str; 5] = ["orders", "messages", "logs", "reviews", "dead-letter"];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn environment_overrides_the_file_which_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("baedal.yaml");
+        std::fs::write(&file, "kafka:\n  bootstrap: kafka:9092\nredis:\n  key_prefix: 'test:'\netl:\n  batch_size: 500\n").unwrap();
+        let config = Config::load_with(
+            Some(&file),
+            env(&[
+                ("BAEDAL_KAFKA_BOOTSTRAP", "b1:9092,b2:9092"),
+                ("BAEDAL_ORDER_CACHE_TTL", "60"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.kafka.bootstrap, "b1:9092,b2:9092");
+        assert_eq!(config.redis.key_prefix, "test:");
+        assert_eq!(config.redis.order_ttl_secs, 60);
+        assert_eq!(config.etl.batch_size, 500);
+        assert_eq!(config.database.schema, "baedal");
+        assert_eq!(config.topic("orders"), "baedal.orders");
+    }
+
+    #[test]
+    fn bad_values_and_unknown_keys_are_clear_errors() {
+        let e = Config::load_with(None, env(&[("BAEDAL_ETL_BATCH_SIZE", "many")])).unwrap_err();
+        assert!(e.to_string().contains("BAEDAL_ETL_BATCH_SIZE"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("bad.yaml");
+        std::fs::write(&file, "kafka:\n  bootstrapp: x\n").unwrap();
+        let e = Config::load_with(Some(&file), env(&[])).unwrap_err();
+        assert!(e.to_string().contains("bootstrapp"), "{e}");
+        let e = Config::load_with(None, env(&[("BAEDAL_DATABASE_SCHEMA", "x; drop table")]))
+            .unwrap_err();
+        assert!(e.to_string().contains("schema"), "{e}");
+    }
+
+    #[test]
+    fn passwords_never_show() {
+        let config = Config::load_with(
+            None,
+            env(&[
+                (
+                    "BAEDAL_DATABASE_URL",
+                    "postgres://app:s3cret@db:5432/baedal",
+                ),
+                ("BAEDAL_KAFKA_SASL_PASSWORD", "k4fka"),
+            ]),
+        )
+        .unwrap();
+        let shown = config.redacted();
+        assert!(
+            !shown.contains("s3cret") && !shown.contains("k4fka"),
+            "{shown}"
+        );
+        assert!(shown.contains("postgres://app:***@db:5432/baedal"));
+    }
+}

@@ -1,0 +1,43 @@
+//! Everything baedal says to Postgres goes through a pool made here, with the
+//! search path set to the configured schema, and the schema is migrated by
+//! the one set of versioned migrations in `workloads/migrations/` (the
+//! operator applies the same set).
+
+use crate::config::DatabaseConfig;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// The schema migrations, embedded at build time.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// Connects a pool whose connections see the configured schema first.
+pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
+    // Bulk loads are long by design: slow-statement notes are debug output, not warnings.
+    let options = PgConnectOptions::from_str(&config.url)?
+        .options([("search_path", config.schema.as_str())])
+        .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
+    PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+}
+
+/// Creates the schema if needed and applies every pending migration.
+pub async fn migrate(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
+    // The schema name is validated by Config (letters, digits, _), and quoted.
+    let mut conn =
+        sqlx::PgConnection::connect_with(&PgConnectOptions::from_str(&config.url)?).await?;
+    sqlx::query(&format!(
+        "CREATE SCHEMA IF NOT EXISTS \"{}\"",
+        config.schema
+    ))
+    .execute(&mut conn)
+    .await?;
+    conn.close().await?;
+    let pool = connect(config).await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}

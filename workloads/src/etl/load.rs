@@ -1,0 +1,592 @@
+//! One batch of consumed messages, loaded into Postgres in one transaction
+//! with array (`UNNEST`) statements: raw rows, clean rows, and the offsets.
+
+use crate::model::{Conversation, LogEvent, Order, Record, Review};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use sqlx::PgPool;
+use std::collections::{BTreeMap, HashMap};
+
+/// A dead-letter message as ingest writes it.
+#[derive(Debug, Deserialize)]
+struct DeadLetter {
+    file: String,
+    position: String,
+    reason_class: String,
+    reason: String,
+}
+
+#[derive(Default)]
+struct Raw {
+    topic: Vec<String>,
+    partition: Vec<i32>,
+    offset: Vec<i64>,
+    kind: Vec<String>,
+    key: Vec<Option<String>>,
+    payload: Vec<String>,
+}
+
+/// Messages consumed since the last commit.
+#[derive(Default)]
+pub struct Batch {
+    raw: Raw,
+    /// Per order id, the version with the latest `updated_at` in this batch.
+    orders: HashMap<String, (Order, String)>,
+    conversations: HashMap<String, Conversation>,
+    log_events: HashMap<i64, LogEvent>,
+    reviews: HashMap<String, Review>,
+    dead: Vec<(String, i32, i64, DeadLetter)>,
+    /// Next offset per partition, written with the rows.
+    offsets: BTreeMap<(String, i32), i64>,
+    malformed: u64,
+}
+
+/// What a commit wrote.
+#[derive(Debug, Default)]
+pub struct LoadStats {
+    /// Messages in the batch.
+    pub messages: u64,
+    /// Of those, messages not loaded before (a resume re-reads a few).
+    pub new_messages: u64,
+    pub orders_changed: u64,
+    pub dead_letters: u64,
+    pub malformed: u64,
+}
+
+/// A stable 64-bit content hash (FNV-1a) of a log event's canonical JSON.
+fn event_hash(payload: &[u8]) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in payload {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h as i64
+}
+
+fn newer(a: &Order, b: &Order) -> bool {
+    a.updated_at.map(|t| t.at) > b.updated_at.map(|t| t.at)
+}
+
+impl Batch {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.raw.offset.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.raw.offset.is_empty()
+    }
+
+    /// Adds one message. A payload that is not what its topic carries is kept
+    /// in the raw layer as `malformed` and counted; it never stops the load.
+    pub fn add(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        key: Option<String>,
+        payload: &[u8],
+    ) {
+        let kind = if topic.ends_with("dead-letter") {
+            match serde_json::from_slice::<DeadLetter>(payload) {
+                Ok(letter) => {
+                    self.dead
+                        .push((topic.to_string(), partition, offset, letter));
+                    "dead_letter"
+                }
+                Err(_) => "malformed",
+            }
+        } else {
+            match serde_json::from_slice::<Record>(payload) {
+                Ok(record) => {
+                    let kind = record.kind();
+                    self.add_record(topic, record, payload);
+                    kind
+                }
+                Err(_) => "malformed",
+            }
+        };
+        let text = String::from_utf8_lossy(payload);
+        let payload = if kind == "malformed" {
+            self.malformed += 1;
+            // Kept as a JSON string, so the raw layer loses nothing.
+            serde_json::Value::String(text.into_owned()).to_string()
+        } else {
+            // Valid JSON already; Postgres refuses only the NUL character.
+            text.replace("\\u0000", "")
+        };
+        self.raw.topic.push(topic.to_string());
+        self.raw.partition.push(partition);
+        self.raw.offset.push(offset);
+        self.raw.kind.push(kind.to_string());
+        self.raw.key.push(key);
+        self.raw.payload.push(payload);
+        let next = self
+            .offsets
+            .entry((topic.to_string(), partition))
+            .or_insert(0);
+        *next = (*next).max(offset + 1);
+    }
+
+    fn add_record(&mut self, topic: &str, record: Record, payload: &[u8]) {
+        match record {
+            Record::Order(order) => match self.orders.get(order.order_id.as_str()) {
+                Some((held, _)) if !newer(&order, held) => {}
+                _ => {
+                    self.orders
+                        .insert(order.order_id.to_string(), (order, topic.to_string()));
+                }
+            },
+            Record::Conversation(c) => {
+                self.conversations
+                    .entry(c.conversation_id.clone())
+                    .or_insert(c);
+            }
+            Record::LogEvent(e) => {
+                self.log_events.entry(event_hash(payload)).or_insert(e);
+            }
+            Record::Review(r) => {
+                self.reviews.entry(r.review_id.clone()).or_insert(r);
+            }
+        }
+    }
+
+    /// Writes the batch and its offsets in one transaction.
+    pub async fn commit(self, pool: &PgPool) -> Result<LoadStats, sqlx::Error> {
+        let mut tx = pool.begin().await?;
+        let r = &self.raw;
+        let new_messages = sqlx::query(
+            "INSERT INTO raw_records (topic, partition, \"offset\", kind, record_key, payload)
+             SELECT t, p, o, k, rk, pl::json FROM UNNEST($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[]) AS x(t, p, o, k, rk, pl)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&r.topic)
+        .bind(&r.partition)
+        .bind(&r.offset)
+        .bind(&r.kind)
+        .bind(&r.key)
+        .bind(&r.payload)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+
+        let orders_changed = upsert_orders(&mut tx, self.orders).await?;
+        insert_conversations(&mut tx, self.conversations).await?;
+        insert_log_events(&mut tx, self.log_events).await?;
+        insert_reviews(&mut tx, self.reviews).await?;
+        let dead_letters = insert_dead_letters(&mut tx, self.dead).await?;
+
+        let (topics, (partitions, offsets)): (Vec<String>, (Vec<i32>, Vec<i64>)) = self
+            .offsets
+            .into_iter()
+            .map(|((t, p), o)| (t, (p, o)))
+            .unzip();
+        sqlx::query(
+            "INSERT INTO etl_offsets (topic, partition, next_offset)
+             SELECT * FROM UNNEST($1::text[], $2::int[], $3::bigint[])
+             ON CONFLICT (topic, partition) DO UPDATE
+             SET next_offset = GREATEST(etl_offsets.next_offset, EXCLUDED.next_offset), updated_at = now()",
+        )
+        .bind(&topics)
+        .bind(&partitions)
+        .bind(&offsets)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(LoadStats {
+            messages: self.raw.offset.len() as u64,
+            new_messages,
+            orders_changed,
+            dead_letters,
+            malformed: self.malformed,
+        })
+    }
+}
+
+type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
+
+fn utc(t: &crate::model::SourceTime) -> DateTime<Utc> {
+    t.at.with_timezone(&Utc)
+}
+
+/// Upserts orders (a later `updated_at` replaces an earlier one; an equal or
+/// older one changes nothing) and rewrites the items of the orders that changed.
+async fn upsert_orders(
+    tx: &mut Tx<'_>,
+    orders: HashMap<String, (Order, String)>,
+) -> Result<u64, sqlx::Error> {
+    if orders.is_empty() {
+        return Ok(0);
+    }
+    #[derive(Default)]
+    struct Columns {
+        order_id: Vec<String>,
+        order_time: Vec<DateTime<Utc>>,
+        updated_at: Vec<Option<DateTime<Utc>>>,
+        customer_id: Vec<String>,
+        customer_name: Vec<Option<String>>,
+        phone_number: Vec<Option<String>>,
+        restaurant_id: Vec<String>,
+        restaurant_name: Vec<Option<String>>,
+        category: Vec<Option<String>>,
+        item_count: Vec<Option<i64>>,
+        order_amount: Vec<Option<i64>>,
+        discount_amount: Vec<Option<i64>>,
+        delivery_fee: Vec<Option<i64>>,
+        payment_method: Vec<Option<String>>,
+        platform: Vec<Option<String>>,
+        district: Vec<Option<String>>,
+        delivery_address: Vec<Option<String>>,
+        store_lat: Vec<Option<f64>>,
+        store_lng: Vec<Option<f64>>,
+        customer_lat: Vec<Option<f64>>,
+        customer_lng: Vec<Option<f64>>,
+        distance_km: Vec<Option<f64>>,
+        estimated: Vec<Option<i64>>,
+        actual: Vec<Option<i64>>,
+        rider_id: Vec<Option<String>>,
+        weather: Vec<Option<String>>,
+        status: Vec<String>,
+        rating: Vec<Option<i64>>,
+        flags: Vec<String>,
+        source_topic: Vec<String>,
+    }
+    let text = |v: &Option<crate::model::Text>| v.as_ref().map(|s| s.to_string());
+    let mut c = Columns::default();
+    for (order, topic) in orders.values() {
+        c.order_id.push(order.order_id.to_string());
+        c.order_time.push(utc(&order.order_time));
+        c.updated_at.push(order.updated_at.as_ref().map(utc));
+        c.customer_id.push(order.customer_id.to_string());
+        c.customer_name.push(text(&order.customer_name));
+        c.phone_number.push(text(&order.phone_number));
+        c.restaurant_id.push(order.restaurant_id.to_string());
+        c.restaurant_name.push(text(&order.restaurant_name));
+        c.category.push(text(&order.category));
+        c.item_count.push(order.item_count);
+        c.order_amount.push(order.order_amount);
+        c.discount_amount.push(order.discount_amount);
+        c.delivery_fee.push(order.delivery_fee);
+        c.payment_method.push(text(&order.payment_method));
+        c.platform.push(text(&order.platform));
+        c.district.push(text(&order.district));
+        c.delivery_address.push(text(&order.delivery_address));
+        c.store_lat.push(order.store_lat);
+        c.store_lng.push(order.store_lng);
+        c.customer_lat.push(order.customer_lat);
+        c.customer_lng.push(order.customer_lng);
+        c.distance_km.push(order.distance_km);
+        c.estimated.push(order.estimated_delivery_min);
+        c.actual.push(order.actual_delivery_min);
+        c.rider_id.push(text(&order.rider_id));
+        c.weather.push(text(&order.weather));
+        c.status.push(order.order_status.as_str().to_string());
+        c.rating.push(order.rating);
+        c.flags.push(
+            order
+                .impossible_values()
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        );
+        c.source_topic.push(topic.clone());
+    }
+    let changed: Vec<(String,)> = sqlx::query_as(
+        "INSERT INTO orders (order_id, order_time, updated_at, customer_id, customer_name, phone_number, restaurant_id,
+             restaurant_name, category, item_count, order_amount, discount_amount, delivery_fee, payment_method, platform,
+             district, delivery_address, store_lat, store_lng, customer_lat, customer_lng, distance_km,
+             estimated_delivery_min, actual_delivery_min, rider_id, weather, order_status, rating, flags, source_topic)
+         SELECT o1, o2, o3, o4, o5, o6, o7, o8, o9, o10, o11, o12, o13, o14, o15, o16, o17, o18, o19, o20, o21, o22, o23, o24,
+             o25, o26, o27, o28, COALESCE(string_to_array(NULLIF(o29, ''), ','), '{}'), o30
+         FROM UNNEST($1::text[], $2::timestamptz[], $3::timestamptz[], $4::text[], $5::text[], $6::text[], $7::text[],
+             $8::text[], $9::text[], $10::bigint[], $11::bigint[], $12::bigint[], $13::bigint[], $14::text[], $15::text[],
+             $16::text[], $17::text[], $18::float8[], $19::float8[], $20::float8[], $21::float8[], $22::float8[],
+             $23::bigint[], $24::bigint[], $25::text[], $26::text[], $27::text[], $28::bigint[], $29::text[], $30::text[])
+             AS x(o1, o2, o3, o4, o5, o6, o7, o8, o9, o10, o11, o12, o13, o14, o15, o16, o17, o18, o19, o20, o21, o22, o23,
+                  o24, o25, o26, o27, o28, o29, o30)
+         ON CONFLICT (order_id) DO UPDATE SET
+             order_time = EXCLUDED.order_time, updated_at = EXCLUDED.updated_at, customer_id = EXCLUDED.customer_id,
+             customer_name = EXCLUDED.customer_name, phone_number = EXCLUDED.phone_number,
+             restaurant_id = EXCLUDED.restaurant_id, restaurant_name = EXCLUDED.restaurant_name,
+             category = EXCLUDED.category, item_count = EXCLUDED.item_count, order_amount = EXCLUDED.order_amount,
+             discount_amount = EXCLUDED.discount_amount, delivery_fee = EXCLUDED.delivery_fee,
+             payment_method = EXCLUDED.payment_method, platform = EXCLUDED.platform, district = EXCLUDED.district,
+             delivery_address = EXCLUDED.delivery_address, store_lat = EXCLUDED.store_lat, store_lng = EXCLUDED.store_lng,
+             customer_lat = EXCLUDED.customer_lat, customer_lng = EXCLUDED.customer_lng, distance_km = EXCLUDED.distance_km,
+             estimated_delivery_min = EXCLUDED.estimated_delivery_min, actual_delivery_min = EXCLUDED.actual_delivery_min,
+             rider_id = EXCLUDED.rider_id, weather = EXCLUDED.weather, order_status = EXCLUDED.order_status,
+             rating = EXCLUDED.rating, flags = EXCLUDED.flags, source_topic = EXCLUDED.source_topic, loaded_at = now()
+         WHERE COALESCE(EXCLUDED.updated_at, '-infinity') > COALESCE(orders.updated_at, '-infinity')
+         RETURNING order_id",
+    )
+    .bind(&c.order_id)
+    .bind(&c.order_time)
+    .bind(&c.updated_at)
+    .bind(&c.customer_id)
+    .bind(&c.customer_name)
+    .bind(&c.phone_number)
+    .bind(&c.restaurant_id)
+    .bind(&c.restaurant_name)
+    .bind(&c.category)
+    .bind(&c.item_count)
+    .bind(&c.order_amount)
+    .bind(&c.discount_amount)
+    .bind(&c.delivery_fee)
+    .bind(&c.payment_method)
+    .bind(&c.platform)
+    .bind(&c.district)
+    .bind(&c.delivery_address)
+    .bind(&c.store_lat)
+    .bind(&c.store_lng)
+    .bind(&c.customer_lat)
+    .bind(&c.customer_lng)
+    .bind(&c.distance_km)
+    .bind(&c.estimated)
+    .bind(&c.actual)
+    .bind(&c.rider_id)
+    .bind(&c.weather)
+    .bind(&c.status)
+    .bind(&c.rating)
+    .bind(&c.flags)
+    .bind(&c.source_topic)
+    .fetch_all(&mut **tx)
+    .await?;
+
+    let changed: Vec<String> = changed.into_iter().map(|(id,)| id).collect();
+    sqlx::query("DELETE FROM order_items WHERE order_id = ANY($1)")
+        .bind(&changed)
+        .execute(&mut **tx)
+        .await?;
+    let (mut ids, mut lines, mut names, mut quantities, mut prices) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for id in &changed {
+        if let Some((order, _)) = orders.get(id) {
+            for (i, item) in order.items.iter().enumerate() {
+                ids.push(id.clone());
+                lines.push(i as i32 + 1);
+                names.push(item.name.to_string());
+                quantities.push(item.quantity);
+                prices.push(item.unit_price);
+            }
+        }
+    }
+    sqlx::query("INSERT INTO order_items (order_id, line_no, name, quantity, unit_price) SELECT * FROM UNNEST($1::text[], $2::int[], $3::text[], $4::bigint[], $5::bigint[])")
+        .bind(&ids)
+        .bind(&lines)
+        .bind(&names)
+        .bind(&quantities)
+        .bind(&prices)
+        .execute(&mut **tx)
+        .await?;
+    Ok(changed.len() as u64)
+}
+
+async fn insert_conversations(
+    tx: &mut Tx<'_>,
+    conversations: HashMap<String, Conversation>,
+) -> Result<(), sqlx::Error> {
+    if conversations.is_empty() {
+        return Ok(());
+    }
+    let (mut id, mut order, mut customer, mut restaurant, mut rider, mut started) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for c in conversations.values() {
+        id.push(c.conversation_id.clone());
+        order.push(c.order_id.clone());
+        customer.push(c.customer_id.clone());
+        restaurant.push(c.restaurant_id.clone());
+        rider.push(c.rider_id.clone());
+        started.push(utc(&c.started_at));
+    }
+    let inserted: Vec<(String,)> = sqlx::query_as(
+        "INSERT INTO conversations (conversation_id, order_id, customer_id, restaurant_id, rider_id, started_at)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+         ON CONFLICT DO NOTHING RETURNING conversation_id",
+    )
+    .bind(&id)
+    .bind(&order)
+    .bind(&customer)
+    .bind(&restaurant)
+    .bind(&rider)
+    .bind(&started)
+    .fetch_all(&mut **tx)
+    .await?;
+    let (mut cid, mut seq, mut sender, mut sent, mut body) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (conversation_id,) in inserted {
+        if let Some(c) = conversations.get(&conversation_id) {
+            for (i, m) in c.messages.iter().enumerate() {
+                cid.push(conversation_id.clone());
+                seq.push(i as i32 + 1);
+                sender.push(m.sender.as_str().to_string());
+                sent.push(utc(&m.sent_at));
+                body.push(m.text.clone());
+            }
+        }
+    }
+    sqlx::query("INSERT INTO messages (conversation_id, seq, sender, sent_at, body) SELECT * FROM UNNEST($1::text[], $2::int[], $3::text[], $4::timestamptz[], $5::text[])")
+        .bind(&cid)
+        .bind(&seq)
+        .bind(&sender)
+        .bind(&sent)
+        .bind(&body)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+async fn insert_log_events(
+    tx: &mut Tx<'_>,
+    events: HashMap<i64, LogEvent>,
+) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut hash = Vec::new();
+    let (
+        mut ts,
+        mut level,
+        mut service,
+        mut trace,
+        mut order,
+        mut event,
+        mut latency,
+        mut message,
+        mut stack,
+    ) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for (h, e) in events {
+        hash.push(h);
+        ts.push(utc(&e.timestamp));
+        level.push(e.level.as_str().to_string());
+        service.push(e.service);
+        trace.push(e.trace_id);
+        order.push(e.order_id);
+        event.push(e.event);
+        latency.push(e.latency_ms);
+        message.push(e.message);
+        stack.push(e.stack_trace);
+    }
+    sqlx::query(
+        "INSERT INTO log_events (event_hash, ts, level, service, trace_id, order_id, event, latency_ms, message, stack_trace)
+         SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&hash)
+    .bind(&ts)
+    .bind(&level)
+    .bind(&service)
+    .bind(&trace)
+    .bind(&order)
+    .bind(&event)
+    .bind(&latency)
+    .bind(&message)
+    .bind(&stack)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn insert_reviews(
+    tx: &mut Tx<'_>,
+    reviews: HashMap<String, Review>,
+) -> Result<(), sqlx::Error> {
+    if reviews.is_empty() {
+        return Ok(());
+    }
+    let (mut id, mut order, mut customer, mut restaurant, mut rating, mut body, mut created) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for r in reviews.into_values() {
+        id.push(r.review_id);
+        order.push(r.order_id);
+        customer.push(r.customer_id);
+        restaurant.push(r.restaurant_id);
+        rating.push(r.rating);
+        body.push(r.text);
+        created.push(utc(&r.created_at));
+    }
+    sqlx::query(
+        "INSERT INTO reviews (review_id, order_id, customer_id, restaurant_id, rating, body, created_at)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&id)
+    .bind(&order)
+    .bind(&customer)
+    .bind(&restaurant)
+    .bind(&rating)
+    .bind(&body)
+    .bind(&created)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Returns how many dead letters were new.
+async fn insert_dead_letters(
+    tx: &mut Tx<'_>,
+    dead: Vec<(String, i32, i64, DeadLetter)>,
+) -> Result<u64, sqlx::Error> {
+    if dead.is_empty() {
+        return Ok(0);
+    }
+    let (mut topic, mut partition, mut offset, mut file, mut position, mut class, mut reason) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for (t, p, o, d) in dead {
+        topic.push(t);
+        partition.push(p);
+        offset.push(o);
+        file.push(d.file);
+        position.push(d.position);
+        class.push(d.reason_class);
+        reason.push(d.reason);
+    }
+    let result = sqlx::query(
+        "INSERT INTO dead_letters (topic, partition, \"offset\", source_file, position, reason_class, reason)
+         SELECT * FROM UNNEST($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&topic)
+    .bind(&partition)
+    .bind(&offset)
+    .bind(&file)
+    .bind(&position)
+    .bind(&class)
+    .bind(&reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(result.rows_affected())
+}

@@ -1,0 +1,125 @@
+//! The analytic marts, rebuilt from the clean tables after each load, in one
+//! transaction (readers see the old or the new marts, never half of each).
+//!
+//! Definitions (DATA.md):
+//! - Only valid orders (no impossible value) count anywhere below.
+//! - Revenue (GMV) is `order_amount` of orders DELIVERED or DELAYED.
+//! - Delivery statistics use delivered, non-pickup orders with
+//!   `actual_delivery_min` in 1..=180; "late" means actual > estimated + 10.
+//! - Hours and days are Korea Standard Time.
+//! - RFM: reference time = latest valid order time + 1 day; per customer,
+//!   R = whole days since the last revenue order, F = revenue orders,
+//!   M = their revenue; each scored 1–5 by quintile (`ntile(5)`, ties broken
+//!   by customer id; 5 = most recent / most frequent / highest spend). The
+//!   segment is the first rule that matches, in [`RFM_SEGMENTS`] order.
+
+use sqlx::PgPool;
+
+/// The RFM segment rules, in the order they are tried (R, F, M are 1–5).
+pub const RFM_SEGMENTS: [(&str, &str); 8] = [
+    ("Can't Lose", "R <= 2 AND F >= 4 AND M >= 4"),
+    ("Champions", "R >= 4 AND F >= 4"),
+    ("Loyal", "R >= 3 AND F >= 3"),
+    ("New", "R >= 4 AND F = 1"),
+    ("Potential Loyalist", "R >= 3"),
+    ("At Risk", "F >= 3"),
+    ("Hibernating", "R = 2"),
+    ("Lost", "otherwise (R = 1, F <= 2)"),
+];
+
+const REVENUE: &str = "order_status IN ('DELIVERED', 'DELAYED')";
+
+/// The delivered, non-pickup orders with a plausible delivery time.
+const DELIVERY_OK: &str =
+    "is_valid AND order_status IN ('DELIVERED', 'DELAYED') AND platform IS DISTINCT FROM '포장'
+    AND actual_delivery_min BETWEEN 1 AND 180 AND estimated_delivery_min IS NOT NULL";
+
+fn statements() -> Vec<String> {
+    let late = "(actual_delivery_min > estimated_delivery_min + 10)::int";
+    let segment_case = "CASE
+            WHEN r <= 2 AND f >= 4 AND m >= 4 THEN 'Can''t Lose'
+            WHEN r >= 4 AND f >= 4 THEN 'Champions'
+            WHEN r >= 3 AND f >= 3 THEN 'Loyal'
+            WHEN r >= 4 AND f = 1 THEN 'New'
+            WHEN r >= 3 THEN 'Potential Loyalist'
+            WHEN f >= 3 THEN 'At Risk'
+            WHEN r = 2 THEN 'Hibernating'
+            ELSE 'Lost' END";
+    vec![
+        "DELETE FROM customers".into(),
+        "INSERT INTO customers (customer_id, customer_name, phone_number, district, first_order_at, last_order_at)
+         SELECT DISTINCT ON (customer_id) customer_id, customer_name, phone_number, district,
+                min(order_time) OVER w, max(order_time) OVER w
+         FROM orders WINDOW w AS (PARTITION BY customer_id)
+         ORDER BY customer_id, order_time DESC"
+            .into(),
+        "DELETE FROM restaurants".into(),
+        "INSERT INTO restaurants (restaurant_id, restaurant_name, category, store_lat, store_lng)
+         SELECT DISTINCT ON (restaurant_id) restaurant_id, restaurant_name, category, store_lat, store_lng
+         FROM orders ORDER BY restaurant_id, order_time DESC"
+            .into(),
+        "DELETE FROM mart_hourly_orders".into(),
+        format!(
+            "INSERT INTO mart_hourly_orders (hour, orders, revenue, cancelled, avg_delivery_min, late_rate)
+             SELECT date_trunc('hour', order_time AT TIME ZONE 'Asia/Seoul') AT TIME ZONE 'Asia/Seoul',
+                    count(*),
+                    COALESCE(sum(order_amount) FILTER (WHERE {REVENUE}), 0),
+                    count(*) FILTER (WHERE order_status = 'CANCELLED'),
+                    avg(actual_delivery_min) FILTER (WHERE {DELIVERY_OK}),
+                    avg({late}) FILTER (WHERE {DELIVERY_OK})
+             FROM orders WHERE is_valid GROUP BY 1"
+        ),
+        "DELETE FROM mart_restaurant_performance".into(),
+        format!(
+            "INSERT INTO mart_restaurant_performance (restaurant_id, restaurant_name, category, orders, revenue, avg_rating,
+                 rated_orders, avg_delivery_min, late_rate, revenue_rank)
+             SELECT restaurant_id, (array_agg(restaurant_name ORDER BY order_time DESC))[1],
+                    (array_agg(category ORDER BY order_time DESC))[1], count(*),
+                    COALESCE(sum(order_amount) FILTER (WHERE {REVENUE}), 0),
+                    avg(rating), count(rating),
+                    avg(actual_delivery_min) FILTER (WHERE {DELIVERY_OK}),
+                    avg({late}) FILTER (WHERE {DELIVERY_OK}),
+                    rank() OVER (ORDER BY COALESCE(sum(order_amount) FILTER (WHERE {REVENUE}), 0) DESC)
+             FROM orders WHERE is_valid GROUP BY restaurant_id"
+        ),
+        "DELETE FROM mart_customer_rfm".into(),
+        format!(
+            "WITH reference AS (SELECT max(order_time) + interval '1 day' AS t FROM orders WHERE is_valid),
+             agg AS (
+                 SELECT customer_id,
+                        floor(extract(epoch FROM (SELECT t FROM reference) - max(order_time)) / 86400)::int AS recency_days,
+                        count(*)::int AS frequency, sum(COALESCE(order_amount, 0))::bigint AS monetary
+                 FROM orders WHERE is_valid AND {REVENUE} GROUP BY customer_id),
+             scored AS (
+                 SELECT *, ntile(5) OVER (ORDER BY recency_days DESC, customer_id) AS r,
+                           ntile(5) OVER (ORDER BY frequency, customer_id) AS f,
+                           ntile(5) OVER (ORDER BY monetary, customer_id) AS m
+                 FROM agg)
+             INSERT INTO mart_customer_rfm (customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, segment)
+             SELECT customer_id, recency_days, frequency, monetary, r, f, m, {segment_case} FROM scored"
+        ),
+        "DELETE FROM mart_delivery_stats".into(),
+        format!(
+            "INSERT INTO mart_delivery_stats (dimension, bucket, orders, avg_delivery_min, late_rate, avg_fee)
+             SELECT dimension, bucket, count(*), avg(actual_delivery_min), avg({late}), avg(delivery_fee)
+             FROM orders, LATERAL (VALUES
+                 ('distance_band', CASE WHEN distance_km < 1 THEN '0-1km' WHEN distance_km < 2 THEN '1-2km'
+                     WHEN distance_km < 3 THEN '2-3km' WHEN distance_km < 5 THEN '3-5km' WHEN distance_km >= 5 THEN '5km+'
+                     ELSE '(unknown)' END),
+                 ('district', COALESCE(district, '(unknown)')),
+                 ('hour', lpad(extract(hour FROM order_time AT TIME ZONE 'Asia/Seoul')::text, 2, '0')),
+                 ('weather', COALESCE(weather, '(unknown)'))) AS d(dimension, bucket)
+             WHERE {DELIVERY_OK}
+             GROUP BY dimension, bucket"
+        ),
+    ]
+}
+
+/// Rebuilds the dimensions and every mart in one transaction.
+pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    for statement in statements() {
+        sqlx::query(&statement).execute(&mut *tx).await?;
+    }
+    tx.commit().await
+}

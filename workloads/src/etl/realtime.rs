@@ -1,0 +1,247 @@
+//! The Redis views the ETL keeps up to date (every key under
+//! `redis.key_prefix`):
+//!
+//! - `order:{order_id}`: the order as JSON (with its items), for
+//!   `redis.order_ttl_secs`; written for the orders the run loaded that were
+//!   placed in the latest `redis.order_cache_days` days of data (the ones live
+//!   views look up; older orders are cached on first read by the API).
+//! - `realtime:stats` (hash): the latest day in the data (KST): `date`,
+//!   `as_of`, `orders`, `revenue`, `cancelled`, `active_orders` (placed in the
+//!   last hour before `as_of` and not yet delivered by then), `late_rate`, and
+//!   `category:{name}` order counts.
+//! - `leaderboard:restaurants:revenue` and `leaderboard:restaurants:orders`
+//!   (sorted sets, from the restaurant mart).
+//! - `alerts` (stream): one entry per hour whose late-delivery rate exceeded
+//!   `alerts.late_rate_threshold` over at least `alerts.min_orders` deliveries,
+//!   for the last 24 hours of data; entry ids are the hour's end, so a rerun
+//!   adds nothing twice.
+
+use super::EtlError;
+use crate::config::Config;
+use redis::AsyncCommands;
+use sqlx::PgPool;
+
+/// The order JSON (as text) served from the cache (and by the API on a miss).
+pub const ORDER_JSON_SQL: &str = "SELECT o.order_id, ((to_jsonb(o) - 'loaded_at' - 'is_valid' - 'source_topic')
+        || jsonb_build_object('items', COALESCE(i.items, '[]'::jsonb)))::text
+    FROM orders o LEFT JOIN (
+        SELECT order_id, jsonb_agg(jsonb_build_object('name', name, 'quantity', quantity, 'unit_price', unit_price) ORDER BY line_no) AS items
+        FROM order_items GROUP BY order_id) i ON i.order_id = o.order_id";
+
+/// Refreshes every view; orders loaded after `since` (the start of the last
+/// successful run; every order when `None`) are (re)cached.
+pub async fn refresh(
+    config: &Config,
+    pool: &PgPool,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(), EtlError> {
+    let client = redis::Client::open(config.redis.url.as_str())?;
+    let mut redis = client.get_multiplexed_async_connection().await?;
+    let prefix = &config.redis.key_prefix;
+    cache_orders(config, pool, &mut redis, since).await?;
+    stats(config, pool, &mut redis).await?;
+    leaderboards(prefix, pool, &mut redis).await?;
+    alerts(config, pool, &mut redis).await?;
+    Ok(())
+}
+
+/// Caches the orders loaded after `since` and placed in the latest days of data.
+async fn cache_orders(
+    config: &Config,
+    pool: &PgPool,
+    redis: &mut redis::aio::MultiplexedConnection,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(), EtlError> {
+    let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+        "{ORDER_JSON_SQL} WHERE o.loaded_at >= COALESCE($1, '-infinity')
+           AND o.order_time >= (SELECT max(order_time) FROM orders) - make_interval(days => $2::int)"
+    ))
+    .bind(since)
+    .bind(config.redis.order_cache_days as i32)
+    .fetch_all(pool)
+    .await
+    .map_err(EtlError::Load)?;
+    for chunk in rows.chunks(5000) {
+        let mut pipe = redis::pipe();
+        for (id, json) in chunk {
+            pipe.set_ex(
+                format!("{}order:{id}", config.redis.key_prefix),
+                json.to_string(),
+                config.redis.order_ttl_secs,
+            )
+            .ignore();
+        }
+        pipe.query_async::<()>(redis).await?;
+    }
+    tracing::info!(orders = rows.len(), "orders cached");
+    Ok(())
+}
+
+/// The latest day's numbers, as the stats hash holds them.
+#[derive(sqlx::FromRow)]
+struct DayStats {
+    date: String,
+    as_of: String,
+    orders: i64,
+    revenue: i64,
+    cancelled: i64,
+    active_orders: i64,
+    late_rate: Option<f64>,
+}
+
+async fn stats(
+    config: &Config,
+    pool: &PgPool,
+    redis: &mut redis::aio::MultiplexedConnection,
+) -> Result<(), EtlError> {
+    let row: Option<DayStats> = sqlx::query_as(
+        "WITH latest AS (SELECT max(order_time) AS as_of FROM orders WHERE is_valid),
+              today AS (SELECT o.* FROM orders o, latest
+                        WHERE o.is_valid AND (o.order_time AT TIME ZONE 'Asia/Seoul')::date = (latest.as_of AT TIME ZONE 'Asia/Seoul')::date)
+         SELECT to_char(latest.as_of AT TIME ZONE 'Asia/Seoul', 'YYYY-MM-DD') AS date,
+                to_char(latest.as_of AT TIME ZONE 'Asia/Seoul', 'YYYY-MM-DD\"T\"HH24:MI:SS+09:00') AS as_of,
+                (SELECT count(*) FROM today) AS orders,
+                (SELECT COALESCE(sum(order_amount), 0) FROM today WHERE order_status IN ('DELIVERED', 'DELAYED'))::bigint AS revenue,
+                (SELECT count(*) FROM today WHERE order_status = 'CANCELLED') AS cancelled,
+                (SELECT count(*) FROM today WHERE order_status <> 'CANCELLED' AND order_time > latest.as_of - interval '1 hour'
+                    AND (actual_delivery_min IS NULL OR order_time + actual_delivery_min * interval '1 minute' > latest.as_of)) AS active_orders,
+                (SELECT avg((actual_delivery_min > estimated_delivery_min + 10)::int)::float8 FROM today
+                    WHERE order_status IN ('DELIVERED', 'DELAYED') AND platform IS DISTINCT FROM '포장' AND actual_delivery_min BETWEEN 1 AND 180) AS late_rate
+         FROM latest WHERE latest.as_of IS NOT NULL",
+    )
+    .fetch_optional(pool)
+    .await
+    .map_err(EtlError::Load)?;
+    let Some(DayStats {
+        date,
+        as_of,
+        orders,
+        revenue,
+        cancelled,
+        active_orders: active,
+        late_rate,
+    }) = row
+    else {
+        return Ok(());
+    };
+    let categories: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT COALESCE(category, '(unknown)'), count(*) FROM orders
+         WHERE is_valid AND (order_time AT TIME ZONE 'Asia/Seoul')::date = $1::date GROUP BY 1",
+    )
+    .bind(&date)
+    .fetch_all(pool)
+    .await
+    .map_err(EtlError::Load)?;
+    let mut fields: Vec<(String, String)> = vec![
+        ("date".into(), date),
+        ("as_of".into(), as_of),
+        ("orders".into(), orders.to_string()),
+        ("revenue".into(), revenue.to_string()),
+        ("cancelled".into(), cancelled.to_string()),
+        ("active_orders".into(), active.to_string()),
+        (
+            "late_rate".into(),
+            format!("{:.4}", late_rate.unwrap_or(0.0)),
+        ),
+    ];
+    fields.extend(
+        categories
+            .into_iter()
+            .map(|(c, n)| (format!("category:{c}"), n.to_string())),
+    );
+    let key = format!("{}realtime:stats", config.redis.key_prefix);
+    redis::pipe()
+        .atomic()
+        .del(&key)
+        .ignore()
+        .hset_multiple(&key, &fields)
+        .ignore()
+        .query_async::<()>(redis)
+        .await?;
+    Ok(())
+}
+
+async fn leaderboards(
+    prefix: &str,
+    pool: &PgPool,
+    redis: &mut redis::aio::MultiplexedConnection,
+) -> Result<(), EtlError> {
+    let rows: Vec<(String, i64, i64)> =
+        sqlx::query_as("SELECT restaurant_id, revenue, orders FROM mart_restaurant_performance")
+            .fetch_all(pool)
+            .await
+            .map_err(EtlError::Load)?;
+    for (board, pick) in [("revenue", 0usize), ("orders", 1usize)] {
+        let key = format!("{prefix}leaderboard:restaurants:{board}");
+        let staging = format!("{key}:next");
+        let mut pipe = redis::pipe();
+        pipe.del(&staging).ignore();
+        for chunk in rows.chunks(5000) {
+            let members: Vec<(i64, &str)> = chunk
+                .iter()
+                .map(|(id, revenue, orders)| {
+                    (if pick == 0 { *revenue } else { *orders }, id.as_str())
+                })
+                .collect();
+            pipe.zadd_multiple(&staging, &members).ignore();
+        }
+        if rows.is_empty() {
+            pipe.del(&key).ignore();
+        } else {
+            pipe.rename(&staging, &key).ignore();
+        }
+        pipe.query_async::<()>(redis).await?;
+    }
+    Ok(())
+}
+
+async fn alerts(
+    config: &Config,
+    pool: &PgPool,
+    redis: &mut redis::aio::MultiplexedConnection,
+) -> Result<(), EtlError> {
+    let a = &config.alerts;
+    let hours: Vec<(chrono::DateTime<chrono::Utc>, i64, f64)> = sqlx::query_as(
+        "WITH latest AS (SELECT max(hour) AS h FROM mart_hourly_orders)
+         SELECT hour + interval '1 hour', orders, late_rate FROM mart_hourly_orders, latest
+         WHERE hour > latest.h - interval '24 hours' AND late_rate > $1 AND orders >= $2
+         ORDER BY hour",
+    )
+    .bind(a.late_rate_threshold)
+    .bind(a.min_orders)
+    .fetch_all(pool)
+    .await
+    .map_err(EtlError::Load)?;
+    let key = format!("{}alerts", config.redis.key_prefix);
+    let newest: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
+        .arg(&key)
+        .arg("+")
+        .arg("-")
+        .arg("COUNT")
+        .arg(1)
+        .query_async(redis)
+        .await?;
+    let last: Option<String> = newest.ids.first().map(|e| e.id.clone());
+    let last_ms: i64 = last
+        .and_then(|id| id.split('-').next().and_then(|ms| ms.parse().ok()))
+        .unwrap_or(0);
+    for (end, orders, rate) in hours {
+        let ms = end.timestamp_millis();
+        if ms <= last_ms {
+            continue; // already raised by an earlier run
+        }
+        let fields = [
+            ("kind", "late_delivery_rate".to_string()),
+            (
+                "window_end",
+                end.with_timezone(&crate::model::kst()).to_rfc3339(),
+            ),
+            ("window_minutes", "60".to_string()),
+            ("late_rate", format!("{rate:.4}")),
+            ("threshold", format!("{:.4}", a.late_rate_threshold)),
+            ("orders", orders.to_string()),
+        ];
+        let _: String = redis.xadd(&key, format!("{ms}-0"), &fields).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,84 @@
+//! Everything baedal says to Kafka goes through here: client settings from
+//! [`Config`], and the topics the workloads use.
+
+use crate::config::{Config, TOPICS};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
+use std::time::Duration;
+
+/// Settings every client shares: brokers and, when configured, TLS/SASL.
+pub fn client_config(config: &Config) -> ClientConfig {
+    let mut c = ClientConfig::new();
+    c.set("bootstrap.servers", &config.kafka.bootstrap)
+        .set("client.id", "baedal");
+    let k = &config.kafka;
+    if let Some(p) = &k.security_protocol {
+        c.set("security.protocol", p);
+    }
+    if let Some(m) = &k.sasl_mechanism {
+        c.set("sasl.mechanism", m);
+    }
+    if let Some(u) = &k.sasl_username {
+        c.set("sasl.username", u);
+    }
+    if let Some(p) = &k.sasl_password {
+        c.set("sasl.password", p);
+    }
+    c
+}
+
+/// An idempotent producer with acks=all: no record is lost or doubled by a retry.
+pub fn producer_config(config: &Config) -> ClientConfig {
+    let mut c = client_config(config);
+    c.set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("linger.ms", "10")
+        .set("batch.num.messages", "10000")
+        .set("batch.size", "1000000")
+        .set("queue.buffering.max.messages", "500000")
+        .set("queue.buffering.max.kbytes", "1048576")
+        .set("message.timeout.ms", "60000");
+    c
+}
+
+/// A consumer that reads from positions it is given (offsets live in
+/// Postgres, never committed to Kafka) and reports the end of each partition.
+pub fn consumer_config(config: &Config) -> ClientConfig {
+    let mut c = client_config(config);
+    c.set("group.id", &config.etl.group_id)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("enable.partition.eof", "true")
+        .set("auto.offset.reset", "earliest")
+        .set("fetch.wait.max.ms", "20")
+        .set("fetch.max.bytes", "5242880")
+        .set("max.partition.fetch.bytes", "5242880");
+    c
+}
+
+/// Creates the record topics that do not exist yet (for local runs; on
+/// Kubernetes the operator provisions them). Returns the topics it created.
+pub async fn ensure_topics(config: &Config, partitions: i32) -> Result<Vec<String>, KafkaError> {
+    let admin: AdminClient<DefaultClientContext> = client_config(config).create()?;
+    let names: Vec<String> = TOPICS.iter().map(|t| config.topic(t)).collect();
+    let new: Vec<NewTopic> = names
+        .iter()
+        .map(|n| NewTopic::new(n, partitions, TopicReplication::Fixed(1)))
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let mut created = Vec::new();
+    for result in admin.create_topics(&new, &options).await? {
+        match result {
+            Ok(name) => created.push(name),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => {
+                return Err(KafkaError::AdminOp(code))
+                    .inspect_err(|_| tracing::error!(topic = %name, "topic creation failed"))
+            }
+        }
+    }
+    Ok(created)
+}

@@ -1,0 +1,16 @@
+//! baedal's data plane: the domain model shared by every workload, one
+//! streaming reader per source format, the deterministic dataset generator
+//! and the data-quality profiler.
+
+pub mod cli;
+pub mod config;
+pub mod datagen;
+pub mod db;
+pub mod etl;
+pub mod ingest;
+pub mod kafka;
+pub mod metrics;
+pub mod model;
+pub mod profile;
+pub mod readers;
+pub mod source;

@@ -1,0 +1,896 @@
+//! The unified records from a Python pickle (protocols 0 to 5), read by a
+//! small pickle machine of our own that only builds plain values.
+//!
+//! Nothing in a pickle is ever executed. The opcodes that would import or call
+//! code (`GLOBAL`, `STACK_GLOBAL`, `REDUCE`, `BUILD`, `INST`, `OBJ`, `NEWOBJ`,
+//! `NEWOBJ_EX`, `EXT*`, `PERSID`, out-of-band buffers) produce an inert
+//! "refused" marker instead, so the element that contains one is rejected with
+//! the name of what it tried to call, while the plain elements around it are
+//! still read.
+//!
+//! The top-level list is streamed: elements are handed out as the pickle
+//! appends them (`APPENDS` batches of 1,000 in CPython), so a file written
+//! without a memo (as `baedal datagen` writes) is read in constant memory. A
+//! CPython-written pickle memoises every object, and since a later `GET` may
+//! refer to any of them, those are kept until the end of the file.
+
+use super::csv::order_from_columns;
+use super::json::OrderDoc;
+use super::{ErrorKind, ErrorSink, Position, ReadResult, RecordError, MAX_RECORD_BYTES};
+use crate::model::{Conversation, LogEvent, Record, Review, ORDER_COLUMNS};
+use serde_json::{Map, Number, Value};
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, BufRead};
+use std::path::Path;
+
+/// The longest string or bytes object accepted (larger lengths are taken to
+/// be a corrupt or hostile file).
+const MAX_OBJECT_BYTES: usize = 16 * MAX_RECORD_BYTES;
+/// Deepest nesting converted (also stops recursive structures).
+const MAX_DEPTH: usize = 64;
+
+type Id = usize;
+
+#[derive(Debug)]
+enum Node {
+    None,
+    Bool(bool),
+    Int(i64),
+    BigInt,
+    Float(f64),
+    Str(String),
+    Bytes,
+    List(Vec<Id>),
+    Tuple(Vec<Id>),
+    Dict(Vec<(Id, Id)>),
+    Set(Vec<Id>),
+    /// Something that would import or call code; never acted on.
+    Refused(String),
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Mark,
+    /// A value and the byte offset of the opcode that created it.
+    Value(Id, u64),
+}
+
+enum Fatal {
+    Io(io::Error),
+    Bad(ErrorKind, String),
+}
+
+impl From<io::Error> for Fatal {
+    fn from(e: io::Error) -> Self {
+        if e.kind() == io::ErrorKind::UnexpectedEof {
+            Fatal::Bad(
+                ErrorKind::Truncated,
+                "file ends in the middle of the pickle".into(),
+            )
+        } else {
+            Fatal::Io(e)
+        }
+    }
+}
+
+fn bad<T>(kind: ErrorKind, reason: impl Into<String>) -> Result<T, Fatal> {
+    Err(Fatal::Bad(kind, reason.into()))
+}
+
+/// Streaming reader of a pickled list of `{kind, source, payload}` dicts.
+pub struct PickleReader<R> {
+    input: R,
+    offset: u64,
+    errors: ErrorSink,
+    nodes: Vec<Node>,
+    stack: Vec<Slot>,
+    memo: HashMap<u64, Id>,
+    /// The top-level list whose appends are streamed out.
+    top: Option<Id>,
+    /// Arena length right after the top-level list was made: nodes past it
+    /// can be dropped once nothing refers to them.
+    watermark: usize,
+    /// Elements (value id, start offset) ready to hand out.
+    ready: VecDeque<(Value, u64, usize)>,
+    failures: VecDeque<RecordError>,
+    element_index: usize,
+    done: bool,
+}
+
+impl<R: BufRead> PickleReader<R> {
+    pub fn new(path: &Path, input: R) -> Self {
+        PickleReader {
+            input,
+            offset: 0,
+            errors: ErrorSink::new(path),
+            nodes: Vec::new(),
+            stack: Vec::new(),
+            memo: HashMap::new(),
+            top: None,
+            watermark: 0,
+            ready: VecDeque::new(),
+            failures: VecDeque::new(),
+            element_index: 0,
+            done: false,
+        }
+    }
+
+    fn byte(&mut self) -> Result<u8, Fatal> {
+        let mut b = [0u8; 1];
+        self.input.read_exact(&mut b)?;
+        self.offset += 1;
+        Ok(b[0])
+    }
+
+    fn bytes(&mut self, n: usize) -> Result<Vec<u8>, Fatal> {
+        if n > MAX_OBJECT_BYTES {
+            return bad(
+                ErrorKind::TooLong,
+                format!("object of {n} bytes exceeds the {MAX_OBJECT_BYTES}-byte limit"),
+            );
+        }
+        let mut v = vec![0u8; n];
+        self.input.read_exact(&mut v)?;
+        self.offset += n as u64;
+        Ok(v)
+    }
+
+    fn uint(&mut self, width: usize) -> Result<u64, Fatal> {
+        let raw = self.bytes(width)?;
+        let mut le = [0u8; 8];
+        le[..width].copy_from_slice(&raw);
+        Ok(u64::from_le_bytes(le))
+    }
+
+    fn line(&mut self) -> Result<String, Fatal> {
+        let mut buf = Vec::new();
+        let n = std::io::Read::take(&mut self.input, MAX_RECORD_BYTES as u64)
+            .read_until(b'\n', &mut buf)?;
+        self.offset += n as u64;
+        if buf.pop() != Some(b'\n') {
+            return bad(
+                ErrorKind::Truncated,
+                "text argument of an opcode is not terminated",
+            );
+        }
+        String::from_utf8(buf)
+            .or_else(|_| bad(ErrorKind::InvalidEncoding, "text argument is not UTF-8"))
+    }
+
+    fn push(&mut self, node: Node, at: u64) {
+        self.nodes.push(node);
+        self.stack.push(Slot::Value(self.nodes.len() - 1, at));
+    }
+
+    fn pop(&mut self) -> Result<(Id, u64), Fatal> {
+        match self.stack.pop() {
+            Some(Slot::Value(id, at)) => Ok((id, at)),
+            Some(Slot::Mark) => bad(ErrorKind::Syntax, "unexpected MARK on the stack"),
+            None => bad(ErrorKind::Syntax, "stack underflow"),
+        }
+    }
+
+    fn top_id(&self) -> Result<Id, Fatal> {
+        match self.stack.last() {
+            Some(Slot::Value(id, _)) => Ok(*id),
+            _ => bad(ErrorKind::Syntax, "no value on the stack"),
+        }
+    }
+
+    /// Pops everything above the topmost MARK (and the MARK).
+    fn pop_mark(&mut self) -> Result<Vec<(Id, u64)>, Fatal> {
+        let Some(mark) = self.stack.iter().rposition(|s| matches!(s, Slot::Mark)) else {
+            return bad(ErrorKind::Syntax, "no MARK on the stack");
+        };
+        let items = self.stack.split_off(mark + 1);
+        self.stack.pop();
+        Ok(items
+            .into_iter()
+            .filter_map(|s| {
+                if let Slot::Value(id, at) = s {
+                    Some((id, at))
+                } else {
+                    None
+                }
+            })
+            .collect())
+    }
+
+    fn refuse(&mut self, what: String, at: u64) {
+        self.push(Node::Refused(what), at);
+    }
+
+    fn name_of(&self, id: Id) -> String {
+        match &self.nodes[id] {
+            Node::Str(s) => s.clone(),
+            Node::Refused(s) => s.clone(),
+            _ => "?".into(),
+        }
+    }
+
+    /// Appends to a list, streaming the top-level list's items out.
+    fn append(&mut self, list: Id, items: Vec<(Id, u64)>) -> Result<(), Fatal> {
+        if Some(list) == self.top {
+            for (id, at) in items {
+                self.emit(id, at);
+            }
+            self.reclaim();
+            return Ok(());
+        }
+        match &mut self.nodes[list] {
+            Node::List(v) => {
+                v.extend(items.into_iter().map(|(id, _)| id));
+                Ok(())
+            }
+            Node::Refused(_) => Ok(()),
+            _ => bad(ErrorKind::Syntax, "APPEND to something that is not a list"),
+        }
+    }
+
+    fn emit(&mut self, id: Id, at: u64) {
+        let index = self.element_index;
+        self.element_index += 1;
+        match self.to_value(id, 0) {
+            Ok(v) => self.ready.push_back((v, at, index)),
+            Err((kind, reason)) => {
+                let e = self.errors.error(
+                    Position::Byte(at),
+                    kind,
+                    format!("element #{index}: {reason}"),
+                );
+                self.ready.push_back((Value::Null, at, usize::MAX));
+                self.failures.push_back(e);
+            }
+        }
+    }
+
+    /// Drops the nodes of handed-out elements when nothing can refer to them.
+    fn reclaim(&mut self) {
+        let live = |id: &Id| *id >= self.watermark;
+        if self.memo.values().any(live) {
+            return;
+        }
+        if self
+            .stack
+            .iter()
+            .any(|s| matches!(s, Slot::Value(id, _) if live(id)))
+        {
+            return;
+        }
+        self.nodes.truncate(self.watermark);
+    }
+
+    fn to_value(&self, id: Id, depth: usize) -> Result<Value, (ErrorKind, String)> {
+        if depth > MAX_DEPTH {
+            return Err((
+                ErrorKind::InvalidValue,
+                format!("nested deeper than {MAX_DEPTH} levels (or recursive)"),
+            ));
+        }
+        Ok(match &self.nodes[id] {
+            Node::None => Value::Null,
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Int(i) => Value::Number((*i).into()),
+            Node::Float(f) => Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
+            Node::Str(s) => Value::String(s.clone()),
+            Node::BigInt => {
+                return Err((
+                    ErrorKind::InvalidValue,
+                    "integer too large for 64 bits".into(),
+                ))
+            }
+            Node::Bytes => {
+                return Err((
+                    ErrorKind::InvalidValue,
+                    "bytes value where text is expected".into(),
+                ))
+            }
+            Node::List(v) | Node::Tuple(v) | Node::Set(v) => Value::Array(
+                v.iter()
+                    .map(|i| self.to_value(*i, depth + 1))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Node::Dict(pairs) => {
+                let mut map = Map::new();
+                for (k, v) in pairs {
+                    let Node::Str(key) = &self.nodes[*k] else {
+                        if let Node::Refused(what) = &self.nodes[*k] {
+                            return Err(refused(what));
+                        }
+                        return Err((ErrorKind::InvalidValue, "dict key is not a string".into()));
+                    };
+                    map.insert(key.clone(), self.to_value(*v, depth + 1)?);
+                }
+                Value::Object(map)
+            }
+            Node::Refused(what) => return Err(refused(what)),
+        })
+    }
+
+    /// Runs the machine until at least one element is ready or the pickle ends.
+    fn run(&mut self) -> Result<(), Fatal> {
+        while self.ready.is_empty() && !self.done {
+            let at = self.offset;
+            let op = self.byte()?;
+            self.step(op, at)?;
+        }
+        Ok(())
+    }
+
+    fn step(&mut self, op: u8, at: u64) -> Result<(), Fatal> {
+        match op {
+            0x80 => {
+                let proto = self.byte()?;
+                if proto > 5 {
+                    return bad(
+                        ErrorKind::InvalidValue,
+                        format!("unsupported pickle protocol {proto}"),
+                    );
+                }
+            }
+            0x95 => {
+                self.uint(8)?; // FRAME: a length prefix; the data follows inline.
+            }
+            b'.' => {
+                // STOP: a top value that was not streamed is unpacked here.
+                let (id, _) = self.pop()?;
+                self.done = true;
+                if Some(id) != self.top {
+                    match &self.nodes[id] {
+                        Node::List(v) | Node::Tuple(v) => {
+                            for i in v.clone() {
+                                self.emit(i, at);
+                            }
+                        }
+                        Node::Refused(what) => {
+                            return Err(Fatal::Bad(ErrorKind::Refused, refused(what).1))
+                        }
+                        _ => {
+                            return bad(
+                                ErrorKind::InvalidValue,
+                                "the pickle holds no list of records",
+                            )
+                        }
+                    }
+                }
+            }
+            b'(' => self.stack.push(Slot::Mark),
+            b'0' => {
+                self.pop()?;
+            }
+            b'1' => {
+                self.pop_mark()?;
+            }
+            b'2' => {
+                let id = self.top_id()?;
+                self.stack.push(Slot::Value(id, at));
+            }
+            b'N' => self.push(Node::None, at),
+            0x88 => self.push(Node::Bool(true), at),
+            0x89 => self.push(Node::Bool(false), at),
+            b'I' => {
+                let text = self.line()?;
+                let node = match text.as_str() {
+                    "01" => Node::Bool(true),
+                    "00" => Node::Bool(false),
+                    t => t
+                        .parse()
+                        .map(Node::Int)
+                        .or_else(|_| bad(ErrorKind::Syntax, format!("INT {t:?}")))?,
+                };
+                self.push(node, at);
+            }
+            b'J' => {
+                let v = self.uint(4)? as u32 as i32;
+                self.push(Node::Int(v.into()), at);
+            }
+            b'K' => {
+                let v = self.uint(1)?;
+                self.push(Node::Int(v as i64), at);
+            }
+            b'M' => {
+                let v = self.uint(2)?;
+                self.push(Node::Int(v as i64), at);
+            }
+            b'L' => {
+                let text = self.line()?;
+                let node = text
+                    .trim_end_matches('L')
+                    .parse()
+                    .map(Node::Int)
+                    .unwrap_or(Node::BigInt);
+                self.push(node, at);
+            }
+            0x8a | 0x8b => {
+                let n = if op == 0x8a {
+                    self.uint(1)?
+                } else {
+                    self.uint(4)?
+                } as usize;
+                let raw = self.bytes(n)?;
+                self.push(long_from_le(&raw), at);
+            }
+            b'F' => {
+                let text = self.line()?;
+                let v = text
+                    .trim()
+                    .parse()
+                    .or_else(|_| bad(ErrorKind::Syntax, format!("FLOAT {text:?}")))?;
+                self.push(Node::Float(v), at);
+            }
+            b'G' => {
+                let raw = self.bytes(8)?;
+                let mut be = [0u8; 8];
+                be.copy_from_slice(&raw);
+                self.push(Node::Float(f64::from_be_bytes(be)), at);
+            }
+            // Text: BINUNICODE, SHORT_BINUNICODE, BINUNICODE8.
+            b'X' | 0x8c | 0x8d => {
+                let n = match op {
+                    b'X' => self.uint(4)?,
+                    0x8c => self.uint(1)?,
+                    _ => self.uint(8)?,
+                } as usize;
+                let raw = self.bytes(n)?;
+                let s = String::from_utf8(raw)
+                    .or_else(|_| bad(ErrorKind::InvalidEncoding, "string is not UTF-8"))?;
+                self.push(Node::Str(s), at);
+            }
+            b'V' => {
+                let text = self.line()?;
+                self.push(Node::Str(unescape_raw_unicode(&text)), at);
+            }
+            b'S' => {
+                let text = self.line()?;
+                self.push(Node::Str(unquote_python_string(&text)), at);
+            }
+            // Python 2 byte strings: text when they are UTF-8.
+            b'T' | b'U' => {
+                let n = if op == b'T' {
+                    self.uint(4)?
+                } else {
+                    self.uint(1)?
+                } as usize;
+                let raw = self.bytes(n)?;
+                self.push(
+                    String::from_utf8(raw).map(Node::Str).unwrap_or(Node::Bytes),
+                    at,
+                );
+            }
+            b'B' | b'C' | 0x8e | 0x96 => {
+                let n = match op {
+                    b'B' => self.uint(4)?,
+                    b'C' => self.uint(1)?,
+                    _ => self.uint(8)?,
+                } as usize;
+                self.bytes(n)?;
+                self.push(Node::Bytes, at);
+            }
+            b']' => {
+                self.push(Node::List(Vec::new()), at);
+                self.adopt_top_list();
+            }
+            b'l' => {
+                let items = self.pop_mark()?;
+                self.push(Node::List(items.into_iter().map(|(i, _)| i).collect()), at);
+                self.adopt_top_list();
+            }
+            b')' => self.push(Node::Tuple(Vec::new()), at),
+            b't' => {
+                let items = self.pop_mark()?;
+                self.push(Node::Tuple(items.into_iter().map(|(i, _)| i).collect()), at);
+            }
+            0x85..=0x87 => {
+                let n = (op - 0x84) as usize;
+                let mut items = Vec::with_capacity(n);
+                for _ in 0..n {
+                    items.push(self.pop()?.0);
+                }
+                items.reverse();
+                self.push(Node::Tuple(items), at);
+            }
+            b'}' => self.push(Node::Dict(Vec::new()), at),
+            b'd' => {
+                let items = self.pop_mark()?;
+                let pairs = pairs_of(items)?;
+                self.push(Node::Dict(pairs), at);
+            }
+            0x8f => self.push(Node::Set(Vec::new()), at),
+            0x91 => {
+                let items = self.pop_mark()?;
+                self.push(Node::Set(items.into_iter().map(|(i, _)| i).collect()), at);
+            }
+            0x90 => {
+                let items = self.pop_mark()?;
+                let set = self.top_id()?;
+                if let Node::Set(v) = &mut self.nodes[set] {
+                    v.extend(items.into_iter().map(|(i, _)| i));
+                }
+            }
+            b'a' => {
+                let item = self.pop()?;
+                let list = self.top_id()?;
+                self.append(list, vec![item])?;
+            }
+            b'e' => {
+                let items = self.pop_mark()?;
+                let list = self.top_id()?;
+                self.append(list, items)?;
+            }
+            b's' => {
+                let value = self.pop()?.0;
+                let key = self.pop()?.0;
+                self.set_items(vec![(key, value)])?;
+            }
+            b'u' => {
+                let items = self.pop_mark()?;
+                let pairs = pairs_of(items)?;
+                self.set_items(pairs)?;
+            }
+            b'p' => {
+                let key = self
+                    .line()?
+                    .parse()
+                    .or_else(|_| bad(ErrorKind::Syntax, "PUT key"))?;
+                self.memo_put(key)?;
+            }
+            b'q' => {
+                let key = self.uint(1)?;
+                self.memo_put(key)?;
+            }
+            b'r' => {
+                let key = self.uint(4)?;
+                self.memo_put(key)?;
+            }
+            0x94 => {
+                let key = self.memo.len() as u64;
+                self.memo_put(key)?;
+            }
+            b'g' | b'h' | b'j' => {
+                let key = match op {
+                    b'g' => self
+                        .line()?
+                        .parse()
+                        .or_else(|_| bad(ErrorKind::Syntax, "GET key"))?,
+                    b'h' => self.uint(1)?,
+                    _ => self.uint(4)?,
+                };
+                let Some(&id) = self.memo.get(&key) else {
+                    return bad(
+                        ErrorKind::Syntax,
+                        format!("memo key {key} was never stored"),
+                    );
+                };
+                self.stack.push(Slot::Value(id, at));
+            }
+            // Everything below would import or call code: inert markers only.
+            b'c' => {
+                let module = self.line()?;
+                let name = self.line()?;
+                self.refuse(format!("{module}.{name}"), at);
+            }
+            0x93 => {
+                let name = self.pop()?.0;
+                let module = self.pop()?.0;
+                let what = format!("{}.{}", self.name_of(module), self.name_of(name));
+                self.refuse(what, at);
+            }
+            b'i' => {
+                let module = self.line()?;
+                let name = self.line()?;
+                self.pop_mark()?;
+                self.refuse(format!("{module}.{name}"), at);
+            }
+            b'o' => {
+                let items = self.pop_mark()?;
+                let what = items
+                    .first()
+                    .map(|(id, _)| self.name_of(*id))
+                    .unwrap_or_default();
+                self.refuse(what, at);
+            }
+            b'R' => {
+                self.pop()?;
+                let callable = self.pop()?.0;
+                let what = format!("a call of {}", self.name_of(callable));
+                self.refuse(what, at);
+            }
+            0x81 | 0x92 => {
+                if op == 0x92 {
+                    self.pop()?;
+                }
+                self.pop()?;
+                let class = self.pop()?.0;
+                let what = format!("an instance of {}", self.name_of(class));
+                self.refuse(what, at);
+            }
+            b'b' => {
+                self.pop()?;
+                let (target, target_at) = self.pop()?;
+                let what = format!("state set on {}", self.name_of(target));
+                self.refuse(what, target_at);
+            }
+            0x82..=0x84 => {
+                let code = self.uint(1 << (op - 0x82))?;
+                self.refuse(format!("extension code {code}"), at);
+            }
+            b'P' => {
+                let id = self.line()?;
+                self.refuse(format!("persistent id {id:?}"), at);
+            }
+            b'Q' => {
+                self.pop()?;
+                self.refuse("a persistent id".into(), at);
+            }
+            0x97 => self.refuse("an out-of-band buffer".into(), at),
+            0x98 => {}
+            other => return bad(ErrorKind::Syntax, format!("unknown opcode 0x{other:02x}")),
+        }
+        Ok(())
+    }
+
+    /// The first list made at the bottom of the stack is the record list.
+    fn adopt_top_list(&mut self) {
+        if self.top.is_none() && self.stack.len() == 1 {
+            if let Some(Slot::Value(id, _)) = self.stack.last() {
+                self.top = Some(*id);
+                self.watermark = self.nodes.len();
+            }
+        }
+    }
+
+    fn set_items(&mut self, pairs: Vec<(Id, Id)>) -> Result<(), Fatal> {
+        let dict = self.top_id()?;
+        match &mut self.nodes[dict] {
+            Node::Dict(v) => {
+                v.extend(pairs);
+                Ok(())
+            }
+            Node::Refused(_) => Ok(()),
+            _ => bad(ErrorKind::Syntax, "SETITEM on something that is not a dict"),
+        }
+    }
+
+    fn memo_put(&mut self, key: u64) -> Result<(), Fatal> {
+        let id = self.top_id()?;
+        self.memo.insert(key, id);
+        Ok(())
+    }
+
+    /// After a fatal error, hands out the complete elements of the batch being appended.
+    fn salvage(&mut self) {
+        let Some(top) = self.top else { return };
+        let Some(list_pos) = self
+            .stack
+            .iter()
+            .position(|s| matches!(s, Slot::Value(id, _) if *id == top))
+        else {
+            return;
+        };
+        if !matches!(self.stack.get(list_pos + 1), Some(Slot::Mark)) {
+            return;
+        }
+        let items: Vec<(Id, u64)> = self.stack[list_pos + 2..]
+            .iter()
+            .map_while(|s| {
+                if let Slot::Value(id, at) = s {
+                    Some((*id, *at))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        // The last item may still have been under construction; the ones below it are complete.
+        let complete = items.len().saturating_sub(1);
+        for (id, at) in items.into_iter().take(complete) {
+            self.emit(id, at);
+        }
+    }
+
+    fn record_of(&self, value: Value, at: u64, index: usize) -> ReadResult {
+        let err = |kind, reason: String| {
+            self.errors.error(
+                Position::Byte(at),
+                kind,
+                format!("element #{index}: {reason}"),
+            )
+        };
+        let Value::Object(mut map) = value else {
+            return Err(err(ErrorKind::InvalidValue, "not a dict".into()));
+        };
+        let kind = match map.get("kind") {
+            Some(Value::String(k)) => k.clone(),
+            _ => return Err(err(ErrorKind::MissingField, "no \"kind\"".into())),
+        };
+        let Some(payload) = map.remove("payload") else {
+            return Err(err(ErrorKind::MissingField, "no \"payload\"".into()));
+        };
+        let serde_err = |e: serde_json::Error| {
+            let kind = if e.to_string().starts_with("missing field") {
+                ErrorKind::MissingField
+            } else {
+                ErrorKind::InvalidValue
+            };
+            err(kind, format!("{kind} payload: {e}"))
+        };
+        match kind.as_str() {
+            "review" => serde_json::from_value::<Review>(payload)
+                .map(Record::Review)
+                .map_err(serde_err),
+            "message" => serde_json::from_value::<Conversation>(payload)
+                .map(Record::Conversation)
+                .map_err(serde_err),
+            "event" => serde_json::from_value::<LogEvent>(payload)
+                .map(Record::LogEvent)
+                .map_err(serde_err),
+            "order" => {
+                let Value::Object(fields) = payload else {
+                    return Err(err(
+                        ErrorKind::InvalidValue,
+                        "order payload is not a dict".into(),
+                    ));
+                };
+                if fields.contains_key("orderId") {
+                    let doc: OrderDoc =
+                        serde_json::from_value(Value::Object(fields)).map_err(serde_err)?;
+                    doc.into_order()
+                        .map(Record::Order)
+                        .map_err(|(k, r)| err(k, r))
+                } else {
+                    order_from_flat(&fields)
+                        .map(Record::Order)
+                        .map_err(|(k, r)| err(k, r))
+                }
+            }
+            other => Err(err(
+                ErrorKind::InvalidValue,
+                format!("unknown kind {other:?}"),
+            )),
+        }
+    }
+}
+
+/// An order in the CSV's field names (any alias), values of any plain type.
+fn order_from_flat(
+    fields: &Map<String, Value>,
+) -> Result<crate::model::Order, (ErrorKind, String)> {
+    let mut values: [Option<String>; ORDER_COLUMNS.len()] = Default::default();
+    for (key, value) in fields {
+        if let Some(col) = super::csv::map_header(key) {
+            values[col] = match value {
+                Value::Null => None,
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Bool(b) => Some(b.to_string()),
+                other => Some(other.to_string()),
+            };
+        }
+    }
+    order_from_columns(|col| values[col].as_deref())
+}
+
+fn refused(what: &str) -> (ErrorKind, String) {
+    (
+        ErrorKind::Refused,
+        format!("would import or call {what}: refused, nothing in a pickle is executed"),
+    )
+}
+
+fn pairs_of(items: Vec<(Id, u64)>) -> Result<Vec<(Id, Id)>, Fatal> {
+    if items.len() % 2 != 0 {
+        return bad(ErrorKind::Syntax, "odd number of items for a dict");
+    }
+    Ok(items.chunks(2).map(|kv| (kv[0].0, kv[1].0)).collect())
+}
+
+fn long_from_le(raw: &[u8]) -> Node {
+    if raw.is_empty() {
+        return Node::Int(0);
+    }
+    if raw.len() > 8 {
+        return Node::BigInt;
+    }
+    let negative = raw[raw.len() - 1] & 0x80 != 0;
+    let mut le = if negative { [0xffu8; 8] } else { [0u8; 8] };
+    le[..raw.len()].copy_from_slice(raw);
+    Node::Int(i64::from_le_bytes(le))
+}
+
+/// Python 2 `repr` of a str as written by protocol 0 (`'abc'`, with escapes).
+fn unquote_python_string(text: &str) -> String {
+    let inner = text.trim();
+    let inner = inner
+        .strip_prefix('\'')
+        .and_then(|s| s.strip_suffix('\''))
+        .or_else(|| inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')))
+        .unwrap_or(inner);
+    unescape_raw_unicode(inner)
+}
+
+/// Decodes `\uXXXX`, `\xNN`, `\n`, `\t`, `\\` escapes.
+fn unescape_raw_unicode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('n') => out.push('\n'),
+            Some('t') => out.push('\t'),
+            Some('r') => out.push('\r'),
+            Some(q @ ('\\' | '\'' | '"')) => out.push(q),
+            Some(kind @ ('u' | 'x' | 'U')) => {
+                let width = match kind {
+                    'x' => 2,
+                    'u' => 4,
+                    _ => 8,
+                };
+                let hex: String = chars.by_ref().take(width).collect();
+                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
+                    Some(ch) => out.push(ch),
+                    None => {
+                        out.push('\\');
+                        out.push(kind);
+                        out.push_str(&hex);
+                    }
+                }
+            }
+            Some(other) => {
+                out.push('\\');
+                out.push(other);
+            }
+            None => out.push('\\'),
+        }
+    }
+    out
+}
+
+impl<R: BufRead> Iterator for PickleReader<R> {
+    type Item = ReadResult;
+
+    fn next(&mut self) -> Option<ReadResult> {
+        loop {
+            if let Some((value, at, index)) = self.ready.pop_front() {
+                if index == usize::MAX {
+                    if let Some(e) = self.failures.pop_front() {
+                        return Some(Err(e));
+                    }
+                    continue;
+                }
+                return Some(self.record_of(value, at, index));
+            }
+            if let Some(e) = self.failures.pop_front() {
+                return Some(Err(e));
+            }
+            if self.done {
+                return None;
+            }
+            if self.offset == 0 && self.input.fill_buf().map(|b| b.is_empty()).unwrap_or(false) {
+                self.done = true;
+                return Some(Err(self.errors.error(
+                    Position::Byte(0),
+                    ErrorKind::Truncated,
+                    "empty file",
+                )));
+            }
+            if let Err(fatal) = self.run() {
+                let at = self.offset;
+                self.done = true;
+                self.salvage();
+                let (kind, reason) = match fatal {
+                    Fatal::Io(e) => (ErrorKind::Io, format!("read failed: {e}")),
+                    Fatal::Bad(kind, reason) => (
+                        kind,
+                        format!("{reason}; the rest of the file cannot be read"),
+                    ),
+                };
+                self.failures
+                    .push_back(self.errors.error(Position::Byte(at), kind, reason));
+            }
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! The `baedal` binary as a user runs it.
+
+use std::process::Command;
+
+fn baedal() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_baedal"))
+}
+
+#[test]
+fn datagen_then_profile_prints_the_tables_and_writes_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = baedal()
+        .args(["datagen", "--seed", "5", "--scale", "0.01", "--out"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.stderr.is_empty(),
+        "no progress bar when stderr is not a terminal: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json = dir.path().join("profile.json");
+    let out = baedal()
+        .arg("profile")
+        .arg(&data)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    for heading in [
+        "결측값",
+        "이상치",
+        "기본 통계",
+        "시간대별",
+        "요일별",
+        "orders.csv",
+        "unified.pickle",
+    ] {
+        assert!(text.contains(heading), "report lacks {heading}");
+    }
+    let profile: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(profile["files"].as_array().unwrap().len(), 6);
+    let hours: u64 = profile["files"][1]["orders_by_hour"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert!(hours > 900, "orders.csv hours sum to {hours}");
+}
+
+#[test]
+fn bad_arguments_and_empty_directories_fail_with_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = baedal().arg("profile").arg(dir.path()).output().unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no dataset files"));
+    let out = baedal()
+        .args(["datagen", "--scale=-1", "--out"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("scale must be a positive number"));
+    let out = baedal().arg("--help").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("datagen"));
+}

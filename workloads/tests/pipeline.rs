@@ -1,0 +1,581 @@
+//! The data plane end to end on real servers: datagen → ingest (Kafka) → etl
+//! (Postgres, Redis). `scripts/services.sh` starts the servers; their
+//! addresses come from BAEDAL_KAFKA_BOOTSTRAP, BAEDAL_DATABASE_URL and
+//! BAEDAL_REDIS_URL (defaults: the standard ports on 127.0.0.1). Each test
+//! works in its own topics, Postgres schema and Redis key prefix.
+
+use baedal::datagen::{self, DefectSummary, FileNames, Options};
+use baedal::model::{Order, Record};
+use baedal::readers;
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Topics, schema and key prefix of one test.
+struct Namespace(String);
+
+impl Namespace {
+    fn new() -> Self {
+        Namespace(format!(
+            "t{}n{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+
+    fn database_url() -> String {
+        std::env::var("BAEDAL_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/baedal".into())
+    }
+
+    fn redis_url() -> String {
+        std::env::var("BAEDAL_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_baedal"));
+        c.args(args)
+            .env("BAEDAL_TOPIC_PREFIX", format!("{}.", self.0))
+            .env("BAEDAL_DATABASE_SCHEMA", &self.0)
+            .env("BAEDAL_REDIS_PREFIX", format!("{}:", self.0))
+            .env("BAEDAL_METRICS_ADDR", "127.0.0.1:0")
+            .env("BAEDAL_DATABASE_URL", Self::database_url())
+            .env("BAEDAL_REDIS_URL", Self::redis_url());
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> String {
+        let out: Output = self.command(args).output().expect("baedal runs");
+        assert!(
+            out.status.success(),
+            "baedal {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    async fn pool(&self) -> sqlx::PgPool {
+        use std::str::FromStr;
+        let options = sqlx::postgres::PgConnectOptions::from_str(&Self::database_url())
+            .unwrap()
+            .options([("search_path", self.0.as_str())]);
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .expect("postgres")
+    }
+
+    async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(Self::redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis")
+    }
+
+    fn key(&self, suffix: &str) -> String {
+        format!("{}:{suffix}", self.0)
+    }
+}
+
+/// Drops the test's schema and Redis keys (topics live in the broker's memory).
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let schema = self.0.clone();
+        let _ = runtime().block_on(async move {
+            let pool = sqlx::PgPool::connect(&Self::database_url()).await?;
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                .execute(&pool)
+                .await?;
+            let client = redis::Client::open(Self::redis_url())?;
+            let mut redis = client.get_multiplexed_async_connection().await?;
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{schema}:*"))
+                .query_async(&mut redis)
+                .await?;
+            if !keys.is_empty() {
+                redis::cmd("DEL")
+                    .arg(&keys)
+                    .query_async::<()>(&mut redis)
+                    .await?;
+            }
+            Ok::<(), Box<dyn std::error::Error>>(())
+        });
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn generate(dir: &Path, seed: u64, scale: f64) -> DefectSummary {
+    datagen::generate(
+        &Options {
+            seed,
+            scale,
+            out: dir.to_path_buf(),
+            names: FileNames::Canonical,
+        },
+        &|| {},
+    )
+    .unwrap()
+}
+
+/// The canonical orders of a dataset, computed from the files alone: per
+/// order id, the readable version with the latest `updated_at`.
+fn canonical_orders(dir: &Path) -> HashMap<String, Order> {
+    let mut orders: HashMap<String, Order> = HashMap::new();
+    for (path, format) in readers::dataset_files(dir).unwrap() {
+        for record in readers::open(&path, format).unwrap().flatten() {
+            if let Record::Order(o) = record {
+                let newer = orders
+                    .get(o.order_id.as_str())
+                    .is_none_or(|held| o.updated_at.map(|t| t.at) > held.updated_at.map(|t| t.at));
+                if newer {
+                    orders.insert(o.order_id.to_string(), o);
+                }
+            }
+        }
+    }
+    orders
+}
+
+async fn table_counts(pool: &sqlx::PgPool) -> BTreeMap<&'static str, String> {
+    let mut counts = BTreeMap::new();
+    for table in [
+        "raw_records",
+        "dead_letters",
+        "orders",
+        "order_items",
+        "customers",
+        "restaurants",
+        "conversations",
+        "messages",
+        "log_events",
+        "reviews",
+        "mart_customer_rfm",
+    ] {
+        let n: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(pool)
+            .await
+            .unwrap();
+        counts.insert(table, n.to_string());
+    }
+    let digest: String = sqlx::query_scalar("SELECT md5(string_agg(order_id || coalesce(updated_at::text, '') || order_status || loaded_at::text, ',' ORDER BY order_id)) FROM orders")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    counts.insert("orders digest", digest);
+    counts
+}
+
+#[test]
+fn ingest_then_etl_loads_each_valid_order_once_and_a_rerun_changes_nothing() {
+    let ns = Namespace::new();
+    let dir = tempfile::tempdir().unwrap();
+    let summary = generate(dir.path(), 5, 0.03);
+    let source = dir.path().display().to_string();
+    let unreadable: u64 = summary.files.values().map(|f| f.rejected()).sum();
+
+    let sent = ns.run(&["ingest", "--source", &source]);
+    assert!(
+        sent.contains(&format!("and {unreadable} dead letters")),
+        "{sent}"
+    );
+    let loaded = ns.run(&["etl"]);
+    assert!(loaded.contains("new"), "{loaded}");
+
+    let expected = canonical_orders(dir.path());
+    runtime().block_on(async {
+        let pool = ns.pool().await;
+        // One row per valid order id, carrying the latest version.
+        let rows: Vec<(String, Option<chrono::DateTime<chrono::Utc>>, String)> =
+            sqlx::query_as("SELECT order_id, updated_at, order_status FROM orders")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert_eq!(
+            rows.len(),
+            expected.len(),
+            "distinct orders in Postgres vs distinct readable order ids in the files"
+        );
+        for (id, updated_at, status) in &rows {
+            let want = &expected[id];
+            assert_eq!(
+                updated_at.map(|t| t.timestamp()),
+                want.updated_at.map(|t| t.at.timestamp()),
+                "{id}: latest updated_at wins"
+            );
+            assert_eq!(status, want.order_status.as_str(), "{id}");
+        }
+        // Every unreadable record is a dead letter, by class.
+        let by_class: Vec<(String, i64)> =
+            sqlx::query_as("SELECT reason_class, count(*) FROM dead_letters GROUP BY 1")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        let mut want: BTreeMap<String, i64> = BTreeMap::new();
+        for f in summary.files.values() {
+            for (class, n) in &f.rejects {
+                *want.entry(class.clone()).or_default() += *n as i64;
+            }
+        }
+        assert_eq!(by_class.into_iter().collect::<BTreeMap<_, _>>(), want);
+        // Impossible values are kept but flagged.
+        let flagged: i64 = sqlx::query_scalar("SELECT count(*) FROM orders WHERE NOT is_valid")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let impossible = expected
+            .values()
+            .filter(|o| !o.impossible_values().is_empty())
+            .count() as i64;
+        assert_eq!(flagged, impossible);
+
+        // Redis agrees with Postgres.
+        let mut redis = ns.redis().await;
+        let sample: Vec<(String, String)> = sqlx::query_as(&format!(
+            "{} WHERE o.order_time >= (SELECT max(order_time) FROM orders) - interval '7 days' ORDER BY o.order_id LIMIT 40",
+            baedal::etl::realtime::ORDER_JSON_SQL
+        ))
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert!(sample.len() >= 10, "the latest week holds orders to check");
+        let stale: Option<String> = sqlx::query_scalar(
+            "SELECT order_id FROM orders WHERE order_time < (SELECT max(order_time) FROM orders) - interval '8 days' LIMIT 1",
+        )
+        .fetch_optional(&pool)
+        .await
+        .unwrap();
+        let stale = stale.expect("older orders exist");
+        let cached_old: Option<String> = redis::AsyncCommands::get(&mut redis, ns.key(&format!("order:{stale}"))).await.unwrap();
+        assert!(cached_old.is_none(), "only the latest days are pre-cached");
+        for (id, json) in &sample {
+            let cached: Option<String> =
+                redis::AsyncCommands::get(&mut redis, ns.key(&format!("order:{id}")))
+                    .await
+                    .unwrap();
+            let cached: serde_json::Value =
+                serde_json::from_str(&cached.unwrap_or_else(|| panic!("order {id} not cached")))
+                    .unwrap();
+            let json: serde_json::Value = serde_json::from_str(json).unwrap();
+            assert_eq!(cached, json, "{id}");
+        }
+        let stats: HashMap<String, String> =
+            redis::AsyncCommands::hgetall(&mut redis, ns.key("realtime:stats"))
+                .await
+                .unwrap();
+        let valid: Vec<&Order> = expected
+            .values()
+            .filter(|o| o.impossible_values().is_empty())
+            .collect();
+        let kst_day = |o: &Order| {
+            o.order_time
+                .at
+                .with_timezone(&baedal::model::kst())
+                .date_naive()
+        };
+        let last_day = valid.iter().map(|o| kst_day(o)).max().unwrap();
+        let today: Vec<&&Order> = valid.iter().filter(|o| kst_day(o) == last_day).collect();
+        let revenue: i64 = today
+            .iter()
+            .filter(|o| o.order_status.counts_as_revenue())
+            .filter_map(|o| o.order_amount)
+            .sum();
+        assert_eq!(stats["date"], last_day.to_string());
+        assert_eq!(stats["orders"], today.len().to_string());
+        assert_eq!(stats["revenue"], revenue.to_string());
+        let mut revenue_by_restaurant: HashMap<&str, i64> = HashMap::new();
+        for o in valid.iter().filter(|o| o.order_status.counts_as_revenue()) {
+            *revenue_by_restaurant
+                .entry(o.restaurant_id.as_str())
+                .or_default() += o.order_amount.unwrap_or(0);
+        }
+        let best = revenue_by_restaurant.values().max().copied().unwrap();
+        let top: Vec<(String, i64)> = redis::AsyncCommands::zrevrange_withscores(
+            &mut redis,
+            ns.key("leaderboard:restaurants:revenue"),
+            0,
+            0,
+        )
+        .await
+        .unwrap();
+        assert_eq!(top[0].1, best);
+
+        // A second run changes nothing.
+        let before = table_counts(&pool).await;
+        let again = ns.run(&["etl"]);
+        assert!(
+            again.contains("(0 new)") && again.contains(": 0 orders changed"),
+            "{again}"
+        );
+        assert_eq!(table_counts(&pool).await, before);
+    });
+}
+
+#[test]
+fn an_etl_killed_in_the_middle_of_a_load_and_rerun_ends_with_the_same_counts() {
+    let ns = Namespace::new();
+    let dir = tempfile::tempdir().unwrap();
+    let summary = generate(dir.path(), 6, 0.05);
+    ns.run(&["ingest", "--source", &dir.path().display().to_string()]);
+    let expected = canonical_orders(dir.path());
+    let messages: i64 = summary.files.values().map(|f| f.records as i64).sum();
+
+    runtime().block_on(async {
+        let mut etl = ns
+            .command(&["etl"])
+            .env("BAEDAL_ETL_BATCH_SIZE", "150")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Wait until some batches are committed, then kill without warning.
+        let pool = loop {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let pool = ns.pool().await;
+            let exists: bool = sqlx::query_scalar("SELECT to_regclass('etl_offsets') IS NOT NULL")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            if exists {
+                break pool;
+            }
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let loaded: i64 = sqlx::query_scalar("SELECT count(*) FROM raw_records")
+                .fetch_one(&pool)
+                .await
+                .unwrap_or(0);
+            if loaded >= 600 || Instant::now() > deadline {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        etl.kill().unwrap();
+        etl.wait().unwrap();
+        let partial: i64 = sqlx::query_scalar("SELECT count(*) FROM raw_records")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let finished: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM etl_runs WHERE finished_at IS NOT NULL")
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+        assert!(
+            partial > 0 && partial < messages && finished == 0,
+            "the kill must land mid-load: {partial} of {messages} loaded"
+        );
+
+        ns.run(&["etl"]);
+        let raw: i64 = sqlx::query_scalar("SELECT count(*) FROM raw_records")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(raw, messages, "every message loaded exactly once");
+        let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(orders, expected.len() as i64);
+        let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(
+            dead as u64,
+            summary.files.values().map(|f| f.rejected()).sum::<u64>()
+        );
+        let items: i64 = sqlx::query_scalar("SELECT count(*) FROM order_items")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        let want_items: usize = expected.values().map(|o| o.items.len()).sum();
+        assert_eq!(items, want_items as i64);
+    });
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn scrape(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .unwrap();
+    let mut body = String::new();
+    stream.read_to_string(&mut body).unwrap();
+    body
+}
+
+#[test]
+fn replay_paces_records_serves_metrics_and_sigterm_flushes_and_exits_cleanly() {
+    let ns = Namespace::new();
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), 7, 0.01);
+    let port = free_port();
+    let child = ns
+        .command(&[
+            "ingest",
+            "--source",
+            &dir.path().display().to_string(),
+            "--mode",
+            "replay",
+            "--rate",
+            "400",
+        ])
+        .env("BAEDAL_METRICS_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(2500));
+    let metrics = scrape(port);
+    assert!(metrics.contains("baedal_ingest_records_total"), "{metrics}");
+    let sent: f64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("baedal_ingest_records_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    // Reading takes a moment before pacing starts; the rate caps what is sent.
+    assert!(
+        sent > 50.0 && sent <= 400.0 * 2.5 + 1.0,
+        "{sent} records sent in 2.5 s at 400/s"
+    );
+    let pid = child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "exit after SIGTERM: {:?} {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("interrupted"), "{stdout}");
+}
+
+/// An S3 server on loopback (moto's, from PyPI), stopped when dropped.
+struct S3Server {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl S3Server {
+    fn start() -> S3Server {
+        let port = free_port();
+        let child = Command::new("python3")
+            .args([
+                "-m",
+                "moto.server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m moto.server (scripts/setup.sh installs moto)");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "the S3 server did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        S3Server { child, port }
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The standard AWS settings pointing a client at this server.
+    fn configure(&self, command: &mut Command) {
+        command
+            .env("AWS_ENDPOINT", self.endpoint())
+            .env("AWS_ALLOW_HTTP", "true")
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1");
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn an_s3_source_is_read_through_the_same_path_as_file_uris() {
+    let ns = Namespace::new();
+    let dir = tempfile::tempdir().unwrap();
+    let summary = generate(dir.path(), 8, 0.01);
+    let s3 = S3Server::start();
+    let upload = format!(
+        r#"
+import boto3, os, sys
+s3 = boto3.client("s3", endpoint_url="{endpoint}", aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+s3.create_bucket(Bucket="orders")
+for name in os.listdir(sys.argv[1]):
+    s3.upload_file(os.path.join(sys.argv[1], name), "orders", "baemin/2024/" + name)
+"#,
+        endpoint = s3.endpoint()
+    );
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(&upload)
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success(), "upload to the S3 server");
+    let mut ingest = ns.command(&["ingest", "--source", "s3://orders/baemin/2024/"]);
+    s3.configure(&mut ingest);
+    let out = ingest.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let unreadable: u64 = summary.files.values().map(|f| f.rejected()).sum();
+    let readable: u64 = summary.files.values().map(|f| f.records).sum::<u64>() - unreadable;
+    assert!(
+        stdout.contains(&format!(
+            "sent {readable} records and {unreadable} dead letters from 6 files"
+        )),
+        "{stdout}"
+    );
+    // A missing bucket is a clear error, not a hang.
+    let mut missing = ns.command(&["ingest", "--source", "s3://no-such-bucket/x/"]);
+    s3.configure(&mut missing);
+    let out = missing.output().unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("s3://no-such-bucket"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
