@@ -75,10 +75,15 @@ ensure_kafka() {
     ensure_tansu_built
     log "starting tansu on 127.0.0.1:$kafka_port (in-memory storage)"
     # Run from the cache directory: tansu reads a .env from its working directory.
-    (cd "$cache" && RUST_LOG=warn nohup "$(tansu_bin)" broker --silent \
-        --listener-url tcp://127.0.0.1:$kafka_port \
-        --advertised-listener-url tcp://127.0.0.1:$kafka_port \
-        --storage-engine memory:// >"$cache/tansu.log" 2>&1 &)
+    # In its own session with no inherited descriptors, so the broker never
+    # holds the caller's terminal or output pipe open.
+    (cd "$cache" && {
+        RUST_LOG=warn setsid nohup "$(tansu_bin)" broker --silent \
+            --listener-url tcp://127.0.0.1:$kafka_port \
+            --advertised-listener-url tcp://127.0.0.1:$kafka_port \
+            --storage-engine memory:// </dev/null >"$cache/tansu.log" 2>&1 &
+        echo $! >"$cache/tansu.pid"
+    })
     wait_port "$kafka_port" 150 || { log "tansu did not come up: $(tail -5 "$cache/tansu.log")"; exit 1; }
 }
 

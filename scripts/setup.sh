@@ -35,4 +35,14 @@ command -v perl >/dev/null 2>&1 || apt_install perl
 apt_install zlib1g-dev
 # moto's S3-compatible server for the s3:// source test.
 python3 -c "import moto.server, boto3" 2>/dev/null || python3 -m pip install --quiet "moto[server]"
+# The dashboard's browser test: Debian's Chromium driven by playwright-core
+# (from npm, into the cache; it uses the system Chromium, downloads none).
+command -v chromium >/dev/null 2>&1 || apt_install chromium
+command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+node_modules=${BAEDAL_CACHE:-$HOME/.cache/baedal}/tools/node
+if [ ! -f "$node_modules/node_modules/playwright-core/package.json" ]; then
+    log "installing playwright-core into $node_modules"
+    mkdir -p "$node_modules"
+    npm install --silent --no-audit --no-fund --prefix "$node_modules" playwright-core@1 >/dev/null
+fi
 log "toolchain ready: $(cargo --version), $(python3 --version)"

@@ -80,6 +80,14 @@ pub enum Command {
         #[arg(long, env = "BAEDAL_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Serve the analytics API and the dashboard (Postgres, Redis cache-aside).
+    Api {
+        /// Address to listen on (default: api.listen, 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+        #[arg(long, env = "BAEDAL_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Print every readable record of a dataset file as `key<TAB>json`, the
     /// key and canonical JSON `ingest` sends (unreadable records go to stderr).
     Records {
@@ -238,6 +246,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 report.seconds
             ))?;
             Ok(())
+        }
+        Command::Api { listen, config } => {
+            let mut config = Config::load(config.as_deref())?;
+            if let Some(listen) = listen {
+                config.api.listen = listen;
+            }
+            runtime()?.block_on(crate::api::serve(config))
         }
         Command::Records { file } => {
             use std::io::Write;

@@ -18,6 +18,7 @@ pub struct Config {
     pub redis: RedisConfig,
     pub etl: EtlConfig,
     pub alerts: AlertConfig,
+    pub api: ApiConfig,
     /// Address of the `/metrics` endpoint of ingest and ETL.
     pub metrics_listen: String,
 }
@@ -90,6 +91,29 @@ pub struct AlertConfig {
     pub min_orders: i64,
 }
 
+/// `baedal api`: the analytics HTTP service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address the API listens on (it also serves `/metrics` there).
+    pub listen: String,
+    /// Longest a request waits for Postgres (pool and query) before it is
+    /// answered 503; the API never hangs on a database that is down.
+    pub db_timeout_ms: u64,
+    /// Longest a request waits for Redis before it goes to Postgres instead.
+    pub redis_timeout_ms: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            listen: "127.0.0.1:8080".into(),
+            db_timeout_ms: 3000,
+            redis_timeout_ms: 250,
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -98,6 +122,7 @@ impl Default for Config {
             redis: RedisConfig::default(),
             etl: EtlConfig::default(),
             alerts: AlertConfig::default(),
+            api: ApiConfig::default(),
             metrics_listen: "127.0.0.1:9464".into(),
         }
     }
@@ -226,6 +251,11 @@ pub const ENV: &[(&str, &str, &str)] = &[
         "seconds a cached order lives",
     ),
     (
+        "BAEDAL_ORDER_CACHE_DAYS",
+        "redis.order_cache_days",
+        "days of the latest data the ETL pre-caches",
+    ),
+    (
         "BAEDAL_CACHE_TTL",
         "redis.cache_ttl_secs",
         "seconds a cached API answer lives",
@@ -255,6 +285,21 @@ pub const ENV: &[(&str, &str, &str)] = &[
         "BAEDAL_ALERT_MIN_ORDERS",
         "alerts.min_orders",
         "fewest delivered orders in the window to judge",
+    ),
+    (
+        "BAEDAL_API_LISTEN",
+        "api.listen",
+        "address the API listens on",
+    ),
+    (
+        "BAEDAL_API_DB_TIMEOUT_MS",
+        "api.db_timeout_ms",
+        "longest an API request waits for Postgres",
+    ),
+    (
+        "BAEDAL_API_REDIS_TIMEOUT_MS",
+        "api.redis_timeout_ms",
+        "longest an API request waits for Redis",
     ),
     (
         "BAEDAL_METRICS_ADDR",
@@ -360,6 +405,11 @@ impl Config {
                     self.alerts.window_minutes = parse_env(name, &value)?
                 }
                 "BAEDAL_ALERT_MIN_ORDERS" => self.alerts.min_orders = parse_env(name, &value)?,
+                "BAEDAL_API_LISTEN" => self.api.listen = value,
+                "BAEDAL_API_DB_TIMEOUT_MS" => self.api.db_timeout_ms = parse_env(name, &value)?,
+                "BAEDAL_API_REDIS_TIMEOUT_MS" => {
+                    self.api.redis_timeout_ms = parse_env(name, &value)?
+                }
                 "BAEDAL_METRICS_ADDR" => self.metrics_listen = value,
                 _ => {}
             }

@@ -25,6 +25,28 @@ pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
         .await
 }
 
+/// A pool for a long-running service that must start, and answer, while
+/// Postgres is down: no connection is made until one is needed, taking a
+/// connection waits at most `acquire_timeout`, and no statement runs longer
+/// than `statement_timeout`.
+pub fn connect_lazy(
+    config: &DatabaseConfig,
+    acquire_timeout: Duration,
+    statement_timeout: Duration,
+) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(&config.url)?.options([
+        ("search_path", config.schema.clone()),
+        (
+            "statement_timeout",
+            format!("{}ms", statement_timeout.as_millis()),
+        ),
+    ]);
+    Ok(PgPoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(acquire_timeout)
+        .connect_lazy_with(options))
+}
+
 /// Creates the schema if needed and applies every pending migration.
 pub async fn migrate(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     // The schema name is validated by Config (letters, digits, _), and quoted.

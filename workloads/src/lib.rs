@@ -2,6 +2,7 @@
 //! streaming reader per source format, the deterministic dataset generator
 //! and the data-quality profiler.
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod datagen;

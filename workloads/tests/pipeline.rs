@@ -4,149 +4,13 @@
 //! BAEDAL_REDIS_URL (defaults: the standard ports on 127.0.0.1). Each test
 //! works in its own topics, Postgres schema and Redis key prefix.
 
-use baedal::datagen::{self, DefectSummary, FileNames, Options};
-use baedal::model::{Order, Record};
-use baedal::readers;
+mod common;
+
+use baedal::model::Order;
+use common::{canonical_orders, free_port, generate, run_with_deadline, runtime, Namespace};
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
-use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-static NEXT: AtomicU32 = AtomicU32::new(0);
-
-/// Topics, schema and key prefix of one test.
-struct Namespace(String);
-
-impl Namespace {
-    fn new() -> Self {
-        Namespace(format!(
-            "t{}n{}",
-            std::process::id(),
-            NEXT.fetch_add(1, Ordering::Relaxed)
-        ))
-    }
-
-    fn database_url() -> String {
-        std::env::var("BAEDAL_DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/baedal".into())
-    }
-
-    fn redis_url() -> String {
-        std::env::var("BAEDAL_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_baedal"));
-        c.args(args)
-            .env("BAEDAL_TOPIC_PREFIX", format!("{}.", self.0))
-            .env("BAEDAL_DATABASE_SCHEMA", &self.0)
-            .env("BAEDAL_REDIS_PREFIX", format!("{}:", self.0))
-            .env("BAEDAL_METRICS_ADDR", "127.0.0.1:0")
-            .env("BAEDAL_DATABASE_URL", Self::database_url())
-            .env("BAEDAL_REDIS_URL", Self::redis_url());
-        c
-    }
-
-    fn run(&self, args: &[&str]) -> String {
-        let out: Output = self.command(args).output().expect("baedal runs");
-        assert!(
-            out.status.success(),
-            "baedal {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    async fn pool(&self) -> sqlx::PgPool {
-        use std::str::FromStr;
-        let options = sqlx::postgres::PgConnectOptions::from_str(&Self::database_url())
-            .unwrap()
-            .options([("search_path", self.0.as_str())]);
-        sqlx::postgres::PgPoolOptions::new()
-            .max_connections(2)
-            .connect_with(options)
-            .await
-            .expect("postgres")
-    }
-
-    async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(Self::redis_url())
-            .unwrap()
-            .get_multiplexed_async_connection()
-            .await
-            .expect("redis")
-    }
-
-    fn key(&self, suffix: &str) -> String {
-        format!("{}:{suffix}", self.0)
-    }
-}
-
-/// Drops the test's schema and Redis keys (topics live in the broker's memory).
-impl Drop for Namespace {
-    fn drop(&mut self) {
-        let schema = self.0.clone();
-        let _ = runtime().block_on(async move {
-            let pool = sqlx::PgPool::connect(&Self::database_url()).await?;
-            sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                .execute(&pool)
-                .await?;
-            let client = redis::Client::open(Self::redis_url())?;
-            let mut redis = client.get_multiplexed_async_connection().await?;
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{schema}:*"))
-                .query_async(&mut redis)
-                .await?;
-            if !keys.is_empty() {
-                redis::cmd("DEL")
-                    .arg(&keys)
-                    .query_async::<()>(&mut redis)
-                    .await?;
-            }
-            Ok::<(), Box<dyn std::error::Error>>(())
-        });
-    }
-}
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
-fn generate(dir: &Path, seed: u64, scale: f64) -> DefectSummary {
-    datagen::generate(
-        &Options {
-            seed,
-            scale,
-            out: dir.to_path_buf(),
-            names: FileNames::Canonical,
-        },
-        &|| {},
-    )
-    .unwrap()
-}
-
-/// The canonical orders of a dataset, computed from the files alone: per
-/// order id, the readable version with the latest `updated_at`.
-fn canonical_orders(dir: &Path) -> HashMap<String, Order> {
-    let mut orders: HashMap<String, Order> = HashMap::new();
-    for (path, format) in readers::dataset_files(dir).unwrap() {
-        for record in readers::open(&path, format).unwrap().flatten() {
-            if let Record::Order(o) = record {
-                let newer = orders
-                    .get(o.order_id.as_str())
-                    .is_none_or(|held| o.updated_at.map(|t| t.at) > held.updated_at.map(|t| t.at));
-                if newer {
-                    orders.insert(o.order_id.to_string(), o);
-                }
-            }
-        }
-    }
-    orders
-}
 
 async fn table_counts(pool: &sqlx::PgPool) -> BTreeMap<&'static str, String> {
     let mut counts = BTreeMap::new();
@@ -340,8 +204,16 @@ fn an_etl_killed_in_the_middle_of_a_load_and_rerun_ends_with_the_same_counts() {
             .spawn()
             .unwrap();
         // Wait until some batches are committed, then kill without warning.
+        let started = Instant::now();
         let pool = loop {
             tokio::time::sleep(Duration::from_millis(20)).await;
+            if let Some(status) = etl.try_wait().unwrap() {
+                panic!("the etl ended before it created its tables: {status}");
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "the etl did not create its tables within 2 minutes"
+            );
             let pool = ns.pool().await;
             let exists: bool = sqlx::query_scalar("SELECT to_regclass('etl_offsets') IS NOT NULL")
                 .fetch_one(&pool)
@@ -404,14 +276,6 @@ fn an_etl_killed_in_the_middle_of_a_load_and_rerun_ends_with_the_same_counts() {
         let want_items: usize = expected.values().map(|o| o.items.len()).sum();
         assert_eq!(items, want_items as i64);
     });
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn scrape(port: u16) -> String {
@@ -553,7 +417,7 @@ for name in os.listdir(sys.argv[1]):
     assert!(status.success(), "upload to the S3 server");
     let mut ingest = ns.command(&["ingest", "--source", "s3://orders/baemin/2024/"]);
     s3.configure(&mut ingest);
-    let out = ingest.output().unwrap();
+    let out = run_with_deadline(ingest, Duration::from_secs(120));
     assert!(
         out.status.success(),
         "{}",
@@ -571,7 +435,7 @@ for name in os.listdir(sys.argv[1]):
     // A missing bucket is a clear error, not a hang.
     let mut missing = ns.command(&["ingest", "--source", "s3://no-such-bucket/x/"]);
     s3.configure(&mut missing);
-    let out = missing.output().unwrap();
+    let out = run_with_deadline(missing, Duration::from_secs(120));
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("s3://no-such-bucket"),

@@ -27,15 +27,19 @@ pub const RFM_SEGMENTS: [(&str, &str); 8] = [
     ("Lost", "otherwise (R = 1, F <= 2)"),
 ];
 
-const REVENUE: &str = "order_status IN ('DELIVERED', 'DELAYED')";
+/// The orders that count toward revenue (not CANCELLED or REFUNDED).
+pub const REVENUE: &str = "order_status IN ('DELIVERED', 'DELAYED')";
+
+/// "Late": delivered more than 10 minutes after the estimate (1 or 0).
+pub const LATE: &str = "(actual_delivery_min > estimated_delivery_min + 10)::int";
 
 /// The delivered, non-pickup orders with a plausible delivery time.
-const DELIVERY_OK: &str =
+pub const DELIVERY_OK: &str =
     "is_valid AND order_status IN ('DELIVERED', 'DELAYED') AND platform IS DISTINCT FROM '포장'
     AND actual_delivery_min BETWEEN 1 AND 180 AND estimated_delivery_min IS NOT NULL";
 
 fn statements() -> Vec<String> {
-    let late = "(actual_delivery_min > estimated_delivery_min + 10)::int";
+    let late = LATE;
     let segment_case = "CASE
             WHEN r <= 2 AND f >= 4 AND m >= 4 THEN 'Can''t Lose'
             WHEN r >= 4 AND f >= 4 THEN 'Champions'

@@ -144,6 +144,9 @@ pub async fn run(config: &Config, follow: bool, stop: &AtomicBool) -> Result<Etl
     Ok(report)
 }
 
+/// How long a run waits without any message or end-of-partition event.
+const STALL_LIMIT: Duration = Duration::from_secs(60);
+
 /// Consumes `topics` from their stored positions, loading batch by batch,
 /// until every partition is at its end (or, with `follow`, until `stop`).
 async fn consume(
@@ -186,12 +189,16 @@ async fn consume(
     let mut batch = Batch::new();
     let mut in_flight = None;
     let mut last_flush = Instant::now();
+    let mut last_event = Instant::now();
     loop {
         if stop.load(Ordering::Relaxed) {
             break;
         }
         // Polling blocks; keep it short and off the async executor's toes.
         let polled = tokio::task::block_in_place(|| consumer.poll(Duration::from_millis(50)));
+        if polled.is_some() {
+            last_event = Instant::now();
+        }
         match polled {
             Some(Ok(message)) => {
                 let partition = (message.topic().to_string(), message.partition());
@@ -209,7 +216,17 @@ async fn consume(
             Some(Err(KafkaError::PartitionEOF(_))) | None => {}
             Some(Err(e)) => return Err(e.into()),
         }
-        let drained = !follow && open.values().all(|o| !o);
+        // A broker that stops answering never signals the end: give up on
+        // the rest after STALL_LIMIT of silence (what was read is loaded and
+        // the next run resumes from there).
+        let stalled = !follow && last_event.elapsed() > STALL_LIMIT;
+        if stalled {
+            tracing::warn!(
+                ?topics,
+                "no message or end-of-partition for {STALL_LIMIT:?}; ending the run here"
+            );
+        }
+        let drained = !follow && (stalled || open.values().all(|o| !o));
         let full = batch.len() >= config.etl.batch_size;
         let idle = follow && !batch.is_empty() && last_flush.elapsed() > Duration::from_secs(1);
         if full || idle || drained {

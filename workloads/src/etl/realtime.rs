@@ -89,11 +89,10 @@ struct DayStats {
     late_rate: Option<f64>,
 }
 
-async fn stats(
-    config: &Config,
-    pool: &PgPool,
-    redis: &mut redis::aio::MultiplexedConnection,
-) -> Result<(), EtlError> {
+/// The fields of the `realtime:stats` hash, computed from Postgres (empty
+/// when there are no valid orders). The API answers with these when Redis
+/// is down.
+pub async fn stats_fields(pool: &PgPool) -> Result<Vec<(String, String)>, sqlx::Error> {
     let row: Option<DayStats> = sqlx::query_as(
         "WITH latest AS (SELECT max(order_time) AS as_of FROM orders WHERE is_valid),
               today AS (SELECT o.* FROM orders o, latest
@@ -110,8 +109,7 @@ async fn stats(
          FROM latest WHERE latest.as_of IS NOT NULL",
     )
     .fetch_optional(pool)
-    .await
-    .map_err(EtlError::Load)?;
+    .await?;
     let Some(DayStats {
         date,
         as_of,
@@ -122,7 +120,7 @@ async fn stats(
         late_rate,
     }) = row
     else {
-        return Ok(());
+        return Ok(Vec::new());
     };
     let categories: Vec<(String, i64)> = sqlx::query_as(
         "SELECT COALESCE(category, '(unknown)'), count(*) FROM orders
@@ -130,8 +128,7 @@ async fn stats(
     )
     .bind(&date)
     .fetch_all(pool)
-    .await
-    .map_err(EtlError::Load)?;
+    .await?;
     let mut fields: Vec<(String, String)> = vec![
         ("date".into(), date),
         ("as_of".into(), as_of),
@@ -149,6 +146,18 @@ async fn stats(
             .into_iter()
             .map(|(c, n)| (format!("category:{c}"), n.to_string())),
     );
+    Ok(fields)
+}
+
+async fn stats(
+    config: &Config,
+    pool: &PgPool,
+    redis: &mut redis::aio::MultiplexedConnection,
+) -> Result<(), EtlError> {
+    let fields = stats_fields(pool).await.map_err(EtlError::Load)?;
+    if fields.is_empty() {
+        return Ok(());
+    }
     let key = format!("{}realtime:stats", config.redis.key_prefix);
     redis::pipe()
         .atomic()
@@ -195,11 +204,40 @@ async fn leaderboards(
     Ok(())
 }
 
-async fn alerts(
+/// One alert: an hour whose late-delivery rate crossed the threshold.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Alert {
+    /// The stream entry id (`{end of hour in ms}-0`).
+    pub id: String,
+    pub kind: String,
+    /// End of the hour, KST, RFC 3339.
+    pub window_end: String,
+    pub window_minutes: i64,
+    pub late_rate: f64,
+    pub threshold: f64,
+    pub orders: i64,
+}
+
+impl Alert {
+    /// The stream entry's fields.
+    pub fn fields(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("kind", self.kind.clone()),
+            ("window_end", self.window_end.clone()),
+            ("window_minutes", self.window_minutes.to_string()),
+            ("late_rate", format!("{:.4}", self.late_rate)),
+            ("threshold", format!("{:.4}", self.threshold)),
+            ("orders", self.orders.to_string()),
+        ]
+    }
+}
+
+/// The alerts of the last 24 hours of data, oldest first, computed from
+/// the hourly mart (the API answers with these when Redis is down).
+pub async fn late_delivery_alerts(
     config: &Config,
     pool: &PgPool,
-    redis: &mut redis::aio::MultiplexedConnection,
-) -> Result<(), EtlError> {
+) -> Result<Vec<Alert>, sqlx::Error> {
     let a = &config.alerts;
     let hours: Vec<(chrono::DateTime<chrono::Utc>, i64, f64)> = sqlx::query_as(
         "WITH latest AS (SELECT max(hour) AS h FROM mart_hourly_orders)
@@ -210,8 +248,29 @@ async fn alerts(
     .bind(a.late_rate_threshold)
     .bind(a.min_orders)
     .fetch_all(pool)
-    .await
-    .map_err(EtlError::Load)?;
+    .await?;
+    Ok(hours
+        .into_iter()
+        .map(|(end, orders, rate)| Alert {
+            id: format!("{}-0", end.timestamp_millis()),
+            kind: "late_delivery_rate".into(),
+            window_end: end.with_timezone(&crate::model::kst()).to_rfc3339(),
+            window_minutes: 60,
+            late_rate: (rate * 10_000.0).round() / 10_000.0,
+            threshold: a.late_rate_threshold,
+            orders,
+        })
+        .collect())
+}
+
+async fn alerts(
+    config: &Config,
+    pool: &PgPool,
+    redis: &mut redis::aio::MultiplexedConnection,
+) -> Result<(), EtlError> {
+    let alerts = late_delivery_alerts(config, pool)
+        .await
+        .map_err(EtlError::Load)?;
     let key = format!("{}alerts", config.redis.key_prefix);
     let newest: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
         .arg(&key)
@@ -225,23 +284,17 @@ async fn alerts(
     let last_ms: i64 = last
         .and_then(|id| id.split('-').next().and_then(|ms| ms.parse().ok()))
         .unwrap_or(0);
-    for (end, orders, rate) in hours {
-        let ms = end.timestamp_millis();
+    for alert in alerts {
+        let ms: i64 = alert
+            .id
+            .split('-')
+            .next()
+            .and_then(|ms| ms.parse().ok())
+            .unwrap_or(0);
         if ms <= last_ms {
             continue; // already raised by an earlier run
         }
-        let fields = [
-            ("kind", "late_delivery_rate".to_string()),
-            (
-                "window_end",
-                end.with_timezone(&crate::model::kst()).to_rfc3339(),
-            ),
-            ("window_minutes", "60".to_string()),
-            ("late_rate", format!("{rate:.4}")),
-            ("threshold", format!("{:.4}", a.late_rate_threshold)),
-            ("orders", orders.to_string()),
-        ];
-        let _: String = redis.xadd(&key, format!("{ms}-0"), &fields).await?;
+        let _: String = redis.xadd(&key, &alert.id, &alert.fields()).await?;
     }
     Ok(())
 }

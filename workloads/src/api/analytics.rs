@@ -1,0 +1,508 @@
+//! Order trends, restaurant performance, delivery and menu analysis: SQL
+//! over the clean `orders` and `order_items` tables (valid orders only), the
+//! definitions of DATA.md (revenue, late, plausible delivery times are the
+//! ETL's own, from [`crate::etl::marts`]), each answer cached in Redis.
+
+use super::params::{Filters, Params, FILTER_PARAMS, FILTER_SQL};
+use super::{cache::CachedJson, ApiContext, ApiError};
+use crate::etl::marts::{DELIVERY_OK, LATE, REVENUE};
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/analytics/dimensions", get(get_dimensions))
+        .route("/analytics/order-trends", get(order_trends))
+        .route(
+            "/analytics/restaurant-performance",
+            get(restaurant_performance),
+        )
+        .route(
+            "/analytics/delivery-optimization",
+            get(delivery_optimization),
+        )
+        .route("/analytics/menu", get(menu))
+}
+
+/// The values the filters accept: what occurs in the valid orders.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Dimensions {
+    pub districts: Vec<String>,
+    pub categories: Vec<String>,
+    pub platforms: Vec<String>,
+}
+
+/// The known filter values, read from Postgres at most once per
+/// `redis.cache_ttl_secs` (at least once a second) per process.
+pub async fn dimensions(ctx: &ApiContext) -> Result<Arc<Dimensions>, ApiError> {
+    let fresh_for = Duration::from_secs(ctx.config.redis.cache_ttl_secs.max(1));
+    if let Some((at, known)) = ctx.known.read().await.as_ref() {
+        if at.elapsed() < fresh_for {
+            return Ok(known.clone());
+        }
+    }
+    let rows: Vec<(String, String)> = ctx
+        .query(
+            sqlx::query_as(
+                "SELECT 'district', district FROM orders WHERE is_valid AND district IS NOT NULL GROUP BY 2
+                 UNION ALL SELECT 'category', category FROM orders WHERE is_valid AND category IS NOT NULL GROUP BY 2
+                 UNION ALL SELECT 'platform', platform FROM orders WHERE is_valid AND platform IS NOT NULL GROUP BY 2
+                 ORDER BY 1, 2",
+            )
+            .fetch_all(&ctx.db),
+        )
+        .await?;
+    let mut known = Dimensions::default();
+    for (dimension, value) in rows {
+        match dimension.as_str() {
+            "district" => known.districts.push(value),
+            "category" => known.categories.push(value),
+            _ => known.platforms.push(value),
+        }
+    }
+    let known = Arc::new(known);
+    *ctx.known.write().await = Some((Instant::now(), known.clone()));
+    Ok(known)
+}
+
+async fn get_dimensions(
+    State(ctx): State<ApiContext>,
+    params: Params,
+) -> Result<Json<Dimensions>, ApiError> {
+    params.only(&[])?;
+    Ok(Json((*dimensions(&ctx).await?).clone()))
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct Bucket {
+    /// Hour `00`–`23`, ISO weekday `1` (Mon)–`7` (Sun), `YYYY-MM-DD` or `YYYY-MM` (KST).
+    pub key: String,
+    /// Korean label for charts (`12시`, `월`, …).
+    pub label: String,
+    pub orders: i64,
+    pub revenue: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct OrderTrends {
+    pub filters: Filters,
+    pub orders: i64,
+    pub revenue: i64,
+    pub by_hour: Vec<Bucket>,
+    pub by_weekday: Vec<Bucket>,
+    pub by_day: Vec<Bucket>,
+    pub by_month: Vec<Bucket>,
+}
+
+const WEEKDAYS: [&str; 7] = ["월", "화", "수", "목", "금", "토", "일"];
+
+/// `GET /analytics/order-trends`: orders and revenue (GMV) by hour of day,
+/// weekday, day and month, in Korea Standard Time.
+async fn order_trends(
+    State(ctx): State<ApiContext>,
+    params: Params,
+) -> Result<CachedJson, ApiError> {
+    params.only(&FILTER_PARAMS)?;
+    let filters = Filters::parse(&ctx, &params).await?;
+    let key = format!("order-trends?{}", params.canonical());
+    ctx.cached(&key, async {
+        let sql = format!(
+            "WITH f AS (
+                 SELECT order_time AT TIME ZONE 'Asia/Seoul' AS t,
+                        CASE WHEN {REVENUE} THEN COALESCE(order_amount, 0) ELSE 0 END AS revenue
+                 FROM orders WHERE {FILTER_SQL})
+             SELECT 'hour', lpad(extract(hour FROM t)::int::text, 2, '0') AS k, count(*), sum(revenue)::bigint FROM f GROUP BY 2
+             UNION ALL SELECT 'weekday', extract(isodow FROM t)::int::text, count(*), sum(revenue)::bigint FROM f GROUP BY 2
+             UNION ALL SELECT 'day', to_char(t, 'YYYY-MM-DD'), count(*), sum(revenue)::bigint FROM f GROUP BY 2
+             UNION ALL SELECT 'month', to_char(t, 'YYYY-MM'), count(*), sum(revenue)::bigint FROM f GROUP BY 2
+             ORDER BY 1, 2"
+        );
+        let rows: Vec<(String, String, i64, i64)> = ctx
+            .query(filters.bind(sqlx::query_as(&sql)).fetch_all(&ctx.db))
+            .await?;
+        let mut trends = OrderTrends {
+            filters: filters.clone(),
+            orders: 0,
+            revenue: 0,
+            by_hour: (0..24)
+                .map(|h| Bucket {
+                    key: format!("{h:02}"),
+                    label: format!("{h}시"),
+                    orders: 0,
+                    revenue: 0,
+                })
+                .collect(),
+            by_weekday: (1..=7)
+                .map(|d| Bucket {
+                    key: d.to_string(),
+                    label: WEEKDAYS[d - 1].to_string(),
+                    orders: 0,
+                    revenue: 0,
+                })
+                .collect(),
+            by_day: Vec::new(),
+            by_month: Vec::new(),
+        };
+        for (dimension, key, orders, revenue) in rows {
+            match dimension.as_str() {
+                "hour" | "weekday" => {
+                    let buckets = if dimension == "hour" {
+                        &mut trends.by_hour
+                    } else {
+                        &mut trends.by_weekday
+                    };
+                    if let Some(b) = buckets.iter_mut().find(|b| b.key == key) {
+                        b.orders = orders;
+                        b.revenue = revenue;
+                    }
+                    if dimension == "hour" {
+                        trends.orders += orders;
+                        trends.revenue += revenue;
+                    }
+                }
+                "day" => trends.by_day.push(Bucket {
+                    label: key.get(5..).unwrap_or(&key).to_string(),
+                    key,
+                    orders,
+                    revenue,
+                }),
+                _ => trends.by_month.push(Bucket {
+                    label: key
+                        .get(5..)
+                        .and_then(|m| m.parse::<u32>().ok())
+                        .map(|m| format!("{m}월"))
+                        .unwrap_or_else(|| key.clone()),
+                    key,
+                    orders,
+                    revenue,
+                }),
+            }
+        }
+        Ok(trends)
+    })
+    .await
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct RestaurantRow {
+    /// Rank by revenue among the restaurants that match the filters (1 = best).
+    pub rank: i64,
+    pub restaurant_id: String,
+    pub restaurant_name: Option<String>,
+    pub category: Option<String>,
+    pub orders: i64,
+    pub revenue: i64,
+    pub avg_rating: Option<f64>,
+    pub rated_orders: i64,
+    pub avg_delivery_min: Option<f64>,
+    pub late_rate: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RestaurantPerformance {
+    pub filters: Filters,
+    pub sort: String,
+    /// Restaurants with at least one matching order.
+    pub restaurants: i64,
+    pub ranking: Vec<RestaurantRow>,
+}
+
+/// `GET /analytics/restaurant-performance`: revenue, orders, average rating,
+/// delivery time and late rate per restaurant, ranked by revenue; `sort`
+/// (revenue, orders, rating, late_rate) orders the list, `limit` cuts it.
+async fn restaurant_performance(
+    State(ctx): State<ApiContext>,
+    params: Params,
+) -> Result<CachedJson, ApiError> {
+    let mut allowed = FILTER_PARAMS.to_vec();
+    allowed.extend(["limit", "sort"]);
+    params.only(&allowed)?;
+    let filters = Filters::parse(&ctx, &params).await?;
+    let limit = params.limit(50)?;
+    let sort = params.text("sort").unwrap_or("revenue").to_string();
+    let order_by = match sort.as_str() {
+        "revenue" => "rank, restaurant_id",
+        "orders" => "orders DESC, restaurant_id",
+        "rating" => "avg_rating DESC NULLS LAST, restaurant_id",
+        "late_rate" => "late_rate DESC NULLS LAST, restaurant_id",
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "sort={other:?}: use revenue, orders, rating or late_rate"
+            )))
+        }
+    };
+    let key = format!("restaurant-performance?{}", params.canonical());
+    ctx.cached(&key, async {
+        let sql = format!(
+            "WITH r AS (
+                 SELECT restaurant_id,
+                        (array_agg(restaurant_name ORDER BY order_time DESC))[1] AS restaurant_name,
+                        (array_agg(category ORDER BY order_time DESC))[1] AS category,
+                        count(*) AS orders,
+                        COALESCE(sum(order_amount) FILTER (WHERE {REVENUE}), 0)::bigint AS revenue,
+                        avg(rating)::float8 AS avg_rating,
+                        count(rating) AS rated_orders,
+                        avg(actual_delivery_min) FILTER (WHERE {DELIVERY_OK})::float8 AS avg_delivery_min,
+                        avg({LATE}) FILTER (WHERE {DELIVERY_OK})::float8 AS late_rate
+                 FROM orders WHERE {FILTER_SQL} GROUP BY restaurant_id)
+             SELECT rank() OVER (ORDER BY revenue DESC) AS rank, *, count(*) OVER () AS total
+             FROM r ORDER BY {order_by} LIMIT $6"
+        );
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            #[sqlx(flatten)]
+            row: RestaurantRow,
+            total: i64,
+        }
+        let rows: Vec<Row> = ctx
+            .query(
+                filters
+                    .bind(sqlx::query_as(&sql))
+                    .bind(limit)
+                    .fetch_all(&ctx.db),
+            )
+            .await?;
+        Ok(RestaurantPerformance {
+            filters: filters.clone(),
+            sort: sort.clone(),
+            restaurants: rows.first().map_or(0, |r| r.total),
+            ranking: rows.into_iter().map(|r| r.row).collect(),
+        })
+    })
+    .await
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, PartialEq)]
+pub struct DeliveryRow {
+    pub bucket: String,
+    pub orders: i64,
+    pub avg_delivery_min: f64,
+    pub late_rate: f64,
+    pub avg_fee: Option<f64>,
+    pub avg_distance_km: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DeliveryOptimization {
+    pub filters: Filters,
+    /// Delivered, non-pickup orders with a plausible time (1–180 min).
+    pub orders: i64,
+    pub avg_delivery_min: Option<f64>,
+    /// Share delivered more than 10 minutes after the estimate.
+    pub late_rate: Option<f64>,
+    /// Pearson correlation of delivery fee with distance.
+    pub fee_distance_correlation: Option<f64>,
+    /// Extra minutes per extra kilometre (least squares).
+    pub minutes_per_km: Option<f64>,
+    pub by_distance_band: Vec<DeliveryRow>,
+    pub by_district: Vec<DeliveryRow>,
+    pub by_hour: Vec<DeliveryRow>,
+    pub by_weather: Vec<DeliveryRow>,
+}
+
+/// `GET /analytics/delivery-optimization`: delivery time and late rate by
+/// distance band, district, hour (KST) and weather; fee against distance.
+async fn delivery_optimization(
+    State(ctx): State<ApiContext>,
+    params: Params,
+) -> Result<CachedJson, ApiError> {
+    params.only(&FILTER_PARAMS)?;
+    let filters = Filters::parse(&ctx, &params).await?;
+    let key = format!("delivery-optimization?{}", params.canonical());
+    ctx.cached(&key, async {
+        let base = format!("SELECT * FROM orders WHERE {FILTER_SQL} AND {DELIVERY_OK}");
+        let overall_sql = format!(
+            "SELECT count(*), avg(actual_delivery_min)::float8, avg({LATE})::float8,
+                    corr(delivery_fee, distance_km), regr_slope(actual_delivery_min, distance_km)
+             FROM ({base}) d"
+        );
+        let (orders, avg_delivery_min, late_rate, fee_distance_correlation, minutes_per_km): (
+            i64,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+            Option<f64>,
+        ) = ctx
+            .query(filters.bind(sqlx::query_as(&overall_sql)).fetch_one(&ctx.db))
+            .await?;
+        let buckets_sql = format!(
+            "SELECT dimension, bucket, count(*) AS orders, avg(actual_delivery_min)::float8 AS avg_delivery_min,
+                    avg({LATE})::float8 AS late_rate, avg(delivery_fee)::float8 AS avg_fee,
+                    avg(distance_km)::float8 AS avg_distance_km
+             FROM ({base}) d, LATERAL (VALUES
+                 ('distance_band', {DISTANCE_BAND}),
+                 ('district', COALESCE(district, '(unknown)')),
+                 ('hour', lpad(extract(hour FROM order_time AT TIME ZONE 'Asia/Seoul')::int::text, 2, '0')),
+                 ('weather', COALESCE(weather, '(unknown)'))) AS v(dimension, bucket)
+             GROUP BY dimension, bucket ORDER BY dimension, bucket"
+        );
+        #[derive(sqlx::FromRow)]
+        struct Row {
+            dimension: String,
+            #[sqlx(flatten)]
+            row: DeliveryRow,
+        }
+        let rows: Vec<Row> = ctx
+            .query(filters.bind(sqlx::query_as(&buckets_sql)).fetch_all(&ctx.db))
+            .await?;
+        let mut answer = DeliveryOptimization {
+            filters: filters.clone(),
+            orders,
+            avg_delivery_min,
+            late_rate,
+            fee_distance_correlation,
+            minutes_per_km,
+            by_distance_band: Vec::new(),
+            by_district: Vec::new(),
+            by_hour: Vec::new(),
+            by_weather: Vec::new(),
+        };
+        for Row { dimension, row } in rows {
+            match dimension.as_str() {
+                "distance_band" => answer.by_distance_band.push(row),
+                "district" => answer.by_district.push(row),
+                "hour" => answer.by_hour.push(row),
+                _ => answer.by_weather.push(row),
+            }
+        }
+        Ok(answer)
+    })
+    .await
+}
+
+/// Distance bands, as in the delivery mart.
+pub const DISTANCE_BAND: &str = "CASE WHEN distance_km < 1 THEN '0-1km' WHEN distance_km < 2 THEN '1-2km'
+    WHEN distance_km < 3 THEN '2-3km' WHEN distance_km < 5 THEN '3-5km' WHEN distance_km >= 5 THEN '5km+'
+    ELSE '(unknown)' END";
+
+#[derive(Debug, Serialize, sqlx::FromRow, PartialEq)]
+pub struct MenuItem {
+    pub name: String,
+    /// Revenue orders that contain the item.
+    pub orders: i64,
+    pub quantity: i64,
+    pub revenue: i64,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, PartialEq)]
+pub struct MenuPair {
+    pub a: String,
+    pub b: String,
+    /// Orders with both.
+    pub orders: i64,
+    /// Share of all orders that have both.
+    pub support: f64,
+    /// Of the orders with `a`, the share that also have `b`.
+    pub confidence_a_to_b: f64,
+    /// Of the orders with `b`, the share that also have `a`.
+    pub confidence_b_to_a: f64,
+    /// How much more often the two go together than by chance.
+    pub lift: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Menu {
+    pub filters: Filters,
+    /// Revenue orders with at least one item (the baskets).
+    pub orders: i64,
+    pub min_support: f64,
+    pub top_items: Vec<MenuItem>,
+    pub pairs: Vec<MenuPair>,
+}
+
+/// `GET /analytics/menu`: the best-selling items, and the item pairs bought
+/// together (market-basket analysis) with support, confidence and lift;
+/// pairs below `min_support` (default 0.001) are left out; `sort` is
+/// `support` (default) or `lift`.
+async fn menu(State(ctx): State<ApiContext>, params: Params) -> Result<CachedJson, ApiError> {
+    let mut allowed = FILTER_PARAMS.to_vec();
+    allowed.extend(["limit", "min_support", "sort"]);
+    params.only(&allowed)?;
+    let filters = Filters::parse(&ctx, &params).await?;
+    let limit = params.limit(20)?;
+    let min_support = match params.text("min_support") {
+        None => 0.001,
+        Some(v) => match v.parse::<f64>() {
+            Ok(s) if (0.0..=1.0).contains(&s) => s,
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "min_support={v:?} must be a number from 0 to 1"
+                )))
+            }
+        },
+    };
+    let order_by = match params.text("sort").unwrap_or("support") {
+        "support" => "orders DESC, lift DESC, a, b",
+        "lift" => "lift DESC, orders DESC, a, b",
+        other => {
+            return Err(ApiError::BadRequest(format!(
+                "sort={other:?}: use support or lift"
+            )))
+        }
+    };
+    let key = format!("menu?{}", params.canonical());
+    ctx.cached(&key, async {
+        let baskets = format!(
+            "SELECT i.order_id, i.name, sum(i.quantity)::bigint AS quantity,
+                    sum(i.quantity * i.unit_price)::bigint AS revenue
+             FROM order_items i JOIN orders o ON o.order_id = i.order_id
+             WHERE {FILTER_SQL} AND {REVENUE} GROUP BY i.order_id, i.name"
+        );
+        let items_sql = format!(
+            "SELECT name, count(*) AS orders, sum(quantity)::bigint AS quantity, sum(revenue)::bigint AS revenue,
+                    (SELECT count(DISTINCT order_id) FROM ({baskets}) x) AS baskets
+             FROM ({baskets}) b GROUP BY name ORDER BY orders DESC, name LIMIT $6"
+        );
+        #[derive(sqlx::FromRow)]
+        struct ItemRow {
+            #[sqlx(flatten)]
+            item: MenuItem,
+            baskets: i64,
+        }
+        let items: Vec<ItemRow> = ctx
+            .query(
+                filters
+                    .bind(sqlx::query_as(&items_sql))
+                    .bind(limit)
+                    .fetch_all(&ctx.db),
+            )
+            .await?;
+        let pairs_sql = format!(
+            "WITH b AS ({baskets}),
+                  n AS (SELECT count(DISTINCT order_id)::float8 AS baskets FROM b),
+                  item AS (SELECT name, count(*)::float8 AS orders FROM b GROUP BY name),
+                  pair AS (SELECT x.name AS a, y.name AS b, count(*) AS orders
+                           FROM b x JOIN b y ON x.order_id = y.order_id AND x.name < y.name
+                           GROUP BY 1, 2)
+             SELECT pair.a, pair.b, pair.orders,
+                    pair.orders / n.baskets AS support,
+                    pair.orders / ia.orders AS confidence_a_to_b,
+                    pair.orders / ib.orders AS confidence_b_to_a,
+                    pair.orders * n.baskets / (ia.orders * ib.orders) AS lift
+             FROM pair JOIN item ia ON ia.name = pair.a JOIN item ib ON ib.name = pair.b, n
+             WHERE pair.orders / n.baskets >= $6
+             ORDER BY {order_by} LIMIT $7"
+        );
+        let pairs: Vec<MenuPair> = ctx
+            .query(
+                filters
+                    .bind(sqlx::query_as(&pairs_sql))
+                    .bind(min_support)
+                    .bind(limit)
+                    .fetch_all(&ctx.db),
+            )
+            .await?;
+        Ok(Menu {
+            filters: filters.clone(),
+            orders: items.first().map_or(0, |i| i.baskets),
+            min_support,
+            top_items: items.into_iter().map(|i| i.item).collect(),
+            pairs,
+        })
+    })
+    .await
+}

@@ -1,0 +1,294 @@
+//! Customer analytics: RFM segments (from the ETL's `mart_customer_rfm`)
+//! and customer lifetime value.
+//!
+//! RFM scores and the segment rule table are defined in
+//! [`crate::etl::marts`] ([`RFM_SEGMENTS`]) and returned with every answer.
+//!
+//! CLV uses the simple retention model (Gupta & Lehmann, "Customers as
+//! Assets", 2003): `CLV = m × r / (1 + d − r)`, the expected future revenue
+//! of a customer who brings `m` a month while each month a share `r` of
+//! customers stays, discounted at `d` a month. Why this model: the data spans
+//! six months, too short to fit a probabilistic model (BG/NBD, Gamma-Gamma)
+//! with confidence, and this one has two inputs anyone can check:
+//! - `m` = the customer's revenue divided by the months since their first
+//!   revenue order (at least one month), up to the reference time (latest
+//!   order + 1 day, as for RFM);
+//! - `r` = of the customers with a revenue order 60 to 30 days before the
+//!   reference time, the share with one in the last 30 days;
+//! - `d` = 1% a month ([`MONTHLY_DISCOUNT`]).
+
+use super::params::Params;
+use super::{cache::CachedJson, ApiContext, ApiError};
+use crate::etl::marts::{REVENUE, RFM_SEGMENTS};
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+
+pub fn router() -> Router<ApiContext> {
+    Router::new()
+        .route("/analytics/customer-segments", get(customer_segments))
+        .route(
+            "/analytics/customer-lifetime-value",
+            get(customer_lifetime_value),
+        )
+}
+
+/// `d` of the CLV model: the monthly discount rate.
+pub const MONTHLY_DISCOUNT: f64 = 0.01;
+
+/// A customer id as the data writes them: letters, digits, `-` and `_`, at
+/// most 32 characters.
+fn customer_id(params: &Params) -> Result<Option<String>, ApiError> {
+    let Some(id) = params.text("customer_id") else {
+        return Ok(None);
+    };
+    if id.len() > 32
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(ApiError::BadRequest(format!(
+            "customer_id={id:?} is not a customer id (like C000123)"
+        )));
+    }
+    Ok(Some(id.to_string()))
+}
+
+#[derive(Debug, Serialize)]
+pub struct SegmentRule {
+    pub segment: &'static str,
+    pub rule: &'static str,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, PartialEq)]
+pub struct SegmentRow {
+    pub segment: String,
+    pub customers: i64,
+    pub share: f64,
+    pub revenue: i64,
+    pub avg_recency_days: f64,
+    pub avg_frequency: f64,
+    pub avg_monetary: f64,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, PartialEq)]
+pub struct CustomerScores {
+    pub customer_id: String,
+    pub recency_days: i32,
+    pub frequency: i32,
+    pub monetary: i64,
+    pub r_score: i32,
+    pub f_score: i32,
+    pub m_score: i32,
+    pub segment: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CustomerSegments {
+    /// The rules, tried in order; the first that matches names the segment.
+    pub rules: Vec<SegmentRule>,
+    pub customers: i64,
+    pub segments: Vec<SegmentRow>,
+    /// Customers per (R, F) score pair: `[r, f, customers]`.
+    pub rf_grid: Vec<(i32, i32, i64)>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<CustomerScores>,
+}
+
+fn rules() -> Vec<SegmentRule> {
+    RFM_SEGMENTS
+        .iter()
+        .map(|(segment, rule)| SegmentRule { segment, rule })
+        .collect()
+}
+
+/// `GET /analytics/customer-segments`: segment sizes and revenue, the R×F
+/// grid, and with `customer_id` that customer's scores (404 if unknown).
+async fn customer_segments(
+    State(ctx): State<ApiContext>,
+    params: Params,
+) -> Result<CachedJson, ApiError> {
+    params.only(&["customer_id"])?;
+    let id = customer_id(&params)?;
+    let key = format!("customer-segments?{}", params.canonical());
+    ctx.cached(&key, async {
+        let customer = match &id {
+            None => None,
+            Some(id) => Some(
+                ctx.query(
+                    sqlx::query_as::<_, CustomerScores>(
+                        "SELECT customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, segment
+                         FROM mart_customer_rfm WHERE customer_id = $1",
+                    )
+                    .bind(id)
+                    .fetch_optional(&ctx.db),
+                )
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("no customer {id:?} with a revenue order")))?,
+            ),
+        };
+        let segments: Vec<SegmentRow> = ctx
+            .query(
+                sqlx::query_as(
+                    "SELECT segment, count(*) AS customers,
+                            count(*)::float8 / sum(count(*)) OVER () AS share,
+                            sum(monetary)::bigint AS revenue,
+                            avg(recency_days)::float8 AS avg_recency_days,
+                            avg(frequency)::float8 AS avg_frequency,
+                            avg(monetary)::float8 AS avg_monetary
+                     FROM mart_customer_rfm GROUP BY segment ORDER BY revenue DESC",
+                )
+                .fetch_all(&ctx.db),
+            )
+            .await?;
+        let rf_grid: Vec<(i32, i32, i64)> = ctx
+            .query(
+                sqlx::query_as(
+                    "SELECT r_score, f_score, count(*) FROM mart_customer_rfm GROUP BY 1, 2 ORDER BY 1, 2",
+                )
+                .fetch_all(&ctx.db),
+            )
+            .await?;
+        Ok(CustomerSegments {
+            rules: rules(),
+            customers: segments.iter().map(|s| s.customers).sum(),
+            segments,
+            rf_grid,
+            customer,
+        })
+    })
+    .await
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, PartialEq)]
+pub struct CustomerValue {
+    pub customer_id: String,
+    pub segment: String,
+    pub orders: i32,
+    /// Revenue so far (KRW).
+    pub historical_revenue: i64,
+    /// Average order value (KRW).
+    pub avg_order_value: f64,
+    /// `m`: revenue per month since the first revenue order.
+    pub monthly_revenue: f64,
+    /// Expected future revenue (KRW).
+    pub clv: f64,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, PartialEq)]
+pub struct SegmentValue {
+    pub segment: String,
+    pub customers: i64,
+    pub avg_clv: f64,
+    pub total_clv: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LifetimeValue {
+    pub model: &'static str,
+    /// `r`: monthly retention measured in the data.
+    pub monthly_retention: f64,
+    /// `d`: monthly discount rate.
+    pub monthly_discount: f64,
+    /// `r / (1 + d − r)`: what a month of revenue is worth over a lifetime.
+    pub multiplier: f64,
+    pub by_segment: Vec<SegmentValue>,
+    /// The customers with the highest CLV.
+    pub top: Vec<CustomerValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<CustomerValue>,
+}
+
+/// Every customer's value, for the CLV queries ($1 = r, $2 = d).
+const CUSTOMER_VALUE_SQL: &str = "
+    WITH reference AS (SELECT max(order_time) + interval '1 day' AS t FROM orders WHERE is_valid),
+         first AS (SELECT customer_id, min(order_time) AS first_at FROM orders
+                   WHERE is_valid AND order_status IN ('DELIVERED', 'DELAYED') GROUP BY customer_id)
+    SELECT c.customer_id, c.segment, c.frequency AS orders, c.monetary AS historical_revenue,
+           c.monetary::float8 / c.frequency AS avg_order_value,
+           c.monetary / greatest(1.0, extract(epoch FROM reference.t - first.first_at) / (30 * 86400))::float8
+               AS monthly_revenue,
+           c.monetary / greatest(1.0, extract(epoch FROM reference.t - first.first_at) / (30 * 86400))::float8
+               * $1 / (1 + $2 - $1) AS clv
+    FROM mart_customer_rfm c JOIN first USING (customer_id), reference";
+
+/// `r`: the monthly retention rate (see the module docs).
+async fn monthly_retention(ctx: &ApiContext) -> Result<f64, ApiError> {
+    let sql = format!(
+        "WITH reference AS (SELECT max(order_time) + interval '1 day' AS t FROM orders WHERE is_valid),
+              revenue AS (SELECT customer_id, order_time FROM orders WHERE is_valid AND {REVENUE}),
+              before AS (SELECT DISTINCT customer_id FROM revenue, reference
+                         WHERE order_time >= reference.t - interval '60 days' AND order_time < reference.t - interval '30 days'),
+              last AS (SELECT DISTINCT customer_id FROM revenue, reference WHERE order_time >= reference.t - interval '30 days')
+         SELECT (SELECT count(*) FROM before JOIN last USING (customer_id))::float8 / NULLIF((SELECT count(*) FROM before), 0)"
+    );
+    let r: Option<f64> = ctx
+        .query(sqlx::query_scalar(&sql).fetch_one(&ctx.db))
+        .await?;
+    Ok(r.unwrap_or(0.0))
+}
+
+/// `GET /analytics/customer-lifetime-value`: CLV per customer (top `limit`,
+/// and one by `customer_id`) and by RFM segment.
+async fn customer_lifetime_value(
+    State(ctx): State<ApiContext>,
+    params: Params,
+) -> Result<CachedJson, ApiError> {
+    params.only(&["customer_id", "limit"])?;
+    let id = customer_id(&params)?;
+    let limit = params.limit(20)?;
+    let key = format!("customer-lifetime-value?{}", params.canonical());
+    ctx.cached(&key, async {
+        let r = monthly_retention(&ctx).await?;
+        let d = MONTHLY_DISCOUNT;
+        let customer = match &id {
+            None => None,
+            Some(id) => Some(
+                ctx.query(
+                    sqlx::query_as::<_, CustomerValue>(&format!(
+                        "SELECT * FROM ({CUSTOMER_VALUE_SQL}) v WHERE customer_id = $3"
+                    ))
+                    .bind(r)
+                    .bind(d)
+                    .bind(id)
+                    .fetch_optional(&ctx.db),
+                )
+                .await?
+                .ok_or_else(|| ApiError::NotFound(format!("no customer {id:?} with a revenue order")))?,
+            ),
+        };
+        let by_segment: Vec<SegmentValue> = ctx
+            .query(
+                sqlx::query_as(&format!(
+                    "SELECT segment, count(*) AS customers, avg(clv) AS avg_clv, sum(clv) AS total_clv
+                     FROM ({CUSTOMER_VALUE_SQL}) v GROUP BY segment ORDER BY avg_clv DESC"
+                ))
+                .bind(r)
+                .bind(d)
+                .fetch_all(&ctx.db),
+            )
+            .await?;
+        let top: Vec<CustomerValue> = ctx
+            .query(
+                sqlx::query_as(&format!(
+                    "SELECT * FROM ({CUSTOMER_VALUE_SQL}) v ORDER BY clv DESC, customer_id LIMIT $3"
+                ))
+                .bind(r)
+                .bind(d)
+                .bind(limit)
+                .fetch_all(&ctx.db),
+            )
+            .await?;
+        Ok(LifetimeValue {
+            model: "simple retention (Gupta & Lehmann): CLV = m * r / (1 + d - r)",
+            monthly_retention: r,
+            monthly_discount: d,
+            multiplier: r / (1.0 + d - r),
+            by_segment,
+            top,
+            customer,
+        })
+    })
+    .await
+}

@@ -1,0 +1,142 @@
+//! `GET /openapi.json`: an OpenAPI 3.1 description of every JSON route.
+
+use super::params::MAX_LIMIT;
+use super::ApiContext;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+
+pub fn router() -> Router<ApiContext> {
+    Router::new().route("/openapi.json", get(|| async { Json(document()) }))
+}
+
+fn param(name: &str, description: &str, schema: Value) -> Value {
+    json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
+}
+
+fn filters() -> Vec<Value> {
+    vec![
+        param(
+            "from",
+            "First day (KST), inclusive",
+            json!({"type": "string", "format": "date"}),
+        ),
+        param(
+            "to",
+            "Last day (KST), inclusive; not before `from`",
+            json!({"type": "string", "format": "date"}),
+        ),
+        param(
+            "district",
+            "A district that occurs in the data (see /analytics/dimensions)",
+            json!({"type": "string"}),
+        ),
+        param(
+            "category",
+            "A restaurant category (치킨, 피자, …)",
+            json!({"type": "string"}),
+        ),
+        param(
+            "platform",
+            "배민1, 배민배달, 가게배달 or 포장",
+            json!({"type": "string"}),
+        ),
+    ]
+}
+
+fn limit(default: i64) -> Value {
+    param(
+        "limit",
+        "How many rows to return",
+        json!({"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": default}),
+    )
+}
+
+fn errors() -> Value {
+    let error = json!({"content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let e = |d: &str| {
+        let mut v = error.clone();
+        v["description"] = json!(d);
+        v
+    };
+    json!({
+        "400": e("A malformed or unknown parameter"),
+        "503": e("Postgres is unavailable (answered within api.db_timeout_ms)"),
+    })
+}
+
+fn operation(summary: &str, parameters: Vec<Value>) -> Value {
+    let mut responses = errors();
+    responses["200"] = json!({"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}});
+    json!({ "get": { "summary": summary, "parameters": parameters, "responses": responses } })
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut with_limit = filters();
+    with_limit.push(limit(50));
+    with_limit.push(param(
+        "sort",
+        "revenue (default), orders, rating or late_rate",
+        json!({"type": "string", "enum": ["revenue", "orders", "rating", "late_rate"]}),
+    ));
+    let mut menu = filters();
+    menu.push(limit(20));
+    menu.push(param(
+        "min_support",
+        "Smallest support of a pair",
+        json!({"type": "number", "minimum": 0, "maximum": 1, "default": 0.001}),
+    ));
+    menu.push(param(
+        "sort",
+        "support (default) or lift",
+        json!({"type": "string", "enum": ["support", "lift"]}),
+    ));
+    let customer = param(
+        "customer_id",
+        "One customer's figures (404 if unknown)",
+        json!({"type": "string"}),
+    );
+    let mut order = operation(
+        "One order as JSON, from the Redis cache or (on a miss) Postgres, refilling the cache; header x-cache says which",
+        vec![json!({"name": "order_id", "in": "path", "required": true,
+                    "schema": {"type": "string", "pattern": "^O[0-9]{9}$"}})],
+    );
+    order["get"]["responses"]["404"] = json!({"description": "No such order",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "baedal analytics API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Read-only delivery analytics over Postgres with a Redis cache in front. Times are Korea Standard Time; revenue is GMV of orders not cancelled or refunded."
+        },
+        "paths": {
+            "/analytics/dimensions": operation("The districts, categories and platforms the filters accept", vec![]),
+            "/analytics/order-trends": operation("Orders and revenue by hour, weekday, day and month", filters()),
+            "/analytics/customer-segments": operation("RFM segments: rules, sizes, revenue, the R×F grid, one customer's scores", vec![customer.clone()]),
+            "/analytics/customer-lifetime-value": operation("CLV (simple retention model) per customer and by segment", vec![customer, limit(20)]),
+            "/analytics/restaurant-performance": operation("Revenue, orders, rating, delivery time and late rate per restaurant, ranked", with_limit),
+            "/analytics/delivery-optimization": operation("Delivery time and late rate by distance band, district, hour and weather; fee against distance", filters()),
+            "/analytics/menu": operation("Top items and item pairs with support, confidence and lift", menu),
+            "/cache/order/{order_id}": order,
+            "/realtime/stats": operation("The latest day's orders, revenue, active orders, late rate, orders by category", vec![]),
+            "/realtime/alerts": operation("The newest late-delivery alerts, newest first", vec![limit(50)]),
+            "/healthz": operation("The process is up", vec![]),
+            "/readyz": operation("ready, degraded (Redis down) or unavailable (503, Postgres down)", vec![]),
+            "/metrics": operation("Prometheus metrics (text)", vec![]),
+        },
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "message"],
+                    "properties": {
+                        "error": {"type": "string", "enum": ["bad_request", "not_found", "database_unavailable", "database_error"]},
+                        "message": {"type": "string"}
+                    }
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,163 @@
+//! Query parameters: parsed by hand so that every mistake (an unknown
+//! parameter, a malformed date, an inverted range, a district that does not
+//! exist, a huge limit) is a 400 with a JSON error naming the parameter.
+
+use super::{ApiContext, ApiError};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use chrono::NaiveDate;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The largest `limit` any endpoint accepts.
+pub const MAX_LIMIT: i64 = 1000;
+
+/// The raw query string as name → value (sorted, so it is also a cache key).
+#[derive(Debug, Clone, Default)]
+pub struct Params(pub BTreeMap<String, String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Params {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let mut map = BTreeMap::new();
+        for (name, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            if map.insert(name.to_string(), value.to_string()).is_some() {
+                return Err(ApiError::BadRequest(format!(
+                    "parameter {name:?} is given more than once"
+                )));
+            }
+        }
+        Ok(Params(map))
+    }
+}
+
+impl Params {
+    /// Refuses any parameter not in `allowed`.
+    pub fn only(&self, allowed: &[&str]) -> Result<(), ApiError> {
+        match self.0.keys().find(|k| !allowed.contains(&k.as_str())) {
+            Some(unknown) => Err(ApiError::BadRequest(format!(
+                "unknown parameter {unknown:?}; this endpoint takes {}",
+                if allowed.is_empty() {
+                    "none".to_string()
+                } else {
+                    allowed.join(", ")
+                }
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// A non-empty text value, if given.
+    pub fn text(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
+    }
+
+    /// A `YYYY-MM-DD` date, if given.
+    pub fn date(&self, name: &str) -> Result<Option<NaiveDate>, ApiError> {
+        self.text(name)
+            .map(|v| {
+                NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
+                    ApiError::BadRequest(format!("{name}={v:?} is not a date (YYYY-MM-DD)"))
+                })
+            })
+            .transpose()
+    }
+
+    /// `limit`, 1..=[`MAX_LIMIT`], or `default`.
+    pub fn limit(&self, default: i64) -> Result<i64, ApiError> {
+        let Some(v) = self.text("limit") else {
+            return Ok(default);
+        };
+        match v.parse::<i64>() {
+            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
+            _ => Err(ApiError::BadRequest(format!(
+                "limit={v:?} must be a whole number from 1 to {MAX_LIMIT}"
+            ))),
+        }
+    }
+
+    /// The query in a canonical form (sorted names), for cache keys.
+    pub fn canonical(&self) -> String {
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(self.0.iter())
+            .finish()
+    }
+}
+
+/// The filters the order-based endpoints share: a date range in Korea
+/// Standard Time (both ends inclusive), district, category and platform.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Filters {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub district: Option<String>,
+    pub category: Option<String>,
+    pub platform: Option<String>,
+}
+
+/// The filter parameter names.
+pub const FILTER_PARAMS: [&str; 5] = ["from", "to", "district", "category", "platform"];
+
+/// The SQL condition of [`Filters`] on the `orders` table, binding $1..$5 in
+/// the order of [`Filters::binds`]. Valid orders only.
+pub const FILTER_SQL: &str = "is_valid
+    AND ($1::date IS NULL OR order_time >= ($1::date::timestamp AT TIME ZONE 'Asia/Seoul'))
+    AND ($2::date IS NULL OR order_time < (($2::date + 1)::timestamp AT TIME ZONE 'Asia/Seoul'))
+    AND ($3::text IS NULL OR district = $3)
+    AND ($4::text IS NULL OR category = $4)
+    AND ($5::text IS NULL OR platform = $5)";
+
+impl Filters {
+    /// Parses and checks the filters: dates well-formed and in order, and
+    /// each of district, category and platform one that occurs in the data.
+    pub async fn parse(ctx: &ApiContext, params: &Params) -> Result<Filters, ApiError> {
+        let from = params.date("from")?;
+        let to = params.date("to")?;
+        if let (Some(f), Some(t)) = (from, to) {
+            if f > t {
+                return Err(ApiError::BadRequest(format!(
+                    "the date range is inverted: from={f} is after to={t}"
+                )));
+            }
+        }
+        let filters = Filters {
+            from,
+            to,
+            district: params.text("district").map(str::to_string),
+            category: params.text("category").map(str::to_string),
+            platform: params.text("platform").map(str::to_string),
+        };
+        if filters.district.is_some() || filters.category.is_some() || filters.platform.is_some() {
+            let known = super::analytics::dimensions(ctx).await?;
+            for (name, value, values) in [
+                ("district", &filters.district, &known.districts),
+                ("category", &filters.category, &known.categories),
+                ("platform", &filters.platform, &known.platforms),
+            ] {
+                if let Some(v) = value {
+                    if !values.contains(v) {
+                        return Err(ApiError::BadRequest(format!(
+                            "unknown {name} {v:?}; see /analytics/dimensions for the known ones"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(filters)
+    }
+
+    /// Binds the filters to a query written with [`FILTER_SQL`].
+    pub fn bind<'q, O>(
+        &'q self,
+        query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+        query
+            .bind(self.from)
+            .bind(self.to)
+            .bind(self.district.as_deref())
+            .bind(self.category.as_deref())
+            .bind(self.platform.as_deref())
+    }
+}

@@ -1,0 +1,823 @@
+//! The analytics API on real Postgres and Redis, over a dataset generated,
+//! ingested through Kafka and loaded by the ETL once for the whole file.
+//! Each endpoint's numbers are checked against an independent computation:
+//! from the generated files themselves where that is practical, otherwise
+//! an SQL query written differently from the API's.
+
+mod common;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use baedal::api::{self, ApiContext};
+use baedal::config::Config;
+use baedal::model::{kst, Order};
+use chrono::{Datelike, NaiveDate, Timelike};
+use common::{canonical_orders, generate, runtime, Namespace};
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+use tower::ServiceExt;
+
+/// The dataset every test here reads: loaded once, in its own namespace.
+struct Loaded {
+    ns: Namespace,
+    /// The canonical orders, computed from the files alone.
+    orders: HashMap<String, Order>,
+    _dir: tempfile::TempDir,
+}
+
+fn loaded() -> &'static Loaded {
+    static LOADED: OnceLock<Loaded> = OnceLock::new();
+    LOADED.get_or_init(|| {
+        common::sweep_stale_namespaces();
+        let ns = Namespace::new();
+        let dir = tempfile::tempdir().unwrap();
+        generate(dir.path(), 21, 0.03);
+        ns.run(&["ingest", "--source", &dir.path().display().to_string()]);
+        ns.run(&["etl"]);
+        Loaded {
+            orders: canonical_orders(dir.path()),
+            ns,
+            _dir: dir,
+        }
+    })
+}
+
+fn config(ns: &Namespace) -> Config {
+    let mut config = Config::default();
+    config.database.url = Namespace::database_url();
+    config.database.schema = ns.0.clone();
+    config.redis.url = Namespace::redis_url();
+    config.redis.key_prefix = format!("{}:", ns.0);
+    config.api.db_timeout_ms = 5000;
+    config
+}
+
+fn app(config: Config) -> axum::Router {
+    api::router(ApiContext::new(config).unwrap())
+}
+
+struct Reply {
+    status: StatusCode,
+    cache: Option<String>,
+    json: Value,
+}
+
+async fn get(app: &axum::Router, uri: &str) -> Reply {
+    let response = app
+        .clone()
+        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let cache = response
+        .headers()
+        .get("x-cache")
+        .map(|v| v.to_str().unwrap().to_string());
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let json = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
+    Reply {
+        status,
+        cache,
+        json,
+    }
+}
+
+fn valid(orders: &HashMap<String, Order>) -> impl Iterator<Item = &Order> {
+    orders.values().filter(|o| o.impossible_values().is_empty())
+}
+
+fn kst_day(o: &Order) -> NaiveDate {
+    o.order_time.at.with_timezone(&kst()).date_naive()
+}
+
+fn revenue(o: &Order) -> i64 {
+    if o.order_status.counts_as_revenue() {
+        o.order_amount.unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() <= 1e-9 * a.abs().max(b.abs()).max(1.0)
+}
+
+#[test]
+fn order_trends_equal_the_files_by_hour_weekday_day_and_month() {
+    let data = loaded();
+    runtime().block_on(async {
+        let app = app(config(&data.ns));
+        // The busiest district, over March.
+        let mut by_district: HashMap<&str, usize> = HashMap::new();
+        for o in valid(&data.orders) {
+            if let Some(d) = &o.district {
+                *by_district.entry(d.as_str()).or_default() += 1;
+            }
+        }
+        let district = by_district
+            .iter()
+            .max_by_key(|(d, n)| (**n, **d))
+            .unwrap()
+            .0;
+        let (from, to) = (
+            NaiveDate::from_ymd_opt(2024, 3, 1).unwrap(),
+            NaiveDate::from_ymd_opt(2024, 3, 31).unwrap(),
+        );
+        let query = format!(
+            "/analytics/order-trends?district={}&from={from}&to={to}",
+            url_encode(district)
+        );
+        let reply = get(&app, &query).await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+        let t = &reply.json;
+
+        let chosen: Vec<&Order> = valid(&data.orders)
+            .filter(|o| o.district.as_deref() == Some(district))
+            .filter(|o| (from..=to).contains(&kst_day(o)))
+            .collect();
+        assert!(chosen.len() > 20, "enough orders to compare");
+        assert_eq!(t["orders"], chosen.len() as i64);
+        assert_eq!(t["revenue"], chosen.iter().map(|o| revenue(o)).sum::<i64>());
+        let mut hours = [0i64; 24];
+        let mut weekdays = [0i64; 7];
+        let mut days: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+        for o in &chosen {
+            let t = o.order_time.at.with_timezone(&kst());
+            hours[t.hour() as usize] += 1;
+            weekdays[t.weekday().num_days_from_monday() as usize] += 1;
+            let day = days.entry(t.date_naive().to_string()).or_default();
+            day.0 += 1;
+            day.1 += revenue(o);
+        }
+        let counts = |name: &str| -> Vec<i64> {
+            t[name]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|b| b["orders"].as_i64().unwrap())
+                .collect()
+        };
+        assert_eq!(counts("by_hour"), hours.to_vec());
+        assert_eq!(counts("by_weekday"), weekdays.to_vec());
+        assert_eq!(t["by_weekday"][0]["label"], "월");
+        let api_days: BTreeMap<String, (i64, i64)> = t["by_day"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| {
+                (
+                    b["key"].as_str().unwrap().to_string(),
+                    (
+                        b["orders"].as_i64().unwrap(),
+                        b["revenue"].as_i64().unwrap(),
+                    ),
+                )
+            })
+            .collect();
+        assert_eq!(api_days, days);
+        assert_eq!(t["by_month"].as_array().unwrap().len(), 1);
+        assert_eq!(t["by_month"][0]["key"], "2024-03");
+
+        // The second identical request is served from Redis, unchanged.
+        let again = get(&app, &query).await;
+        assert_eq!(again.cache.as_deref(), Some("hit"));
+        assert_eq!(again.json, reply.json);
+        assert_eq!(reply.cache.as_deref(), Some("miss"));
+    });
+}
+
+#[test]
+fn restaurant_ranking_equals_the_files() {
+    let data = loaded();
+    runtime().block_on(async {
+        let app = app(config(&data.ns));
+        let reply = get(&app, "/analytics/restaurant-performance?limit=5").await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+        let mut per: HashMap<&str, (i64, i64, Vec<i64>)> = HashMap::new();
+        for o in valid(&data.orders) {
+            let r = per.entry(o.restaurant_id.as_str()).or_default();
+            r.0 += 1;
+            r.1 += revenue(o);
+            r.2.extend(o.rating);
+        }
+        let mut ranked: Vec<(&str, i64)> = per.iter().map(|(id, r)| (*id, r.1)).collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        assert_eq!(reply.json["restaurants"], per.len() as i64);
+        let ranking = reply.json["ranking"].as_array().unwrap();
+        assert_eq!(ranking.len(), 5);
+        for (i, row) in ranking.iter().enumerate() {
+            let id = row["restaurant_id"].as_str().unwrap();
+            assert_eq!(row["revenue"], ranked[i].1, "revenue of rank {}", i + 1);
+            let (orders, _, ratings) = &per[id];
+            assert_eq!(row["orders"], *orders);
+            assert_eq!(row["rated_orders"], ratings.len() as i64);
+            if !ratings.is_empty() {
+                let mean = ratings.iter().sum::<i64>() as f64 / ratings.len() as f64;
+                assert!(close(row["avg_rating"].as_f64().unwrap(), mean), "{row}");
+            }
+        }
+        // Sorting by late rate: descending, and each rate as DATA.md defines it.
+        let by_late = get(
+            &app,
+            "/analytics/restaurant-performance?sort=late_rate&limit=3",
+        )
+        .await;
+        let rows = by_late.json["ranking"].as_array().unwrap();
+        let worst = rows[0]["restaurant_id"].as_str().unwrap();
+        let deliveries: Vec<&Order> = valid(&data.orders)
+            .filter(|o| o.restaurant_id.as_str() == worst)
+            .filter(|o| o.order_status.counts_as_revenue())
+            .filter(|o| o.platform.as_deref() != Some("포장"))
+            .filter(|o| o.estimated_delivery_min.is_some())
+            .filter(|o| {
+                o.actual_delivery_min
+                    .is_some_and(|m| (1..=180).contains(&m))
+            })
+            .collect();
+        let late = deliveries
+            .iter()
+            .filter(|o| o.actual_delivery_min.unwrap() > o.estimated_delivery_min.unwrap() + 10)
+            .count();
+        assert!(close(
+            rows[0]["late_rate"].as_f64().unwrap(),
+            late as f64 / deliveries.len() as f64
+        ));
+        assert!(rows[0]["late_rate"].as_f64() >= rows[1]["late_rate"].as_f64());
+    });
+}
+
+#[test]
+fn delivery_optimization_equals_the_etl_mart_and_the_files() {
+    let data = loaded();
+    runtime().block_on(async {
+        let app = app(config(&data.ns));
+        let reply = get(&app, "/analytics/delivery-optimization").await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+        // Without filters the API's buckets are the ETL's delivery mart.
+        let pool = data.ns.pool().await;
+        let mart: Vec<(String, String, i64, f64, f64)> = sqlx::query_as(
+            "SELECT dimension, bucket, orders, avg_delivery_min, late_rate FROM mart_delivery_stats ORDER BY 1, 2",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let mut compared = 0;
+        for (dimension, bucket, orders, avg, late) in &mart {
+            let rows = reply.json[format!("by_{dimension}")].as_array().unwrap();
+            let row = rows.iter().find(|r| r["bucket"] == bucket.as_str()).unwrap();
+            assert_eq!(row["orders"], *orders, "{dimension} {bucket}");
+            assert!(close(row["avg_delivery_min"].as_f64().unwrap(), *avg));
+            assert!(close(row["late_rate"].as_f64().unwrap(), *late));
+            compared += 1;
+        }
+        assert!(compared > 30, "every distance band, district, hour and weather");
+        // Rain is slower than clear weather (the generator's pattern).
+        let weather = |w: &str| {
+            reply.json["by_weather"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["bucket"] == w)
+                .unwrap()["avg_delivery_min"]
+                .as_f64()
+                .unwrap()
+        };
+        assert!(weather("비") > weather("맑음"));
+        // The overall count, from the files.
+        let deliveries = valid(&data.orders)
+            .filter(|o| o.order_status.counts_as_revenue())
+            .filter(|o| o.platform.as_deref() != Some("포장"))
+            .filter(|o| o.estimated_delivery_min.is_some())
+            .filter(|o| o.actual_delivery_min.is_some_and(|m| (1..=180).contains(&m)))
+            .count();
+        assert_eq!(reply.json["orders"], deliveries as i64);
+        assert!(reply.json["fee_distance_correlation"].as_f64().unwrap() > 0.3);
+    });
+}
+
+#[test]
+fn menu_pairs_have_the_support_confidence_and_lift_of_the_files() {
+    let data = loaded();
+    runtime().block_on(async {
+        let app = app(config(&data.ns));
+        let reply = get(&app, "/analytics/menu?limit=5").await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+        let baskets: Vec<BTreeSet<&str>> = valid(&data.orders)
+            .filter(|o| o.order_status.counts_as_revenue() && !o.items.is_empty())
+            .map(|o| o.items.iter().map(|i| i.name.as_str()).collect())
+            .collect();
+        let n = baskets.len() as f64;
+        assert_eq!(reply.json["orders"], baskets.len() as i64);
+        let has = |name: &str| baskets.iter().filter(|b| b.contains(name)).count() as f64;
+        let top = &reply.json["top_items"][0];
+        let most = baskets
+            .iter()
+            .flatten()
+            .fold(HashMap::<&str, i64>::new(), |mut m, name| {
+                *m.entry(name).or_default() += 1;
+                m
+            })
+            .into_values()
+            .max()
+            .unwrap();
+        assert_eq!(top["orders"], most);
+        let pairs = reply.json["pairs"].as_array().unwrap();
+        assert!(!pairs.is_empty());
+        for pair in pairs {
+            let (a, b) = (pair["a"].as_str().unwrap(), pair["b"].as_str().unwrap());
+            let both = baskets
+                .iter()
+                .filter(|s| s.contains(a) && s.contains(b))
+                .count() as f64;
+            assert_eq!(pair["orders"].as_f64().unwrap(), both);
+            assert!(close(pair["support"].as_f64().unwrap(), both / n));
+            assert!(close(
+                pair["confidence_a_to_b"].as_f64().unwrap(),
+                both / has(a)
+            ));
+            assert!(close(
+                pair["confidence_b_to_a"].as_f64().unwrap(),
+                both / has(b)
+            ));
+            assert!(close(
+                pair["lift"].as_f64().unwrap(),
+                both * n / (has(a) * has(b))
+            ));
+        }
+        // The common pairs the data is made with go together more than by chance.
+        assert!(pairs[0]["lift"].as_f64().unwrap() > 1.0);
+    });
+}
+
+#[test]
+fn customer_segments_and_lifetime_value_follow_the_documented_rules() {
+    let data = loaded();
+    runtime().block_on(async {
+        let app = app(config(&data.ns));
+        let reply = get(&app, "/analytics/customer-segments").await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+        let seg = &reply.json;
+        // Customers with a revenue order, from the files.
+        let mut revenue_orders: HashMap<&str, Vec<&Order>> = HashMap::new();
+        for o in valid(&data.orders).filter(|o| o.order_status.counts_as_revenue()) {
+            revenue_orders
+                .entry(o.customer_id.as_str())
+                .or_default()
+                .push(o);
+        }
+        assert_eq!(seg["customers"], revenue_orders.len() as i64);
+        assert_eq!(seg["rules"].as_array().unwrap().len(), 8);
+        let sizes: i64 = seg["segments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["customers"].as_i64().unwrap())
+            .sum();
+        assert_eq!(sizes, revenue_orders.len() as i64);
+        let grid: i64 = seg["rf_grid"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c[2].as_i64().unwrap())
+            .sum();
+        assert_eq!(grid, sizes);
+
+        // One customer: frequency and monetary from the files; the segment
+        // from the documented rule table applied to the returned scores.
+        let (id, orders) = revenue_orders
+            .iter()
+            .max_by_key(|(id, o)| (o.len(), **id))
+            .unwrap();
+        let one = get(
+            &app,
+            &format!("/analytics/customer-segments?customer_id={id}"),
+        )
+        .await;
+        let c = &one.json["customer"];
+        assert_eq!(c["frequency"], orders.len() as i64);
+        assert_eq!(
+            c["monetary"],
+            orders.iter().map(|o| revenue(o)).sum::<i64>()
+        );
+        let (r, f, m) = (
+            c["r_score"].as_i64().unwrap(),
+            c["f_score"].as_i64().unwrap(),
+            c["m_score"].as_i64().unwrap(),
+        );
+        let expected = if r <= 2 && f >= 4 && m >= 4 {
+            "Can't Lose"
+        } else if r >= 4 && f >= 4 {
+            "Champions"
+        } else if r >= 3 && f >= 3 {
+            "Loyal"
+        } else if r >= 4 && f == 1 {
+            "New"
+        } else if r >= 3 {
+            "Potential Loyalist"
+        } else if f >= 3 {
+            "At Risk"
+        } else if r == 2 {
+            "Hibernating"
+        } else {
+            "Lost"
+        };
+        assert_eq!(c["segment"], expected);
+        assert_eq!(f, 5, "the most frequent customer is in the top quintile");
+
+        // CLV = m × r / (1 + d − r), recomputed from the files.
+        let clv = get(
+            &app,
+            &format!("/analytics/customer-lifetime-value?customer_id={id}"),
+        )
+        .await;
+        assert_eq!(clv.status, StatusCode::OK, "{}", clv.json);
+        let reference =
+            valid(&data.orders).map(|o| o.order_time.at).max().unwrap() + chrono::Duration::days(1);
+        let active = |from: i64, to: i64| -> BTreeSet<&str> {
+            revenue_orders
+                .iter()
+                .filter(|(_, os)| {
+                    os.iter().any(|o| {
+                        let age = reference - o.order_time.at;
+                        age > chrono::Duration::days(from) && age <= chrono::Duration::days(to)
+                    })
+                })
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        let (before, last) = (active(30, 60), active(0, 30));
+        let retention = before.intersection(&last).count() as f64 / before.len() as f64;
+        assert!(close(
+            clv.json["monthly_retention"].as_f64().unwrap(),
+            retention
+        ));
+        let first = orders.iter().map(|o| o.order_time.at).min().unwrap();
+        let months = ((reference - first).num_seconds() as f64 / (30.0 * 86400.0)).max(1.0);
+        let monthly = orders.iter().map(|o| revenue(o)).sum::<i64>() as f64 / months;
+        let want = monthly * retention / (1.0 + 0.01 - retention);
+        let got = clv.json["customer"]["clv"].as_f64().unwrap();
+        assert!((got - want).abs() < 1e-6 * want.max(1.0), "{got} vs {want}");
+        let top = clv.json["top"].as_array().unwrap();
+        assert!(top[0]["clv"].as_f64() >= top[1]["clv"].as_f64());
+
+        let unknown = get(&app, "/analytics/customer-segments?customer_id=C999999").await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        assert_eq!(unknown.json["error"], "not_found");
+    });
+}
+
+#[test]
+fn cached_orders_come_from_redis_or_postgres_and_refill_the_cache() {
+    let data = loaded();
+    runtime().block_on(async {
+        let app = app(config(&data.ns));
+        let pool = data.ns.pool().await;
+        let mut redis = data.ns.redis().await;
+        // An old order: not pre-cached by the ETL.
+        let (id, json): (String, String) = sqlx::query_as(&format!(
+            "{} ORDER BY o.order_time LIMIT 1",
+            baedal::etl::realtime::ORDER_JSON_SQL
+        ))
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let key = data.ns.key(&format!("order:{id}"));
+        let _: () = redis::AsyncCommands::del(&mut redis, &key).await.unwrap();
+        let miss = get(&app, &format!("/cache/order/{id}")).await;
+        assert_eq!(miss.status, StatusCode::OK);
+        assert_eq!(miss.cache.as_deref(), Some("miss"));
+        assert_eq!(miss.json, serde_json::from_str::<Value>(&json).unwrap());
+        let ttl: i64 = redis::AsyncCommands::ttl(&mut redis, &key).await.unwrap();
+        assert!(ttl > 0 && ttl <= 3600, "refilled with the order TTL: {ttl}");
+        let hit = get(&app, &format!("/cache/order/{id}")).await;
+        assert_eq!(hit.cache.as_deref(), Some("hit"));
+        assert_eq!(hit.json, miss.json);
+        assert_eq!(hit.json["order_id"], id.as_str());
+
+        let missing = get(&app, "/cache/order/O999999999").await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+        assert_eq!(missing.json["error"], "not_found");
+        for bad in ["abc", "O12", "O12345678X", "%27%3B--"] {
+            let reply = get(&app, &format!("/cache/order/{bad}")).await;
+            assert_eq!(reply.status, StatusCode::BAD_REQUEST, "{bad}");
+            assert_eq!(reply.json["error"], "bad_request");
+        }
+
+        // The metrics saw the hit and the miss.
+        let metrics = get(&app, "/metrics").await;
+        let text = metrics.json.as_str().unwrap();
+        assert!(
+            text.contains("baedal_api_cache_lookups_total{result=\"hit\"}"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "baedal_api_requests_total{route=\"/cache/order/{order_id}\",status=\"404\"}"
+            ),
+            "{text}"
+        );
+    });
+}
+
+#[test]
+fn realtime_views_equal_redis_and_postgres() {
+    let data = loaded();
+    runtime().block_on(async {
+        let app = app(config(&data.ns));
+        let stats = get(&app, "/realtime/stats").await;
+        assert_eq!(stats.status, StatusCode::OK);
+        assert_eq!(stats.json["source"], "redis");
+        let mut redis = data.ns.redis().await;
+        let hash: HashMap<String, String> =
+            redis::AsyncCommands::hgetall(&mut redis, data.ns.key("realtime:stats"))
+                .await
+                .unwrap();
+        assert_eq!(stats.json["orders"].to_string(), hash["orders"]);
+        assert_eq!(stats.json["revenue"].to_string(), hash["revenue"]);
+        assert_eq!(stats.json["date"], hash["date"].as_str());
+        // The latest day, from the files.
+        let last = valid(&data.orders).map(kst_day).max().unwrap();
+        let today = valid(&data.orders).filter(|o| kst_day(o) == last).count();
+        assert_eq!(stats.json["orders"], today as i64);
+        let categories: i64 = stats.json["categories"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_i64().unwrap())
+            .sum();
+        assert_eq!(categories, today as i64);
+
+        let alerts = get(&app, "/realtime/alerts?limit=1000").await;
+        let stream: redis::streams::StreamRangeReply =
+            redis::AsyncCommands::xrange_all(&mut redis, data.ns.key("alerts"))
+                .await
+                .unwrap();
+        let listed = alerts.json["alerts"].as_array().unwrap();
+        assert_eq!(listed.len(), stream.ids.len());
+        if let Some(newest) = stream.ids.last() {
+            assert_eq!(listed[0]["id"], newest.id.as_str());
+        }
+    });
+}
+
+#[test]
+fn bad_requests_get_400_with_a_json_error() {
+    let data = loaded();
+    runtime().block_on(async {
+        let app = app(config(&data.ns));
+        for (uri, needle) in [
+            (
+                "/analytics/order-trends?district=%EC%97%86%EB%8A%94%EA%B5%AC",
+                "unknown district",
+            ),
+            (
+                "/analytics/order-trends?from=2024-05-01&to=2024-04-01",
+                "inverted",
+            ),
+            ("/analytics/order-trends?from=2024-13-45", "not a date"),
+            ("/analytics/order-trends?from=yesterday", "not a date"),
+            ("/analytics/restaurant-performance?limit=100000000", "limit"),
+            ("/analytics/restaurant-performance?limit=-1", "limit"),
+            ("/analytics/restaurant-performance?sort=name", "sort"),
+            ("/analytics/menu?min_support=2", "min_support"),
+            ("/analytics/order-trends?colour=blue", "unknown parameter"),
+            (
+                "/analytics/order-trends?from=2024-01-01&from=2024-02-01",
+                "more than once",
+            ),
+            (
+                "/analytics/customer-segments?customer_id=%3Cscript%3E",
+                "not a customer id",
+            ),
+            ("/realtime/alerts?limit=99999", "limit"),
+        ] {
+            let reply = get(&app, uri).await;
+            assert_eq!(
+                reply.status,
+                StatusCode::BAD_REQUEST,
+                "{uri}: {}",
+                reply.json
+            );
+            assert_eq!(reply.json["error"], "bad_request", "{uri}");
+            assert!(
+                reply.json["message"].as_str().unwrap().contains(needle),
+                "{uri}: {}",
+                reply.json
+            );
+        }
+        let nothing = get(&app, "/no/such/route").await;
+        assert_eq!(nothing.status, StatusCode::NOT_FOUND);
+        assert_eq!(nothing.json["error"], "not_found");
+        // A known district passes.
+        let known = get(&app, "/analytics/dimensions").await;
+        let district = known.json["districts"][0].as_str().unwrap().to_string();
+        let ok = get(
+            &app,
+            &format!("/analytics/order-trends?district={}", url_encode(&district)),
+        )
+        .await;
+        assert_eq!(ok.status, StatusCode::OK);
+    });
+}
+
+#[test]
+fn with_redis_down_answers_come_from_postgres_and_readyz_says_degraded() {
+    let data = loaded();
+    runtime().block_on(async {
+        let healthy = app(config(&data.ns));
+        let mut down = config(&data.ns);
+        down.redis.url = format!("redis://127.0.0.1:{}/", common::free_port());
+        let down = app(down);
+        let ready = get(&healthy, "/readyz").await;
+        assert_eq!(ready.json["status"], "ready");
+        let degraded = get(&down, "/readyz").await;
+        assert_eq!(degraded.status, StatusCode::OK);
+        assert_eq!(degraded.json["status"], "degraded");
+        assert_eq!(degraded.json["redis"], "down");
+        for uri in [
+            "/analytics/order-trends?from=2024-02-01&to=2024-02-10",
+            "/analytics/restaurant-performance?limit=3",
+            "/analytics/customer-segments",
+        ] {
+            let a = get(&healthy, uri).await;
+            let b = get(&down, uri).await;
+            assert_eq!(b.status, StatusCode::OK, "{uri}");
+            assert_eq!(a.json, b.json, "{uri}");
+        }
+        let stats = get(&down, "/realtime/stats").await;
+        assert_eq!(stats.json["source"], "postgres");
+        let from_redis = get(&healthy, "/realtime/stats").await;
+        for field in [
+            "date",
+            "orders",
+            "revenue",
+            "cancelled",
+            "active_orders",
+            "categories",
+        ] {
+            assert_eq!(stats.json[field], from_redis.json[field], "{field}");
+        }
+        let alerts = get(&down, "/realtime/alerts").await;
+        assert_eq!(alerts.json["source"], "postgres");
+        let order = get(&down, "/cache/order/O000000001").await;
+        assert_eq!(order.status, StatusCode::OK);
+        assert_eq!(order.cache.as_deref(), Some("miss"));
+    });
+}
+
+#[test]
+fn with_postgres_down_requests_get_503_within_the_deadline() {
+    runtime().block_on(async {
+        let mut config = Config::default();
+        config.database.url = format!(
+            "postgres://postgres@127.0.0.1:{}/baedal",
+            common::free_port()
+        );
+        config.redis.key_prefix = "baedal-test-pg-down:".into();
+        config.api.db_timeout_ms = 1000;
+        let app = app(config);
+        for uri in [
+            "/analytics/order-trends",
+            "/analytics/customer-lifetime-value",
+            "/cache/order/O000000001",
+            "/readyz",
+        ] {
+            let started = Instant::now();
+            let reply = get(&app, uri).await;
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "{uri} answered in {:?}",
+                started.elapsed()
+            );
+            assert_eq!(
+                reply.status,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "{uri}: {}",
+                reply.json
+            );
+            if uri != "/readyz" {
+                assert_eq!(reply.json["error"], "database_unavailable", "{uri}");
+            }
+        }
+        let live = get(&app, "/healthz").await;
+        assert_eq!(live.status, StatusCode::OK);
+    });
+}
+
+#[test]
+fn openapi_names_every_route_and_the_dashboard_pages_are_served() {
+    let data = loaded();
+    runtime().block_on(async {
+        let app = app(config(&data.ns));
+        let doc = get(&app, "/openapi.json").await;
+        let paths = doc.json["paths"].as_object().unwrap();
+        assert!(paths.len() >= 13);
+        for path in paths.keys() {
+            let uri = path.replace("{order_id}", "O000000001");
+            let reply = get(&app, &uri).await;
+            assert!(
+                reply.status.is_success(),
+                "{path} is documented and answers: {}",
+                reply.status
+            );
+        }
+        for page in ["trends", "customers", "restaurants", "delivery", "realtime"] {
+            let reply = get(&app, &format!("/dashboard/{page}")).await;
+            assert_eq!(reply.status, StatusCode::OK);
+            let html = reply.json.as_str().unwrap();
+            assert!(html.contains(&format!("data-page=\"{page}\"")));
+            assert!(
+                !html.contains("http://") && !html.contains("https://"),
+                "no remote assets"
+            );
+        }
+        for asset in ["app.js", "charts.js", "style.css"] {
+            let reply = get(&app, &format!("/dashboard/assets/{asset}")).await;
+            assert_eq!(reply.status, StatusCode::OK, "{asset}");
+        }
+        let missing = get(&app, "/dashboard/nope").await;
+        assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    });
+}
+
+fn url_encode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// Stops the child process when dropped.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn every_dashboard_page_draws_its_charts_in_headless_chromium_without_console_errors() {
+    let data = loaded();
+    let port = common::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let _api = Running(
+        data.ns
+            .command(&["api", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("baedal api starts"),
+    );
+    let started = Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the API did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
+    std::fs::create_dir_all(&shots).unwrap();
+    let modules = std::env::var("BAEDAL_NODE_MODULES").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/baedal/tools/node/node_modules",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    let mut node = std::process::Command::new("node");
+    node.arg(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/browser/dashboard.mjs"
+    ))
+    .arg(&base)
+    .arg(&shots)
+    .env("BAEDAL_NODE_MODULES", modules);
+    let out = common::run_with_deadline(node, Duration::from_secs(180));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pages: Vec<Value> = report
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(pages.len(), 5, "{report}");
+    for page in &pages {
+        assert!(page["charts"].as_i64().unwrap() >= 1, "{page}");
+        assert!(page["marks"].as_i64().unwrap() >= 1, "{page}");
+        assert_eq!(page["errors"].as_array().unwrap().len(), 0, "{page}");
+        let shot = shots.join(format!("{}.png", page["page"].as_str().unwrap()));
+        assert!(
+            std::fs::metadata(&shot).unwrap().len() > 10_000,
+            "{}",
+            shot.display()
+        );
+    }
+    eprintln!("dashboard screenshots in {}", shots.display());
+}

@@ -1,0 +1,241 @@
+//! Helpers shared by the tests that run on the real servers: a namespace
+//! (topics, Postgres schema, Redis key prefix) per test, the `baedal` binary
+//! run with a deadline, and the dataset computed from the files alone.
+#![allow(dead_code)]
+
+use baedal::datagen::{self, DefectSummary, FileNames, Options};
+use baedal::model::{Order, Record};
+use baedal::readers;
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The longest any one `baedal` run in a test may take: a hang fails the
+/// test with the program's output instead of stalling the suite.
+pub const RUN_DEADLINE: Duration = Duration::from_secs(300);
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+/// Topics, schema and key prefix of one test.
+pub struct Namespace(pub String);
+
+impl Namespace {
+    pub fn new() -> Self {
+        Namespace(format!(
+            "t{}n{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ))
+    }
+
+    pub fn database_url() -> String {
+        std::env::var("BAEDAL_DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/baedal".into())
+    }
+
+    pub fn redis_url() -> String {
+        std::env::var("BAEDAL_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379/".into())
+    }
+
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_baedal"));
+        c.args(args)
+            .env("BAEDAL_TOPIC_PREFIX", format!("{}.", self.0))
+            .env("BAEDAL_DATABASE_SCHEMA", &self.0)
+            .env("BAEDAL_REDIS_PREFIX", format!("{}:", self.0))
+            .env("BAEDAL_METRICS_ADDR", "127.0.0.1:0")
+            .env("BAEDAL_DATABASE_URL", Self::database_url())
+            .env("BAEDAL_REDIS_URL", Self::redis_url());
+        c
+    }
+
+    /// Runs `baedal args…` to the end (at most [`RUN_DEADLINE`]) and returns
+    /// its stdout; a failure or a hang fails the test with its stderr.
+    pub fn run(&self, args: &[&str]) -> String {
+        let out = run_with_deadline(self.command(args), RUN_DEADLINE);
+        assert!(
+            out.status.success(),
+            "baedal {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    pub async fn pool(&self) -> sqlx::PgPool {
+        use std::str::FromStr;
+        let options = sqlx::postgres::PgConnectOptions::from_str(&Self::database_url())
+            .unwrap()
+            .options([("search_path", self.0.as_str())]);
+        sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .expect("postgres")
+    }
+
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(Self::redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis")
+    }
+
+    pub fn key(&self, suffix: &str) -> String {
+        format!("{}:{suffix}", self.0)
+    }
+}
+
+/// Drops the test's schema and Redis keys (topics live in the broker's memory).
+impl Drop for Namespace {
+    fn drop(&mut self) {
+        let schema = self.0.clone();
+        let _ = runtime().block_on(async move {
+            let pool = sqlx::PgPool::connect(&Self::database_url()).await?;
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                .execute(&pool)
+                .await?;
+            let client = redis::Client::open(Self::redis_url())?;
+            let mut redis = client.get_multiplexed_async_connection().await?;
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{schema}:*"))
+                .query_async(&mut redis)
+                .await?;
+            if !keys.is_empty() {
+                redis::cmd("DEL")
+                    .arg(&keys)
+                    .query_async::<()>(&mut redis)
+                    .await?;
+            }
+            Ok::<(), Box<dyn std::error::Error>>(())
+        });
+    }
+}
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+pub fn generate(dir: &Path, seed: u64, scale: f64) -> DefectSummary {
+    datagen::generate(
+        &Options {
+            seed,
+            scale,
+            out: dir.to_path_buf(),
+            names: FileNames::Canonical,
+        },
+        &|| {},
+    )
+    .unwrap()
+}
+
+/// The canonical orders of a dataset, computed from the files alone: per
+/// order id, the readable version with the latest `updated_at`.
+pub fn canonical_orders(dir: &Path) -> HashMap<String, Order> {
+    let mut orders: HashMap<String, Order> = HashMap::new();
+    for (path, format) in readers::dataset_files(dir).unwrap() {
+        for record in readers::open(&path, format).unwrap().flatten() {
+            if let Record::Order(o) = record {
+                let newer = orders
+                    .get(o.order_id.as_str())
+                    .is_none_or(|held| o.updated_at.map(|t| t.at) > held.updated_at.map(|t| t.at));
+                if newer {
+                    orders.insert(o.order_id.to_string(), o);
+                }
+            }
+        }
+    }
+    orders
+}
+
+/// Runs a command with its output captured; kills it after `deadline`.
+pub fn run_with_deadline(mut command: Command, deadline: Duration) -> std::process::Output {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the program starts");
+    // Read both pipes on threads so a chatty program never blocks on them.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut buf).ok();
+        buf
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut stderr, &mut buf).ok();
+        buf
+    });
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        if started.elapsed() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err = err_reader.join().unwrap_or_default();
+            panic!(
+                "{command:?} did not finish within {deadline:?}: {}",
+                String::from_utf8_lossy(&err)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    std::process::Output {
+        status,
+        stdout: out_reader.join().unwrap_or_default(),
+        stderr: err_reader.join().unwrap_or_default(),
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Drops the schemas and Redis keys of namespaces whose test process is
+/// gone (a test that shares one namespace across a file cannot drop it).
+pub fn sweep_stale_namespaces() {
+    let _ = runtime().block_on(async {
+        let pool = sqlx::PgPool::connect(&Namespace::database_url()).await?;
+        let schemas: Vec<String> = sqlx::query_scalar(
+            "SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^t[0-9]+n[0-9]+$'",
+        )
+        .fetch_all(&pool)
+        .await?;
+        let client = redis::Client::open(Namespace::redis_url())?;
+        let mut redis = client.get_multiplexed_async_connection().await?;
+        for schema in schemas {
+            let pid = schema[1..].split('n').next().unwrap_or("");
+            if Path::new(&format!("/proc/{pid}")).exists() {
+                continue;
+            }
+            sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+                .execute(&pool)
+                .await?;
+            let keys: Vec<String> = redis::cmd("KEYS")
+                .arg(format!("{schema}:*"))
+                .query_async(&mut redis)
+                .await?;
+            if !keys.is_empty() {
+                redis::cmd("DEL")
+                    .arg(&keys)
+                    .query_async::<()>(&mut redis)
+                    .await?;
+            }
+        }
+        Ok::<(), Box<dyn std::error::Error>>(())
+    });
+}
