@@ -1,0 +1,133 @@
+//! The `baedal-operator` command line.
+
+use crate::build::{build, Child};
+use crate::crd::{crd_yaml, DeliveryPipeline};
+use crate::deref::Dereferenced;
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The baedal operator: reconciles DeliveryPipeline resources.
+#[derive(Debug, Parser)]
+#[command(name = "baedal-operator", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print the DeliveryPipeline CRD as YAML.
+    Crd,
+    /// Print every child object of the DeliveryPipelines in a YAML file,
+    /// offline (no cluster, no Secrets read).
+    Render {
+        /// A YAML file with one or more documents; other kinds are skipped.
+        file: PathBuf,
+        /// Namespace of pipelines that name none.
+        #[arg(long, default_value = "default")]
+        namespace: String,
+    },
+    /// Run the operator in the cluster (in-cluster or KUBECONFIG credentials).
+    Run {
+        /// Address of /metrics and /healthz.
+        #[arg(long, env = "BAEDAL_OPERATOR_LISTEN", default_value = "0.0.0.0:8080")]
+        listen: String,
+        /// Namespace of the leader-election Lease (the operator's own).
+        #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+        lease_namespace: String,
+        /// Name of the leader-election Lease.
+        #[arg(long, default_value = "baedal-operator")]
+        lease_name: String,
+        /// This replica's identity in the Lease.
+        #[arg(long, env = "POD_NAME")]
+        identity: Option<String>,
+        /// Seconds a leader's Lease lasts without renewal.
+        #[arg(long, default_value_t = 15)]
+        lease_seconds: u64,
+    },
+}
+
+/// The child objects of every DeliveryPipeline in `text`, as multi-document YAML.
+pub fn render(text: &str, namespace: &str) -> anyhow::Result<String> {
+    use serde::Deserialize;
+    let mut out = String::new();
+    let mut found = 0;
+    for (i, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let value = serde_yaml::Value::deserialize(document)
+            .with_context(|| format!("document {}", i + 1))?;
+        if value.is_null() || value.get("kind").and_then(|k| k.as_str()) != Some("DeliveryPipeline")
+        {
+            continue;
+        }
+        let mut p: DeliveryPipeline = serde_yaml::from_value(value)
+            .with_context(|| format!("document {}: not a valid DeliveryPipeline", i + 1))?;
+        if p.metadata.namespace.is_none() {
+            p.metadata.namespace = Some(namespace.to_string());
+        }
+        if let Err(problems) = crate::validate::validate(&p) {
+            anyhow::bail!(
+                "document {}: invalid DeliveryPipeline:\n  {}",
+                i + 1,
+                problems.join("\n  ")
+            );
+        }
+        found += 1;
+        for child in build(&p, &Dereferenced::offline()).objects {
+            out.push_str("---\n");
+            out.push_str(&to_yaml(&child)?);
+        }
+    }
+    if found == 0 {
+        anyhow::bail!("no DeliveryPipeline in the file");
+    }
+    Ok(out)
+}
+
+fn to_yaml(child: &Child) -> anyhow::Result<String> {
+    Ok(serde_yaml::to_string(&child.to_json()?)?)
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "baedal-operator".into())
+}
+
+/// Runs a command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Crd => {
+            print!("{}", crd_yaml()?);
+            Ok(())
+        }
+        Command::Render { file, namespace } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let out = render(&text, &namespace).with_context(|| file.display().to_string())?;
+            print!("{out}");
+            Ok(())
+        }
+        Command::Run {
+            listen,
+            lease_namespace,
+            lease_name,
+            identity,
+            lease_seconds,
+        } => {
+            let options = crate::run::Options {
+                listen,
+                lease_namespace,
+                lease_name,
+                identity: identity.unwrap_or_else(hostname),
+                lease_duration: Duration::from_secs(lease_seconds.max(3)),
+            };
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()?
+                .block_on(crate::run::run(options))
+        }
+    }
+}

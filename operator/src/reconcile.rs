@@ -1,0 +1,355 @@
+//! The reconciler, in the Stackable shape:
+//!
+//! 1. dereference: read the referenced Secrets ([`crate::deref`]);
+//! 2. validate: pure checks of the spec ([`crate::validate`]);
+//! 3. build: every child object, pure ([`crate::build`]);
+//! 4. apply: server-side apply in a fixed order ([`crate::apply`]);
+//! 5. provision the Kafka topics ([`crate::topics`]);
+//! 6. apply the Postgres migrations ([`crate::dataplane`]);
+//! 7. status: written only when it changed, with Events on transitions.
+//!
+//! A finalizer runs the cleanup on deletion, honouring `deletionPolicy`.
+//! Errors back off exponentially per object ([`error_policy`]).
+
+use crate::apply::{apply_all, Applied, MANAGER};
+use crate::build::build;
+use crate::crd::{DeletionPolicy, DeliveryPipeline, DeliveryPipelineStatus, FINALIZER};
+use crate::dataplane::{operator_config, DataPlane};
+use crate::deref::dereference;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::status::{self, Observations};
+use crate::topics::desired_topics;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::finalizer::{finalizer, Event as Finalizer};
+use kube::{Api, Client, Resource, ResourceExt};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tracing::Instrument;
+
+/// How often a healthy pipeline is looked at again (drift, topics, schema).
+pub const RESYNC: Duration = Duration::from_secs(300);
+/// First retry after an error; doubles per consecutive error of the object.
+pub const BACKOFF_BASE: Duration = Duration::from_secs(5);
+/// Longest wait between retries.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// What every reconcile shares.
+pub struct Context {
+    pub client: Client,
+    pub data: Arc<dyn DataPlane>,
+    pub metrics: Arc<Metrics>,
+    pub recorder: Recorder,
+    /// Consecutive errors per object (namespace/name), for the backoff.
+    pub failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    /// A context publishing Events as `baedal-operator` (instance `instance`).
+    pub fn new(
+        client: Client,
+        data: Arc<dyn DataPlane>,
+        metrics: Arc<Metrics>,
+        instance: Option<String>,
+    ) -> Self {
+        let reporter = Reporter {
+            controller: MANAGER.into(),
+            instance,
+        };
+        Context {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            data,
+            metrics,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    async fn publish(&self, p: &DeliveryPipeline, type_: EventType, reason: &str, note: String) {
+        let mut note = note;
+        if note.len() > 1000 {
+            let mut cut = 1000;
+            while !note.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            note.truncate(cut);
+        }
+        let event = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        // An Event that cannot be written is logged, never a reconcile failure.
+        if let Err(e) = self.recorder.publish(&event, &p.object_ref(&())).await {
+            tracing::warn!(error = %e, reason, "publishing event failed");
+        }
+    }
+}
+
+fn key(p: &DeliveryPipeline) -> String {
+    format!("{}/{}", p.namespace().unwrap_or_default(), p.name_any())
+}
+
+/// The controller's reconcile function.
+pub async fn reconcile(p: Arc<DeliveryPipeline>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = std::time::Instant::now();
+    let namespace = p
+        .namespace()
+        .ok_or_else(|| Error::Validate("a DeliveryPipeline is namespaced".into()))?;
+    let api: Api<DeliveryPipeline> = Api::namespaced(ctx.client.clone(), &namespace);
+    let span = tracing::info_span!("reconcile", pipeline = %key(&p));
+    let result = finalizer(&api, FINALIZER, p.clone(), |event| async {
+        match event {
+            Finalizer::Apply(p) => apply(&p, &ctx, &namespace).await,
+            Finalizer::Cleanup(p) => cleanup(&p, &ctx).await,
+        }
+    })
+    .instrument(span)
+    .await
+    .map_err(|e| match e {
+        kube::runtime::finalizer::Error::ApplyFailed(e)
+        | kube::runtime::finalizer::Error::CleanupFailed(e) => e,
+        other => Error::Finalizer(other.to_string()),
+    });
+    ctx.metrics.observe(started.elapsed());
+    if result.is_ok() {
+        if let Ok(mut f) = ctx.failures.lock() {
+            f.remove(&key(&p));
+        }
+    }
+    result
+}
+
+/// After an error: count it by step and retry with exponential backoff per object.
+pub fn error_policy(p: Arc<DeliveryPipeline>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.error(error.step());
+    let attempts = match ctx.failures.lock() {
+        Ok(mut f) => {
+            let n = f.entry(key(&p)).or_insert(0);
+            *n = n.saturating_add(1);
+            *n
+        }
+        Err(_) => 1,
+    };
+    let delay = backoff(attempts);
+    tracing::warn!(pipeline = %key(&p), step = error.step(), error = %error, retry_in = ?delay, "reconcile failed");
+    Action::requeue(delay)
+}
+
+/// The wait before retry number `attempts` (1-based): 5 s, 10 s, 20 s, … up to 5 min.
+pub fn backoff(attempts: u32) -> Duration {
+    let factor = 1u32
+        .checked_shl(attempts.saturating_sub(1))
+        .unwrap_or(u32::MAX);
+    BACKOFF_BASE.saturating_mul(factor).min(BACKOFF_MAX)
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Writes the status if it differs from what the object has; publishes
+/// Events for the conditions that changed. Returns whether it wrote.
+async fn write_status(
+    p: &DeliveryPipeline,
+    ctx: &Context,
+    mut new: DeliveryPipelineStatus,
+) -> Result<bool, Error> {
+    let old = p.status.as_ref();
+    status::stamp_transitions(&mut new, old, &now());
+    if old == Some(&new) {
+        return Ok(false);
+    }
+    let api: Api<DeliveryPipeline> =
+        Api::namespaced(ctx.client.clone(), &p.namespace().unwrap_or_default());
+    let body = serde_json::json!({
+        "apiVersion": "baedal.dev/v1alpha1",
+        "kind": "DeliveryPipeline",
+        "status": new,
+    });
+    api.patch_status(
+        &p.name_any(),
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&body),
+    )
+    .await
+    .map_err(Error::Status)?;
+    for (before, c) in status::transitions(old, &new) {
+        let failure = c.status != "True"
+            && !matches!(c.reason.as_str(), "Progressing" | "Suspended" | "Disabled");
+        if c.type_ != "Ready" && !failure {
+            continue;
+        }
+        let type_ = if failure {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        };
+        let was = before.map(|b| format!(" (was {b})")).unwrap_or_default();
+        ctx.publish(
+            p,
+            type_,
+            &c.reason,
+            format!("{} {}{was}: {}", c.type_, c.status, c.message),
+        )
+        .await;
+    }
+    Ok(true)
+}
+
+/// Records a failure that stops the reconcile before anything is built.
+async fn stop_with(
+    p: &DeliveryPipeline,
+    ctx: &Context,
+    component: Option<&str>,
+    error: Error,
+) -> Result<Action, Error> {
+    let message = error.to_string();
+    ctx.publish(p, EventType::Warning, error.reason(), message.clone())
+        .await;
+    let new = status::failed(p, component, error.reason(), &message);
+    write_status(p, ctx, new).await?;
+    Err(error)
+}
+
+async fn apply(p: &DeliveryPipeline, ctx: &Context, namespace: &str) -> Result<Action, Error> {
+    ctx.metrics.reconciled();
+    // 1. dereference
+    let secrets = match dereference(&ctx.client, namespace, &p.spec).await {
+        Ok(s) => s,
+        Err(e) => {
+            let component = match &e {
+                Error::Dereference { secret, .. }
+                    if *secret == p.spec.postgres.connection_secret.name =>
+                {
+                    Some("Postgres")
+                }
+                Error::Dereference { secret, .. }
+                    if p.spec.kafka.sasl.as_ref().map(|s| &s.credentials_secret)
+                        == Some(secret) =>
+                {
+                    Some("Kafka")
+                }
+                Error::Dereference { secret, .. }
+                    if p.spec.redis.url_secret.as_ref().map(|s| &s.name) == Some(secret) =>
+                {
+                    Some("Redis")
+                }
+                _ => Some("Ingest"),
+            };
+            return stop_with(p, ctx, component, e).await;
+        }
+    };
+    // 2. validate
+    if let Err(problems) = crate::validate::validate(p) {
+        return stop_with(p, ctx, None, Error::Validate(problems.join("; "))).await;
+    }
+    // 3. build
+    let children = build(p, &secrets);
+    // 4. apply
+    let applied: Applied =
+        match apply_all(&ctx.client, namespace, p.uid().as_deref(), &children).await {
+            Ok(a) => a,
+            Err(e) => {
+                ctx.publish(p, EventType::Warning, e.reason(), e.to_string())
+                    .await;
+                return Err(e);
+            }
+        };
+    if !applied.changed.is_empty() || !applied.removed.is_empty() {
+        let list = |v: &[(crate::build::ChildKind, String)]| {
+            v.iter()
+                .map(|(k, n)| format!("{}/{n}", k.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut note = format!("applied {}", list(&applied.changed));
+        if !applied.removed.is_empty() {
+            note.push_str(&format!("; removed {}", list(&applied.removed)));
+        }
+        ctx.publish(p, EventType::Normal, "ChildrenApplied", note)
+            .await;
+    }
+    // 5. topics, 6. schema: both run, so one failing does not hide the other.
+    let config = operator_config(p, &secrets);
+    let desired = desired_topics(&p.spec);
+    let topics = ctx.data.ensure_topics(&config, &desired).await;
+    let schema = ctx.data.migrate(&config).await;
+    // 7. status
+    let new = status::compute(
+        p,
+        &Observations {
+            applied: &applied,
+            topics: &topics,
+            schema: &schema,
+        },
+    );
+    write_status(p, ctx, new).await?;
+    if let Err(e) = topics {
+        return Err(Error::Topics(e));
+    }
+    if let Err(e) = schema {
+        return Err(Error::Schema(e));
+    }
+    Ok(Action::requeue(RESYNC))
+}
+
+/// Deletion: Kubernetes removes the children (owner references); the data
+/// is kept (`Retain`) or deleted (`Delete`) here, then the finalizer goes.
+async fn cleanup(p: &DeliveryPipeline, ctx: &Context) -> Result<Action, Error> {
+    match p.spec.deletion_policy {
+        DeletionPolicy::Retain => {
+            ctx.publish(
+                p,
+                EventType::Normal,
+                "DataRetained",
+                format!(
+                    "deletionPolicy Retain: topics {}* and schema {} kept",
+                    p.spec.kafka.topic_prefix, p.spec.postgres.schema
+                ),
+            )
+            .await;
+        }
+        DeletionPolicy::Delete => {
+            let namespace = p.namespace().unwrap_or_default();
+            let secrets = dereference(&ctx.client, &namespace, &p.spec)
+                .await
+                .map_err(|e| {
+                    Error::Cleanup(format!("deletionPolicy Delete needs the Secrets: {e}"))
+                })?;
+            let config = operator_config(p, &secrets);
+            let names: Vec<String> = desired_topics(&p.spec)
+                .into_iter()
+                .map(|t| t.name)
+                .collect();
+            let result = async {
+                ctx.data.delete_topics(&config, &names).await?;
+                ctx.data.drop_schema(&config).await
+            }
+            .await;
+            if let Err(e) = result {
+                let error = Error::Cleanup(e);
+                ctx.publish(p, EventType::Warning, error.reason(), error.to_string())
+                    .await;
+                return Err(error);
+            }
+            ctx.publish(
+                p,
+                EventType::Normal,
+                "DataDeleted",
+                format!(
+                    "deletionPolicy Delete: topics {} and schema {} deleted",
+                    names.join(", "),
+                    p.spec.postgres.schema
+                ),
+            )
+            .await;
+        }
+    }
+    Ok(Action::await_change())
+}

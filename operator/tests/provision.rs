@@ -1,0 +1,213 @@
+//! Topic and schema provisioning against the real servers `scripts/services.sh`
+//! starts (BAEDAL_KAFKA_BOOTSTRAP, BAEDAL_DATABASE_URL; defaults: the standard
+//! ports on 127.0.0.1). Each test uses its own topic prefix or schema and
+//! removes it at the end.
+
+use baedal::config::Config;
+use baedal_operator::dataplane::{latest_migration, DataPlane, Servers};
+use baedal_operator::topics::{desired_topics, TopicAction, TopicProblem};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn unique(what: &str) -> String {
+    format!(
+        "op{what}{}n{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn config(prefix: &str, schema: &str) -> Config {
+    let mut c = Config::default();
+    if let Ok(b) = std::env::var("BAEDAL_KAFKA_BOOTSTRAP") {
+        c.kafka.bootstrap = b;
+    }
+    if let Ok(u) = std::env::var("BAEDAL_DATABASE_URL") {
+        c.database.url = u;
+    }
+    c.kafka.topic_prefix = prefix.into();
+    c.database.schema = schema.into();
+    c.database.max_connections = 2;
+    c
+}
+
+fn spec(
+    prefix: &str,
+    partitions: i32,
+    retention_hours: Option<i64>,
+) -> baedal_operator::crd::DeliveryPipelineSpec {
+    let mut p = baedal_operator::testing::pipeline("provision");
+    p.spec.kafka.topic_prefix = prefix.into();
+    p.spec.kafka.topics.partitions = partitions;
+    p.spec.kafka.topics.retention_hours = retention_hours;
+    p.spec
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_are_created_kept_updated_and_never_shrunk() {
+    let prefix = format!("{}.", unique("t"));
+    let config = config(&prefix, "unused");
+    let servers = Servers;
+
+    // Create.
+    let desired = desired_topics(&spec(&prefix, 2, Some(24)));
+    let first = servers
+        .ensure_topics(&config, &desired)
+        .await
+        .expect("create");
+    let created = first
+        .applied
+        .iter()
+        .filter(|a| matches!(a, TopicAction::Create(_)))
+        .count();
+    assert_eq!(created, 5, "{:?}", first.applied);
+    assert!(first.problems.is_empty(), "{:?}", first.problems);
+    assert!(first
+        .topics
+        .iter()
+        .all(|t| t.partitions == 2 && t.name.starts_with(&prefix)));
+
+    // Re-run: nothing to create, no partition change; configs are only
+    // rewritten if the broker cannot say what they are.
+    let again = servers
+        .ensure_topics(&config, &desired)
+        .await
+        .expect("re-run");
+    assert!(
+        again
+            .applied
+            .iter()
+            .all(|a| matches!(a, TopicAction::UpdateConfigs { .. })),
+        "{:?}",
+        again.applied
+    );
+    assert!(again.problems.is_empty(), "{:?}", again.problems);
+    assert_eq!(again.topics, first.topics);
+
+    // Config update: a new retention is applied (or named as unsupported).
+    let longer = desired_topics(&spec(&prefix, 2, Some(48)));
+    let updated = servers
+        .ensure_topics(&config, &longer)
+        .await
+        .expect("update");
+    let updates = updated
+        .applied
+        .iter()
+        .filter(|a| matches!(a, TopicAction::UpdateConfigs { .. }))
+        .count();
+    let unsupported = updated
+        .problems
+        .iter()
+        .filter(|p| {
+            matches!(
+                p,
+                TopicProblem::Unsupported {
+                    call: "AlterConfigs",
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(updates + unsupported, 5, "{updated:?}");
+
+    // A decrease is refused and reported; the topics keep their partitions.
+    let fewer = desired_topics(&spec(&prefix, 1, Some(48)));
+    let refused = servers
+        .ensure_topics(&config, &fewer)
+        .await
+        .expect("refuse");
+    let refusals: Vec<&TopicProblem> = refused
+        .problems
+        .iter()
+        .filter(|p| {
+            matches!(
+                p,
+                TopicProblem::DecreaseRefused {
+                    current: 2,
+                    desired: 1,
+                    ..
+                }
+            )
+        })
+        .collect();
+    assert_eq!(refusals.len(), 5, "{refused:?}");
+    assert!(refused.topics.iter().all(|t| t.partitions == 2));
+
+    // An increase is done, or (tansu 0.6: no CreatePartitions) a clear problem.
+    let more = desired_topics(&spec(&prefix, 3, Some(48)));
+    let grown = servers
+        .ensure_topics(&config, &more)
+        .await
+        .expect("no crash on increase");
+    let increased = grown
+        .applied
+        .iter()
+        .any(|a| matches!(a, TopicAction::IncreasePartitions { to: 3, .. }));
+    let named = grown.problems.iter().any(|p| {
+        matches!(
+            p,
+            TopicProblem::Unsupported {
+                call: "CreatePartitions",
+                ..
+            }
+        )
+    });
+    assert!(increased || named, "{grown:?}");
+    if named {
+        let text = grown
+            .problems
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        assert!(text.contains("does not support CreatePartitions"), "{text}");
+    }
+
+    let names: Vec<String> = more.iter().map(|t| t.name.clone()).collect();
+    servers
+        .delete_topics(&config, &names)
+        .await
+        .expect("delete");
+}
+
+async fn schema_exists(url: &str, schema: &str) -> bool {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await.expect("postgres");
+    let n: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM information_schema.schemata WHERE schema_name = $1",
+    )
+    .bind(schema)
+    .fetch_one(&mut conn)
+    .await
+    .expect("query");
+    n == 1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_schema_is_migrated_idempotently_and_dropped_on_request() {
+    let schema = unique("s");
+    let config = config("unused.", &schema);
+    let servers = Servers;
+    let version = servers.migrate(&config).await.expect("migrate");
+    assert_eq!(version, latest_migration());
+    assert!(version >= 3, "the workloads ship at least three migrations");
+    assert_eq!(servers.migrate(&config).await.expect("re-run"), version);
+    assert!(schema_exists(&config.database.url, &schema).await);
+    servers.drop_schema(&config).await.expect("drop");
+    assert!(!schema_exists(&config.database.url, &schema).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_broker_is_an_error_not_a_hang() {
+    let mut config = config("x.", "unused");
+    config.kafka.bootstrap = "127.0.0.1:1".into();
+    let desired = desired_topics(&spec("x.", 1, None));
+    let started = std::time::Instant::now();
+    let err = Servers
+        .ensure_topics(&config, &desired)
+        .await
+        .expect_err("nothing listens there");
+    assert!(err.contains("metadata"), "{err}");
+    assert!(started.elapsed().as_secs() < 30);
+}

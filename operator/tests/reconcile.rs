@@ -1,0 +1,606 @@
+//! The reconciler against a mocked API server (kube-rs' tower-test pattern):
+//! which requests go out, in what order, and what status comes back.
+
+use baedal_operator::build::{build, Child};
+use baedal_operator::crd::{
+    DeletionPolicy, DeliveryPipeline, Phase, RedisMode, SecretKeyRef, FINALIZER,
+};
+use baedal_operator::deref::Dereferenced;
+use baedal_operator::error::Error;
+use baedal_operator::reconcile::{error_policy, reconcile, Context};
+use baedal_operator::testing::{
+    child_path, context, pipeline, pipeline_path, ApiServer, FakeDataPlane, PipelineExt, NAMESPACE,
+};
+use baedal_operator::topics::TopicProblem;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The situations a test starts from.
+enum Scenario {
+    /// The pipeline was just created: its Secret exists, no child does.
+    Fresh,
+    /// Reconciled before, every workload available, status written.
+    Steady,
+}
+
+struct Harness {
+    server: ApiServer,
+    data: Arc<FakeDataPlane>,
+    ctx: Arc<Context>,
+}
+
+impl Harness {
+    fn new(scenario: Scenario, p: &DeliveryPipeline) -> Harness {
+        Self::with_data(scenario, p, FakeDataPlane::default())
+    }
+
+    fn with_data(scenario: Scenario, p: &DeliveryPipeline, data: FakeDataPlane) -> Harness {
+        let server = ApiServer::new().with_database_secret().with_pipeline(p);
+        let data = Arc::new(data);
+        let ctx = context(&server, data.clone());
+        let h = Harness { server, data, ctx };
+        if let Scenario::Steady = scenario {
+            h.server.make_workloads_available();
+        }
+        h
+    }
+
+    async fn reconcile(
+        &self,
+        p: &DeliveryPipeline,
+    ) -> Result<kube::runtime::controller::Action, Error> {
+        reconcile(Arc::new(p.clone()), self.ctx.clone()).await
+    }
+
+    /// Reconciles until the stored pipeline settles (status written, workloads up).
+    async fn settle(&self, p: &DeliveryPipeline) -> DeliveryPipeline {
+        self.reconcile(p).await.expect("first reconcile");
+        self.server.make_workloads_available();
+        let stored = self.stored(p);
+        self.reconcile(&stored).await.expect("second reconcile");
+        self.server.forget_calls();
+        self.stored(p)
+    }
+
+    fn stored(&self, p: &DeliveryPipeline) -> DeliveryPipeline {
+        self.server.pipeline(p).expect("pipeline stored")
+    }
+
+    fn child_writes(&self) -> Vec<String> {
+        self.server
+            .writes()
+            .into_iter()
+            .filter(|w| !w.contains("/events") && !w.contains("/deliverypipelines/"))
+            .collect()
+    }
+
+    fn events(&self) -> Vec<(String, String)> {
+        self.server
+            .calls()
+            .iter()
+            .filter(|c| c.is_event() && c.method == http::Method::POST)
+            .filter_map(|c| {
+                let b = c.body.as_ref()?;
+                Some((
+                    b.get("type")?.as_str()?.to_string(),
+                    b.get("reason")?.as_str()?.to_string(),
+                ))
+            })
+            .collect()
+    }
+}
+
+fn expected_children(p: &DeliveryPipeline) -> Vec<Child> {
+    build(p, &Dereferenced::offline()).objects
+}
+
+fn condition(p: &DeliveryPipeline, type_: &str) -> (String, String) {
+    let c = p
+        .condition(type_)
+        .unwrap_or_else(|| panic!("no {type_} condition"));
+    (c.status.clone(), c.reason.clone())
+}
+
+#[tokio::test]
+async fn a_new_pipeline_first_gets_the_finalizer_and_nothing_else() {
+    let p = pipeline("orders");
+    let h = Harness::new(Scenario::Fresh, &p);
+    h.reconcile(&p).await.expect("reconcile");
+    assert_eq!(
+        h.server.writes(),
+        vec![format!("PATCH {}", pipeline_path(&p))]
+    );
+    let stored = h.stored(&p);
+    assert_eq!(
+        stored.metadata.finalizers,
+        Some(vec![FINALIZER.to_string()])
+    );
+    assert!(h.data.calls().is_empty());
+}
+
+#[tokio::test]
+async fn first_create_applies_every_child_in_order_and_writes_status() {
+    let p = pipeline("orders").finalized();
+    let h = Harness::new(Scenario::Fresh, &p);
+    h.reconcile(&p).await.expect("reconcile");
+
+    // Every child, server-side applied in build order, one field manager.
+    let children = expected_children(&p);
+    let expected: Vec<String> = children
+        .iter()
+        .map(|c| format!("PATCH {}", child_path(c)))
+        .collect();
+    assert_eq!(h.child_writes(), expected);
+    for call in h
+        .server
+        .calls()
+        .iter()
+        .filter(|c| c.is_write() && !c.is_event())
+    {
+        assert!(
+            call.query.contains("fieldManager=baedal-operator")
+                && call.query.contains("force=true"),
+            "{} {}",
+            call.line(),
+            call.query
+        );
+    }
+    // Owned by the pipeline, so Kubernetes removes them with it.
+    for c in &children {
+        let stored = h.server.object(&child_path(c)).expect("child stored");
+        let owner = &stored["metadata"]["ownerReferences"][0];
+        assert_eq!(owner["uid"], "uid-orders", "{}", child_path(c));
+        assert_eq!(owner["controller"], true);
+    }
+    // The Secret is read before anything is written.
+    let first = &h.server.calls()[0];
+    assert_eq!(first.method, http::Method::GET);
+    assert!(first.path.ends_with("/secrets/orders-db"), "{}", first.path);
+
+    assert_eq!(h.data.calls(), vec![
+        "ensure_topics orders.orders,orders.messages,orders.logs,orders.reviews,orders.dead-letter".to_string(),
+        "migrate orders".to_string(),
+    ]);
+    let stored = h.stored(&p);
+    let status = stored.status.clone().expect("status written");
+    assert_eq!(status.observed_generation, Some(1));
+    assert_eq!(
+        status.phase,
+        Phase::Provisioning,
+        "workloads are not available yet"
+    );
+    assert_eq!(
+        condition(&stored, "Kafka"),
+        ("True".into(), "TopicsReady".into())
+    );
+    assert_eq!(
+        condition(&stored, "Postgres"),
+        ("True".into(), "SchemaCurrent".into())
+    );
+    assert_eq!(
+        condition(&stored, "Api"),
+        ("False".into(), "Progressing".into())
+    );
+    assert_eq!(
+        condition(&stored, "Ready"),
+        ("False".into(), "Progressing".into())
+    );
+    assert_eq!(status.topics.len(), 5);
+    assert_eq!(
+        status.schema.as_ref().map(|s| s.name.as_str()),
+        Some("orders")
+    );
+    assert_eq!(
+        status.api_endpoint.as_deref(),
+        Some("http://orders-api.shop.svc:8080")
+    );
+    assert!(
+        h.events()
+            .contains(&("Normal".into(), "ChildrenApplied".into())),
+        "{:?}",
+        h.events()
+    );
+}
+
+#[tokio::test]
+async fn available_workloads_make_the_pipeline_running() {
+    let p = pipeline("orders").finalized();
+    let h = Harness::new(Scenario::Fresh, &p);
+    let settled = h.settle(&p).await;
+    let status = settled.status.clone().expect("status");
+    assert_eq!(status.phase, Phase::Running);
+    assert_eq!(
+        condition(&settled, "Ready"),
+        ("True".into(), "AllComponentsReady".into())
+    );
+    assert_eq!(status.conditions.len(), 7, "six components and Ready");
+}
+
+#[tokio::test]
+async fn an_unchanged_pipeline_re_reconciled_writes_nothing() {
+    let p = pipeline("orders").finalized();
+    let h = Harness::new(Scenario::Steady, &p);
+    let settled = h.settle(&p).await;
+    let before = h.server.object(&pipeline_path(&p));
+    h.reconcile(&settled).await.expect("reconcile");
+    assert_eq!(
+        h.server.writes(),
+        Vec::<String>::new(),
+        "no child, status or event write"
+    );
+    assert!(h
+        .server
+        .calls()
+        .iter()
+        .all(|c| c.method == http::Method::GET));
+    assert_eq!(h.server.object(&pipeline_path(&p)), before);
+}
+
+#[tokio::test]
+async fn a_spec_change_applies_only_what_changed() {
+    let p = pipeline("orders").finalized();
+    let h = Harness::new(Scenario::Steady, &p);
+    let mut changed = h.settle(&p).await.next_generation();
+    changed.spec.api.replicas = 4;
+    h.reconcile(&changed).await.expect("reconcile");
+    assert_eq!(
+        h.child_writes(),
+        vec![format!(
+            "PATCH /apis/apps/v1/namespaces/{NAMESPACE}/deployments/orders-api"
+        )]
+    );
+    let stored = h.stored(&p);
+    assert_eq!(
+        stored.status.as_ref().and_then(|s| s.observed_generation),
+        Some(2)
+    );
+    let deployment = h
+        .server
+        .object(&format!(
+            "/apis/apps/v1/namespaces/{NAMESPACE}/deployments/orders-api"
+        ))
+        .expect("api deployment");
+    assert_eq!(deployment["spec"]["replicas"], 4);
+}
+
+#[tokio::test]
+async fn a_config_change_rolls_every_workload_through_the_config_hash() {
+    let p = pipeline("orders").finalized();
+    let h = Harness::new(Scenario::Steady, &p);
+    let mut changed = h.settle(&p).await.next_generation();
+    changed.spec.redis.cache_ttl_seconds = 120;
+    h.reconcile(&changed).await.expect("reconcile");
+    let writes = h.child_writes();
+    let names: Vec<&str> = writes.iter().filter_map(|w| w.rsplit('/').next()).collect();
+    assert_eq!(
+        names,
+        ["orders-config", "orders-api", "orders-ingest", "orders-etl"],
+        "{writes:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_secret_is_a_condition_and_an_event_and_builds_nothing() {
+    let p = pipeline("orders").finalized();
+    let server = ApiServer::new().with_pipeline(&p); // no Secret
+    let data = Arc::new(FakeDataPlane::default());
+    let ctx = context(&server, data.clone());
+    let err = reconcile(Arc::new(p.clone()), ctx.clone())
+        .await
+        .expect_err("must fail");
+    assert!(matches!(err, Error::Dereference { .. }), "{err}");
+    assert_eq!(err.step(), "dereference");
+    let writes = server.writes();
+    assert!(
+        writes
+            .iter()
+            .all(|w| w.contains("/events") || w.contains("/deliverypipelines/orders/status")),
+        "{writes:?}"
+    );
+    assert!(writes.iter().any(|w| w.contains("/status")));
+    let stored = server.pipeline(&p).expect("stored");
+    assert_eq!(stored.status.as_ref().map(|s| s.phase), Some(Phase::Failed));
+    assert_eq!(
+        condition(&stored, "Ready"),
+        ("False".into(), "SecretNotFound".into())
+    );
+    assert_eq!(
+        condition(&stored, "Postgres"),
+        ("False".into(), "SecretNotFound".into())
+    );
+    let event = server
+        .calls()
+        .into_iter()
+        .find(|c| c.is_event())
+        .expect("event");
+    let body = event.body.expect("event body");
+    assert_eq!(body["type"], "Warning");
+    assert_eq!(body["reason"], "SecretNotFound");
+    assert!(body["note"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("orders-db"));
+    assert!(
+        data.calls().is_empty(),
+        "no topic or schema work without the Secret"
+    );
+
+    // Errors are counted by step and retried with a growing delay.
+    let first = error_policy(Arc::new(p.clone()), &err, ctx.clone());
+    let second = error_policy(Arc::new(p.clone()), &err, ctx.clone());
+    assert_eq!(ctx.metrics.errors_at("dereference"), 2);
+    assert_eq!(
+        first,
+        kube::runtime::controller::Action::requeue(Duration::from_secs(5))
+    );
+    assert_eq!(
+        second,
+        kube::runtime::controller::Action::requeue(Duration::from_secs(10))
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_spec_is_a_condition_and_an_event_and_builds_nothing() {
+    let mut p = pipeline("orders").finalized();
+    p.spec.kafka.topics.partitions = 0;
+    let h = Harness::new(Scenario::Fresh, &p);
+    let err = h.reconcile(&p).await.expect_err("must fail");
+    assert!(matches!(err, Error::Validate(_)), "{err}");
+    assert!(h.child_writes().is_empty(), "{:?}", h.child_writes());
+    assert_eq!(
+        h.events(),
+        vec![("Warning".to_string(), "InvalidSpec".to_string())]
+    );
+    let stored = h.stored(&p);
+    assert_eq!(
+        condition(&stored, "Ready"),
+        ("False".into(), "InvalidSpec".into())
+    );
+    assert!(stored
+        .condition("Ready")
+        .is_some_and(|c| c.message.contains("partitions")));
+    assert!(h.data.calls().is_empty());
+}
+
+#[tokio::test]
+async fn deletion_with_retain_keeps_topics_and_schema() {
+    let p = pipeline("orders").finalized().deleting();
+    let h = Harness::new(Scenario::Fresh, &p);
+    h.reconcile(&p).await.expect("cleanup");
+    assert!(h.data.calls().is_empty(), "{:?}", h.data.calls());
+    assert_eq!(
+        h.events(),
+        vec![("Normal".to_string(), "DataRetained".to_string())]
+    );
+    let stored = h.stored(&p);
+    assert_eq!(
+        stored.metadata.finalizers.unwrap_or_default(),
+        Vec::<String>::new()
+    );
+    assert!(h.child_writes().is_empty());
+}
+
+#[tokio::test]
+async fn deletion_with_delete_removes_topics_and_schema() {
+    let p = pipeline("orders")
+        .deletion_policy(DeletionPolicy::Delete)
+        .finalized()
+        .deleting();
+    let h = Harness::new(Scenario::Fresh, &p);
+    h.reconcile(&p).await.expect("cleanup");
+    assert_eq!(h.data.calls(), vec![
+        "delete_topics orders.orders,orders.messages,orders.logs,orders.reviews,orders.dead-letter".to_string(),
+        "drop_schema orders".to_string(),
+    ]);
+    assert_eq!(
+        h.events(),
+        vec![("Normal".to_string(), "DataDeleted".to_string())]
+    );
+    assert_eq!(
+        h.stored(&p).metadata.finalizers.unwrap_or_default(),
+        Vec::<String>::new()
+    );
+}
+
+#[tokio::test]
+async fn deletion_with_delete_and_no_secret_keeps_the_finalizer() {
+    let p = pipeline("orders")
+        .deletion_policy(DeletionPolicy::Delete)
+        .finalized()
+        .deleting();
+    let server = ApiServer::new().with_pipeline(&p);
+    let data = Arc::new(FakeDataPlane::default());
+    let err = reconcile(Arc::new(p.clone()), context(&server, data.clone()))
+        .await
+        .expect_err("cannot clean up without credentials");
+    assert_eq!(err.step(), "cleanup");
+    assert_eq!(
+        server.pipeline(&p).and_then(|s| s.metadata.finalizers),
+        Some(vec![FINALIZER.to_string()])
+    );
+    assert!(data.calls().is_empty());
+}
+
+#[tokio::test]
+async fn suspend_scales_to_zero_and_stops_the_cronjob_without_touching_data() {
+    let p = pipeline("orders").finalized();
+    let h = Harness::new(Scenario::Steady, &p);
+    let suspended = h.settle(&p).await.suspended().next_generation();
+    h.reconcile(&suspended).await.expect("reconcile");
+    let ns = NAMESPACE;
+    let get = |path: String| h.server.object(&path).expect("object");
+    assert_eq!(
+        get(format!(
+            "/apis/apps/v1/namespaces/{ns}/deployments/orders-api"
+        ))["spec"]["replicas"],
+        0
+    );
+    assert_eq!(
+        get(format!(
+            "/apis/apps/v1/namespaces/{ns}/deployments/orders-ingest"
+        ))["spec"]["replicas"],
+        0
+    );
+    assert_eq!(
+        get(format!(
+            "/apis/batch/v1/namespaces/{ns}/cronjobs/orders-etl"
+        ))["spec"]["suspend"],
+        true
+    );
+    assert_eq!(
+        get(format!(
+            "/apis/apps/v1/namespaces/{ns}/statefulsets/orders-redis"
+        ))["spec"]["replicas"],
+        1
+    );
+    assert!(
+        !h.child_writes().iter().any(|w| w.starts_with("DELETE")),
+        "{:?}",
+        h.child_writes()
+    );
+    assert!(h
+        .data
+        .calls()
+        .iter()
+        .all(|c| !c.starts_with("delete") && !c.starts_with("drop")));
+    let stored = h.stored(&p);
+    assert_eq!(
+        stored.status.as_ref().map(|s| s.phase),
+        Some(Phase::Suspended)
+    );
+    assert_eq!(
+        condition(&stored, "Ready"),
+        ("False".into(), "Suspended".into())
+    );
+}
+
+#[tokio::test]
+async fn a_refused_partition_decrease_is_a_condition_not_an_error() {
+    let p = pipeline("orders").finalized();
+    let data = FakeDataPlane {
+        problems: vec![TopicProblem::DecreaseRefused {
+            topic: "orders.orders".into(),
+            current: 6,
+            desired: 3,
+        }],
+        ..FakeDataPlane::default()
+    };
+    let h = Harness::with_data(Scenario::Steady, &p, data);
+    h.reconcile(&p).await.expect("a refusal is not a failure");
+    let stored = h.stored(&p);
+    assert_eq!(
+        condition(&stored, "Kafka"),
+        ("False".into(), "PartitionDecreaseRefused".into())
+    );
+    assert_eq!(
+        stored.status.as_ref().map(|s| s.phase),
+        Some(Phase::Degraded)
+    );
+    assert!(
+        h.events()
+            .contains(&("Warning".into(), "PartitionDecreaseRefused".into())),
+        "{:?}",
+        h.events()
+    );
+}
+
+#[tokio::test]
+async fn an_unsupported_admin_call_is_a_clear_condition() {
+    let p = pipeline("orders").finalized();
+    let data = FakeDataPlane {
+        problems: vec![TopicProblem::Unsupported {
+            topic: "orders.orders".into(),
+            call: "CreatePartitions",
+            code: "UnsupportedFeature".into(),
+        }],
+        ..FakeDataPlane::default()
+    };
+    let h = Harness::with_data(Scenario::Steady, &p, data);
+    h.reconcile(&p).await.expect("not a crash");
+    let stored = h.stored(&p);
+    let kafka = stored.condition("Kafka").expect("kafka condition");
+    assert_eq!(kafka.reason, "UnsupportedByBroker");
+    assert!(
+        kafka.message.contains("CreatePartitions"),
+        "{}",
+        kafka.message
+    );
+}
+
+#[tokio::test]
+async fn a_failed_migration_is_an_error_after_the_status_is_written() {
+    let p = pipeline("orders").finalized();
+    let data = FakeDataPlane {
+        schema_error: Some("connection refused".into()),
+        ..FakeDataPlane::default()
+    };
+    let h = Harness::with_data(Scenario::Steady, &p, data);
+    let err = h.reconcile(&p).await.expect_err("migration failed");
+    assert_eq!(err.step(), "schema");
+    let stored = h.stored(&p);
+    assert_eq!(
+        condition(&stored, "Postgres"),
+        ("False".into(), "MigrationFailed".into())
+    );
+    assert_eq!(
+        stored.status.as_ref().map(|s| s.phase),
+        Some(Phase::Degraded)
+    );
+}
+
+#[tokio::test]
+async fn switching_to_an_external_redis_removes_the_managed_one() {
+    let p = pipeline("orders").finalized();
+    let server_secret = ("redis-url", "url", "redis://cache.example:6379/");
+    let h = Harness::new(Scenario::Steady, &p);
+    let mut external = h.settle(&p).await.next_generation();
+    let h_server = h.server.clone().with_secret(
+        NAMESPACE,
+        server_secret.0,
+        &[(server_secret.1, server_secret.2)],
+    );
+    external.spec.redis.mode = RedisMode::External;
+    external.spec.redis.url_secret = Some(SecretKeyRef {
+        name: server_secret.0.into(),
+        key: server_secret.1.into(),
+    });
+    h.reconcile(&external).await.expect("reconcile");
+    let deletes: Vec<String> = h_server
+        .writes()
+        .into_iter()
+        .filter(|w| w.starts_with("DELETE"))
+        .collect();
+    assert_eq!(
+        deletes,
+        vec![
+            format!("DELETE /api/v1/namespaces/{NAMESPACE}/serviceaccounts/orders-redis"),
+            format!("DELETE /api/v1/namespaces/{NAMESPACE}/services/orders-redis"),
+            format!("DELETE /apis/apps/v1/namespaces/{NAMESPACE}/statefulsets/orders-redis"),
+        ]
+    );
+    let stored = h.stored(&p);
+    assert_eq!(
+        condition(&stored, "Redis"),
+        ("True".into(), "External".into())
+    );
+}
+
+#[tokio::test]
+async fn a_failing_apply_names_the_child_and_counts_as_apply() {
+    let p = pipeline("orders").finalized();
+    let server = ApiServer::new()
+        .with_database_secret()
+        .with_pipeline(&p)
+        .failing(http::Method::PATCH, "/deployments/orders-api", 500);
+    let data = Arc::new(FakeDataPlane::default());
+    let err = reconcile(Arc::new(p.clone()), context(&server, data))
+        .await
+        .expect_err("apply fails");
+    assert_eq!(err.step(), "apply");
+    assert!(err.to_string().contains("Deployment orders-api"), "{err}");
+    // Nothing after the failed child was applied.
+    assert!(!server
+        .writes()
+        .iter()
+        .any(|w| w.contains("orders-ingest") || w.contains("orders-etl")));
+}
