@@ -28,6 +28,7 @@ if command -v rustup >/dev/null 2>&1; then
     done
 fi
 command -v python3 >/dev/null 2>&1 || apt_install python3
+command -v curl >/dev/null 2>&1 || apt_install curl
 command -v cc >/dev/null 2>&1 || apt_install build-essential
 # librdkafka (built from source by rdkafka-sys) needs make, perl and zlib.
 command -v make >/dev/null 2>&1 || apt_install make

@@ -92,26 +92,29 @@ impl Namespace {
 impl Drop for Namespace {
     fn drop(&mut self) {
         let schema = self.0.clone();
-        let _ = runtime().block_on(async move {
-            let pool = sqlx::PgPool::connect(&Self::database_url()).await?;
-            sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                .execute(&pool)
-                .await?;
-            let client = redis::Client::open(Self::redis_url())?;
-            let mut redis = client.get_multiplexed_async_connection().await?;
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{schema}:*"))
-                .query_async(&mut redis)
-                .await?;
-            if !keys.is_empty() {
-                redis::cmd("DEL")
-                    .arg(&keys)
-                    .query_async::<()>(&mut redis)
-                    .await?;
-            }
-            Ok::<(), Box<dyn std::error::Error>>(())
-        });
+        let _ = runtime().block_on(drop_namespace(schema));
     }
+}
+
+/// Drops a namespace's Postgres schema and Redis keys.
+async fn drop_namespace(schema: String) -> Result<(), Box<dyn std::error::Error>> {
+    let pool = sqlx::PgPool::connect(&Namespace::database_url()).await?;
+    sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+        .execute(&pool)
+        .await?;
+    let client = redis::Client::open(Namespace::redis_url())?;
+    let mut redis = client.get_multiplexed_async_connection().await?;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{schema}:*"))
+        .query_async(&mut redis)
+        .await?;
+    if !keys.is_empty() {
+        redis::cmd("DEL")
+            .arg(&keys)
+            .query_async::<()>(&mut redis)
+            .await?;
+    }
+    Ok(())
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -215,25 +218,10 @@ pub fn sweep_stale_namespaces() {
         )
         .fetch_all(&pool)
         .await?;
-        let client = redis::Client::open(Namespace::redis_url())?;
-        let mut redis = client.get_multiplexed_async_connection().await?;
         for schema in schemas {
             let pid = schema[1..].split('n').next().unwrap_or("");
-            if Path::new(&format!("/proc/{pid}")).exists() {
-                continue;
-            }
-            sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-                .execute(&pool)
-                .await?;
-            let keys: Vec<String> = redis::cmd("KEYS")
-                .arg(format!("{schema}:*"))
-                .query_async(&mut redis)
-                .await?;
-            if !keys.is_empty() {
-                redis::cmd("DEL")
-                    .arg(&keys)
-                    .query_async::<()>(&mut redis)
-                    .await?;
+            if !Path::new(&format!("/proc/{pid}")).exists() {
+                drop_namespace(schema).await?;
             }
         }
         Ok::<(), Box<dyn std::error::Error>>(())
