@@ -51,6 +51,8 @@ pub const RUN_AS_USER: i64 = 10001;
 pub const REDIS_USER: i64 = 999;
 
 /// One child object of a pipeline.
+// A dozen per reconcile, built and dropped: boxing would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Child {
     ServiceAccount(ServiceAccount),

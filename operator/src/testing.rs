@@ -549,6 +549,22 @@ pub struct FakeDataPlane {
 }
 
 impl FakeDataPlane {
+    /// Reporting these topic problems.
+    pub fn reporting(problems: Vec<TopicProblem>) -> Self {
+        FakeDataPlane {
+            problems,
+            ..FakeDataPlane::default()
+        }
+    }
+
+    /// Failing every migration with `message`.
+    pub fn failing_migrations(message: &str) -> Self {
+        FakeDataPlane {
+            schema_error: Some(message.into()),
+            ..FakeDataPlane::default()
+        }
+    }
+
     /// What it was asked, in order: `ensure_topics a,b`, `migrate schema`, ….
     pub fn calls(&self) -> Vec<String> {
         self.calls.lock().map(|c| c.clone()).unwrap_or_default()
@@ -610,18 +626,6 @@ impl DataPlane for FakeDataPlane {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_the_standard_alphabet() {
-        assert_eq!(base64(b"postgres://a"), "cG9zdGdyZXM6Ly9h");
-        assert_eq!(base64(b"ab"), "YWI=");
-        assert_eq!(base64(b"a"), "YQ==");
-    }
-}
-
 /// The URL path of a built child.
 pub fn child_path(child: &crate::build::Child) -> String {
     let ar = crate::apply::api_resource(child.kind());
@@ -641,4 +645,16 @@ pub fn context(server: &ApiServer, data: Arc<FakeDataPlane>) -> Arc<crate::recon
         Arc::new(crate::metrics::Metrics::default()),
         Some("test".into()),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_matches_the_standard_alphabet() {
+        assert_eq!(base64(b"postgres://a"), "cG9zdGdyZXM6Ly9h");
+        assert_eq!(base64(b"ab"), "YWI=");
+        assert_eq!(base64(b"a"), "YQ==");
+    }
 }

@@ -477,14 +477,11 @@ async fn suspend_scales_to_zero_and_stops_the_cronjob_without_touching_data() {
 #[tokio::test]
 async fn a_refused_partition_decrease_is_a_condition_not_an_error() {
     let p = pipeline("orders").finalized();
-    let data = FakeDataPlane {
-        problems: vec![TopicProblem::DecreaseRefused {
-            topic: "orders.orders".into(),
-            current: 6,
-            desired: 3,
-        }],
-        ..FakeDataPlane::default()
-    };
+    let data = FakeDataPlane::reporting(vec![TopicProblem::DecreaseRefused {
+        topic: "orders.orders".into(),
+        current: 6,
+        desired: 3,
+    }]);
     let h = Harness::with_data(Scenario::Steady, &p, data);
     h.reconcile(&p).await.expect("a refusal is not a failure");
     let stored = h.stored(&p);
@@ -507,14 +504,11 @@ async fn a_refused_partition_decrease_is_a_condition_not_an_error() {
 #[tokio::test]
 async fn an_unsupported_admin_call_is_a_clear_condition() {
     let p = pipeline("orders").finalized();
-    let data = FakeDataPlane {
-        problems: vec![TopicProblem::Unsupported {
-            topic: "orders.orders".into(),
-            call: "CreatePartitions",
-            code: "UnsupportedFeature".into(),
-        }],
-        ..FakeDataPlane::default()
-    };
+    let data = FakeDataPlane::reporting(vec![TopicProblem::Unsupported {
+        topic: "orders.orders".into(),
+        call: "CreatePartitions",
+        code: "UnsupportedFeature".into(),
+    }]);
     let h = Harness::with_data(Scenario::Steady, &p, data);
     h.reconcile(&p).await.expect("not a crash");
     let stored = h.stored(&p);
@@ -530,10 +524,7 @@ async fn an_unsupported_admin_call_is_a_clear_condition() {
 #[tokio::test]
 async fn a_failed_migration_is_an_error_after_the_status_is_written() {
     let p = pipeline("orders").finalized();
-    let data = FakeDataPlane {
-        schema_error: Some("connection refused".into()),
-        ..FakeDataPlane::default()
-    };
+    let data = FakeDataPlane::failing_migrations("connection refused");
     let h = Harness::with_data(Scenario::Steady, &p, data);
     let err = h.reconcile(&p).await.expect_err("migration failed");
     assert_eq!(err.step(), "schema");
@@ -602,5 +593,5 @@ async fn a_failing_apply_names_the_child_and_counts_as_apply() {
     assert!(!server
         .writes()
         .iter()
-        .any(|w| w.contains("orders-ingest") || w.contains("orders-etl")));
+        .any(|w| w.contains("/deployments/orders-ingest") || w.contains("/cronjobs/orders-etl")));
 }
