@@ -15,3 +15,5 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 # A hung test fails the run (with its output) long before CI's own limit.
 timeout 45m cargo test --workspace
+# Rendered examples, the Helm chart and the kustomize bases against the Kubernetes schemas.
+scripts/validate-manifests.sh

@@ -86,7 +86,39 @@ pub fn render(text: &str, namespace: &str) -> anyhow::Result<String> {
 }
 
 fn to_yaml(child: &Child) -> anyhow::Result<String> {
-    Ok(serde_yaml::to_string(&child.to_json()?)?)
+    Ok(yaml11_safe(&serde_yaml::to_string(&child.to_json()?)?))
+}
+
+/// Quotes the plain scalars YAML 1.1 reads as booleans (`no`, `yes`, `on`,
+/// `off`, `y`, `n`): serde_yaml writes YAML 1.2 and leaves the string "no"
+/// bare, which kubectl (YAML 1.1) would turn into `false`. Real booleans are
+/// always written `true`/`false`, so every such bare word is a string.
+pub fn yaml11_safe(text: &str) -> String {
+    const WORDS: [&str; 6] = ["y", "n", "yes", "no", "on", "off"];
+    let mut out = String::with_capacity(text.len());
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        let split = body.rfind(": ").map(|i| i + 2).or_else(|| {
+            body.trim_start()
+                .starts_with("- ")
+                .then(|| body.find("- ").map(|i| i + 2))
+                .flatten()
+        });
+        match split {
+            Some(at) if WORDS.contains(&body[at..].to_ascii_lowercase().as_str()) => {
+                out.push_str(&body[..at]);
+                out.push('\'');
+                out.push_str(&body[at..]);
+                out.push('\'');
+            }
+            _ => out.push_str(body),
+        }
+        out.push_str(newline);
+    }
+    out
 }
 
 fn hostname() -> String {
@@ -129,5 +161,19 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .build()?
                 .block_on(crate::run::run(options))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::yaml11_safe;
+
+    #[test]
+    fn yaml_1_1_booleans_are_quoted_and_nothing_else() {
+        let text = "args:\n- --appendonly\n- no\nmode: On\nflag: true\nname: nobody\n";
+        assert_eq!(
+            yaml11_safe(text),
+            "args:\n- --appendonly\n- 'no'\nmode: 'On'\nflag: true\nname: nobody\n"
+        );
     }
 }
