@@ -239,6 +239,7 @@ pub fn workload_config(p: &DeliveryPipeline) -> Config {
     c.redis.order_ttl_secs = spec.redis.order_ttl_seconds;
     c.etl.batch_size = spec.etl.batch_size as usize;
     c.metrics_listen = format!("0.0.0.0:{METRICS_PORT}");
+    c.api.listen = format!("0.0.0.0:{API_PORT}");
     c
 }
 
@@ -623,15 +624,17 @@ fn etl_cronjob(p: &DeliveryPipeline, hash: &str) -> CronJob {
     }
 }
 
-/// Replicas of the API Deployment: 0 when suspended, the autoscaler's
-/// minimum when it scales, else `replicas`.
-pub fn api_replicas(p: &DeliveryPipeline) -> i32 {
+/// Replicas of the API Deployment: 0 when suspended; unset when the
+/// autoscaler owns the count (so applying never fights it, and after a
+/// resume the Deployment defaults to 1 and the autoscaler takes over);
+/// else `replicas`.
+pub fn api_replicas(p: &DeliveryPipeline) -> Option<i32> {
     if p.spec.suspend {
-        0
-    } else if let Some(a) = &p.spec.api.autoscaling {
-        a.min_replicas
+        Some(0)
+    } else if p.spec.api.autoscaling.is_some() {
+        None
     } else {
-        p.spec.api.replicas
+        Some(p.spec.api.replicas)
     }
 }
 
@@ -648,7 +651,7 @@ fn api_deployment(p: &DeliveryPipeline, hash: &str) -> Deployment {
     Deployment {
         metadata: meta(p, Names::api(&p.name_any()), "api"),
         spec: Some(DeploymentSpec {
-            replicas: Some(api_replicas(p)),
+            replicas: api_replicas(p),
             selector: LabelSelector {
                 match_labels: Some(selector(p, "api")),
                 ..LabelSelector::default()

@@ -468,7 +468,38 @@ fn handle(
         Method::POST => {
             let mut o = body.unwrap_or(Value::Null);
             set_pointer(&mut o, "/metadata/resourceVersion", json!(rv));
+            if object_path.contains("/apis/events.k8s.io/") {
+                return (201, o);
+            }
+            let name = o
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let at = format!("{object_path}/{name}");
+            if s.objects.contains_key(&at) {
+                return (409, status_json(409, "AlreadyExists", "already exists"));
+            }
+            s.objects.insert(at, o.clone());
             (201, o)
+        }
+        Method::PUT => {
+            let mut o = body.unwrap_or(Value::Null);
+            let Some(current) = s.objects.get(&object_path) else {
+                return (404, status_json(404, "NotFound", "not found"));
+            };
+            // Optimistic concurrency, as the API server does it.
+            if current.pointer("/metadata/resourceVersion")
+                != o.pointer("/metadata/resourceVersion")
+            {
+                return (
+                    409,
+                    status_json(409, "Conflict", "the object has been modified"),
+                );
+            }
+            set_pointer(&mut o, "/metadata/resourceVersion", json!(rv));
+            s.objects.insert(object_path, o.clone());
+            (200, o)
         }
         Method::DELETE => match s.objects.remove(&object_path) {
             Some(_) => (200, status_json(200, "Deleted", "deleted")),

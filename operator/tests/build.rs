@@ -312,7 +312,7 @@ fn the_config_hash_follows_the_config_and_the_secrets_only() {
 }
 
 #[test]
-fn autoscaling_adds_an_hpa_and_sets_replicas_to_its_minimum() {
+fn autoscaling_adds_an_hpa_and_leaves_the_replica_count_to_it() {
     let mut p = pipeline("orders");
     p.spec.api.autoscaling = Some(AutoscalingSpec {
         min_replicas: 3,
@@ -330,7 +330,14 @@ fn autoscaling_adds_an_hpa_and_sets_replicas_to_its_minimum() {
     assert_eq!(spec.scale_target_ref.name, "orders-api");
     assert_eq!(
         deployment(&c, "orders-api").spec.and_then(|s| s.replicas),
-        Some(3)
+        None
+    );
+    let suspended = children(&p.clone().suspended());
+    assert_eq!(
+        deployment(&suspended, "orders-api")
+            .spec
+            .and_then(|s| s.replicas),
+        Some(0)
     );
     assert!(c
         .get(ChildKind::PodDisruptionBudget, "orders-api")

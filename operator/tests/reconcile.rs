@@ -595,3 +595,37 @@ async fn a_failing_apply_names_the_child_and_counts_as_apply() {
         .iter()
         .any(|w| w.contains("/deployments/orders-ingest") || w.contains("/cronjobs/orders-etl")));
 }
+
+#[tokio::test]
+async fn a_second_replica_waits_until_the_leader_stops_renewing() {
+    use baedal_operator::lease::LeaseLock;
+    let server = ApiServer::new();
+    let ttl = Duration::from_secs(15);
+    let leader = LeaseLock::new(server.client(), "ops", "baedal-operator", "pod-a", ttl);
+    let follower = LeaseLock::new(server.client(), "ops", "baedal-operator", "pod-b", ttl);
+    assert!(leader.try_acquire().await.expect("create the lease"));
+    assert!(
+        !follower.try_acquire().await.expect("read the lease"),
+        "held by pod-a"
+    );
+    assert!(leader.try_acquire().await.expect("renew"));
+    assert!(
+        !follower.try_acquire().await.expect("read the lease"),
+        "still held"
+    );
+    // pod-a stops renewing: once the lease has expired, pod-b takes it.
+    let path = "/apis/coordination.k8s.io/v1/namespaces/ops/leases/baedal-operator";
+    server.set(
+        path,
+        "/spec/renewTime",
+        serde_json::json!("2000-01-01T00:00:00.000000Z"),
+    );
+    assert!(follower.try_acquire().await.expect("take over"));
+    assert!(
+        !leader.try_acquire().await.expect("read the lease"),
+        "pod-a lost it"
+    );
+    let lease = server.object(path).expect("lease");
+    assert_eq!(lease["spec"]["holderIdentity"], "pod-b");
+    assert_eq!(lease["spec"]["leaseTransitions"], 1);
+}
