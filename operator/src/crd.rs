@@ -28,6 +28,7 @@ pub use baedal::config::TOPICS;
     kind = "DeliveryPipeline",
     plural = "deliverypipelines",
     shortname = "dp",
+    doc = "A delivery-analytics pipeline: its data source, Kafka topics, Postgres schema, Redis, and the ingest, ETL and API workloads the baedal operator runs for it.",
     namespaced,
     status = "DeliveryPipelineStatus",
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
