@@ -103,6 +103,9 @@ const pages = {
       barChart(month, "월별 매출", t.by_month.map(b => ({ label: b.label, value: b.revenue })));
     }
     await draw(query());
+    const f = await api("/analytics/demand-forecast?days=7");
+    barChart(panel("forecast"), `수요 예측: 향후 7일 주문 수 (최근 4주 같은 요일·시간 평균, 검증 오차 ${formatPercent(f.backtest_mape)})`,
+      f.days.map(d => ({ label: `${d.date.slice(5)} ${d.weekday}`, value: d.orders })));
   },
 
   async customers() {
@@ -117,6 +120,16 @@ const pages = {
     rankChart(panel("clv"), "세그먼트별 평균 CLV (원)", clv.by_segment.map(s => ({ label: s.segment, value: s.avg_clv })));
     table(panel("rules"), "세그먼트 규칙 (위에서부터 처음 맞는 규칙)", seg.rules, [
       { key: "segment", label: "세그먼트" }, { key: "rule", label: "규칙 (R, F, M = 1–5점)" }]);
+    const churn = await api("/analytics/churn?limit=10");
+    const names = { churned: "이탈", at_risk: "이탈 위험", one_time: "1회 고객", active: "활성" };
+    rankChart(panel("churn"), `이탈 분석 (이탈률 ${formatPercent(churn.churn_rate)})`,
+      churn.by_status.map(s => ({ label: names[s.status] || s.status, value: s.customers })));
+    table(panel("at-risk"), "이탈 위험 고객 (평소 주문 간격 대비 경과)", churn.at_risk, [
+      { key: "customer_id", label: "고객ID" }, { key: "orders", label: "주문 수", fmt: formatNumber },
+      { key: "revenue", label: "매출", fmt: formatNumber },
+      { key: "days_since_last_order", label: "마지막 주문 후(일)", fmt: v => v.toFixed(0) },
+      { key: "mean_gap_days", label: "평균 간격(일)", fmt: v => v.toFixed(1) },
+      { key: "risk", label: "위험도", fmt: v => v.toFixed(1) }]);
     table(panel("top-clv"), "CLV 상위 고객", clv.top, [
       { key: "customer_id", label: "고객ID" }, { key: "segment", label: "세그먼트" },
       { key: "orders", label: "주문 수", fmt: formatNumber },

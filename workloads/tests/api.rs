@@ -821,3 +821,86 @@ fn every_dashboard_page_draws_its_charts_in_headless_chromium_without_console_er
     }
     eprintln!("dashboard screenshots in {}", shots.display());
 }
+
+#[test]
+fn demand_forecast_and_churn_follow_their_documented_rules_on_the_files() {
+    let data = loaded();
+    runtime().block_on(async {
+        let app = app(config(&data.ns));
+        let reply = get(&app, "/analytics/demand-forecast?days=3").await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+        let f = &reply.json;
+        let last = valid(&data.orders).map(kst_day).max().unwrap();
+        assert_eq!(f["last_day"], last.to_string());
+        assert_eq!(f["days"].as_array().unwrap().len(), 3);
+        // Day one: each hour is the mean of the same weekday-hour over 4 weeks.
+        let next = last + chrono::Duration::days(1);
+        let mut expected = 0.0;
+        for weeks_back in 1..=4 {
+            let same = next - chrono::Duration::days(7 * weeks_back);
+            expected += valid(&data.orders).filter(|o| kst_day(o) == same).count() as f64;
+        }
+        expected /= 4.0;
+        let got = f["days"][0]["orders"].as_f64().unwrap();
+        assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
+        assert_eq!(f["days"][0]["date"], next.to_string());
+        assert!(f["backtest_mape"].as_f64().unwrap() >= 0.0);
+        let bad = get(&app, "/analytics/demand-forecast?days=0").await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+
+        let churn = get(&app, "/analytics/churn?limit=5").await;
+        assert_eq!(churn.status, StatusCode::OK, "{}", churn.json);
+        let reference =
+            valid(&data.orders).map(|o| o.order_time.at).max().unwrap() + chrono::Duration::days(1);
+        let mut times: HashMap<&str, Vec<chrono::DateTime<chrono::FixedOffset>>> = HashMap::new();
+        for o in valid(&data.orders).filter(|o| o.order_status.counts_as_revenue()) {
+            times
+                .entry(o.customer_id.as_str())
+                .or_default()
+                .push(o.order_time.at);
+        }
+        let mut counts: BTreeMap<&str, i64> = BTreeMap::new();
+        for t in times.values() {
+            let days = |d: chrono::Duration| d.num_milliseconds() as f64 / 86_400_000.0;
+            let first = *t.iter().min().unwrap();
+            let last = *t.iter().max().unwrap();
+            let since = days(reference - last);
+            let status = if t.len() == 1 {
+                if since > 30.0 {
+                    "churned"
+                } else {
+                    "one_time"
+                }
+            } else {
+                let gap = days(last - first) / (t.len() - 1) as f64;
+                if since > 30.0 && since > 3.0 * gap {
+                    "churned"
+                } else if since > 2.0 * gap {
+                    "at_risk"
+                } else {
+                    "active"
+                }
+            };
+            *counts.entry(status).or_default() += 1;
+        }
+        let api: BTreeMap<&str, i64> = churn.json["by_status"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["status"].as_str().unwrap(),
+                    s["customers"].as_i64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(api, counts);
+        let risks: Vec<f64> = churn.json["at_risk"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["risk"].as_f64().unwrap())
+            .collect();
+        assert!(risks.windows(2).all(|w| w[0] >= w[1]) && risks.iter().all(|r| *r > 2.0));
+    });
+}

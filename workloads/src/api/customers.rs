@@ -32,6 +32,7 @@ pub fn router() -> Router<ApiContext> {
             "/analytics/customer-lifetime-value",
             get(customer_lifetime_value),
         )
+        .route("/analytics/churn", get(churn))
 }
 
 /// `d` of the CLV model: the monthly discount rate.
@@ -201,17 +202,20 @@ pub struct LifetimeValue {
 }
 
 /// Every customer's value, for the CLV queries ($1 = r, $2 = d).
-const CUSTOMER_VALUE_SQL: &str = "
-    WITH reference AS (SELECT max(order_time) + interval '1 day' AS t FROM orders WHERE is_valid),
+fn customer_value_sql() -> String {
+    format!(
+        "WITH reference AS (SELECT max(order_time) + interval '1 day' AS t FROM orders WHERE is_valid),
          first AS (SELECT customer_id, min(order_time) AS first_at FROM orders
-                   WHERE is_valid AND order_status IN ('DELIVERED', 'DELAYED') GROUP BY customer_id)
+                   WHERE is_valid AND {REVENUE} GROUP BY customer_id)
     SELECT c.customer_id, c.segment, c.frequency AS orders, c.monetary AS historical_revenue,
            c.monetary::float8 / c.frequency AS avg_order_value,
            c.monetary / greatest(1.0, extract(epoch FROM reference.t - first.first_at) / (30 * 86400))::float8
                AS monthly_revenue,
            c.monetary / greatest(1.0, extract(epoch FROM reference.t - first.first_at) / (30 * 86400))::float8
                * $1 / (1 + $2 - $1) AS clv
-    FROM mart_customer_rfm c JOIN first USING (customer_id), reference";
+    FROM mart_customer_rfm c JOIN first USING (customer_id), reference"
+    )
+}
 
 /// `r`: the monthly retention rate (see the module docs).
 async fn monthly_retention(ctx: &ApiContext) -> Result<f64, ApiError> {
@@ -241,13 +245,14 @@ async fn customer_lifetime_value(
     let key = format!("customer-lifetime-value?{}", params.canonical());
     ctx.cached(&key, async {
         let r = monthly_retention(&ctx).await?;
+        let values = customer_value_sql();
         let d = MONTHLY_DISCOUNT;
         let customer = match &id {
             None => None,
             Some(id) => Some(
                 ctx.query(
                     sqlx::query_as::<_, CustomerValue>(&format!(
-                        "SELECT * FROM ({CUSTOMER_VALUE_SQL}) v WHERE customer_id = $3"
+                        "SELECT * FROM ({values}) v WHERE customer_id = $3"
                     ))
                     .bind(r)
                     .bind(d)
@@ -262,7 +267,7 @@ async fn customer_lifetime_value(
             .query(
                 sqlx::query_as(&format!(
                     "SELECT segment, count(*) AS customers, avg(clv) AS avg_clv, sum(clv) AS total_clv
-                     FROM ({CUSTOMER_VALUE_SQL}) v GROUP BY segment ORDER BY avg_clv DESC"
+                     FROM ({values}) v GROUP BY segment ORDER BY avg_clv DESC"
                 ))
                 .bind(r)
                 .bind(d)
@@ -272,7 +277,7 @@ async fn customer_lifetime_value(
         let top: Vec<CustomerValue> = ctx
             .query(
                 sqlx::query_as(&format!(
-                    "SELECT * FROM ({CUSTOMER_VALUE_SQL}) v ORDER BY clv DESC, customer_id LIMIT $3"
+                    "SELECT * FROM ({values}) v ORDER BY clv DESC, customer_id LIMIT $3"
                 ))
                 .bind(r)
                 .bind(d)
@@ -288,6 +293,105 @@ async fn customer_lifetime_value(
             by_segment,
             top,
             customer,
+        })
+    })
+    .await
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, PartialEq)]
+pub struct ChurnStatus {
+    pub status: String,
+    pub customers: i64,
+    pub revenue: i64,
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow, PartialEq)]
+pub struct ChurnRisk {
+    pub customer_id: String,
+    pub orders: i64,
+    pub revenue: i64,
+    pub days_since_last_order: f64,
+    /// Mean days between the customer's orders.
+    pub mean_gap_days: f64,
+    /// Days since the last order ÷ the mean gap.
+    pub risk: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Churn {
+    pub rules: Vec<SegmentRule>,
+    /// Churned customers ÷ all customers with a revenue order.
+    pub churn_rate: f64,
+    pub by_status: Vec<ChurnStatus>,
+    /// Customers at risk, most overdue first.
+    pub at_risk: Vec<ChurnRisk>,
+}
+
+/// The churn rules, tried in order (reference time as for RFM).
+pub const CHURN_RULES: [(&str, &str); 4] = [
+    ("churned", "no order for more than 30 days and for more than 3 mean gaps (one-time customers: 30 days)"),
+    ("at_risk", "no order for more than 2 mean gaps (and 2 or more orders)"),
+    ("one_time", "a single order, within the last 30 days"),
+    ("active", "otherwise"),
+];
+
+/// `GET /analytics/churn?limit=`: who stopped ordering. A customer's next
+/// order is expected about one mean gap (between their own orders) after the
+/// last; [`CHURN_RULES`] name how overdue it is.
+async fn churn(State(ctx): State<ApiContext>, params: Params) -> Result<CachedJson, ApiError> {
+    params.only(&["limit"])?;
+    let limit = params.limit(20)?;
+    let key = format!("churn?{}", params.canonical());
+    ctx.cached(&key, async {
+        let per_customer = format!(
+            "WITH reference AS (SELECT max(order_time) + interval '1 day' AS t FROM orders WHERE is_valid),
+                  c AS (SELECT customer_id, count(*) AS orders, sum(COALESCE(order_amount, 0))::bigint AS revenue,
+                               extract(epoch FROM (SELECT t FROM reference) - max(order_time)) / 86400 AS since,
+                               CASE WHEN count(*) > 1 THEN extract(epoch FROM max(order_time) - min(order_time)) / 86400 / (count(*) - 1) END AS gap
+                        FROM orders WHERE is_valid AND {REVENUE} GROUP BY customer_id)
+             SELECT customer_id, orders, revenue, since::float8 AS days_since_last_order,
+                    COALESCE(gap, 0)::float8 AS mean_gap_days,
+                    (since / greatest(COALESCE(gap, 30), 1))::float8 AS risk,
+                    CASE WHEN orders = 1 AND since > 30 THEN 'churned'
+                         WHEN orders > 1 AND since > 30 AND since > 3 * gap THEN 'churned'
+                         WHEN orders > 1 AND since > 2 * gap THEN 'at_risk'
+                         WHEN orders = 1 THEN 'one_time'
+                         ELSE 'active' END AS status
+             FROM c"
+        );
+        let by_status: Vec<ChurnStatus> = ctx
+            .query(
+                sqlx::query_as(&format!(
+                    "SELECT status, count(*) AS customers, sum(revenue)::bigint AS revenue
+                     FROM ({per_customer}) x GROUP BY status ORDER BY status"
+                ))
+                .fetch_all(&ctx.db),
+            )
+            .await?;
+        let at_risk: Vec<ChurnRisk> = ctx
+            .query(
+                sqlx::query_as(&format!(
+                    "SELECT customer_id, orders, revenue, days_since_last_order, mean_gap_days, risk
+                     FROM ({per_customer}) x WHERE status = 'at_risk' ORDER BY risk DESC, customer_id LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all(&ctx.db),
+            )
+            .await?;
+        let all: i64 = by_status.iter().map(|s| s.customers).sum();
+        let churned: i64 = by_status
+            .iter()
+            .filter(|s| s.status == "churned")
+            .map(|s| s.customers)
+            .sum();
+        Ok(Churn {
+            rules: CHURN_RULES
+                .iter()
+                .map(|(segment, rule)| SegmentRule { segment, rule })
+                .collect(),
+            churn_rate: if all > 0 { churned as f64 / all as f64 } else { 0.0 },
+            by_status,
+            at_risk,
         })
     })
     .await
