@@ -9,6 +9,9 @@
 #
 #   scripts/bench-api.sh [scale] [seconds]     (defaults: 1, 30)
 set -euo pipefail
+log_tag=bench-api
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 scale=${1:-1}
 seconds=${2:-30}
@@ -16,7 +19,7 @@ data=$(pwd)/data/generated/bench-s$scale
 eval "$(scripts/services.sh --env)"
 command -v wrk >/dev/null || apt-get install -y -qq wrk >/dev/null
 cargo build --release --quiet -p baedal-workloads
-bin=$(pwd)/${CARGO_TARGET_DIR:-target}/release/baedal
+bin=$(baedal_bin)
 [ -f "$data/defect-summary.json" ] || "$bin" datagen --seed 42 --scale "$scale" --out "$data" >/dev/null
 run=benchapi$(date +%s)
 work=$(mktemp -d)
@@ -44,7 +47,7 @@ start_api 18082 BAEDAL_ORDER_CACHE_TTL=1
 curl -fsS "http://127.0.0.1:18081/analytics/order-trends" >/dev/null   # fills the cache
 
 # Random order ids from the loaded orders, for the uncached run.
-psql "$BAEDAL_DATABASE_URL" -qAt -c "SELECT order_id FROM $run.orders ORDER BY random() LIMIT 20000" >"$work/ids"
+psql "$BAEDAL_DATABASE_URL" -qAt -c "SELECT order_id FROM $run.orders ORDER BY random()" >"$work/ids"
 cat >"$work/random-order.lua" <<LUA
 local ids = {}
 for line in io.lines("$work/ids") do ids[#ids + 1] = line end

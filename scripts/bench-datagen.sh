@@ -4,10 +4,13 @@
 #   scripts/bench-datagen.sh [scale]
 # The dataset is written to a temporary directory and removed afterwards.
 set -euo pipefail
+log_tag=bench-datagen
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 scale=${1:-10}
 cargo build --release --quiet -p baedal-workloads
-bin=${CARGO_TARGET_DIR:-target}/release/baedal
+bin=$(baedal_bin)
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 /usr/bin/time -f "%e %M" -o "$out.time" "$bin" datagen --seed 42 --scale "$scale" --out "$out/data" >/dev/null

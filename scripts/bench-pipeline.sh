@@ -12,6 +12,9 @@
 #   guide                     psycopg2 INSERT one row at a time, one commit (the guide's Phase 4 code)
 #   psql \copy                COPY of the same order rows into an empty table
 set -euo pipefail
+log_tag=bench-pipeline
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 scale=${1:-1}
 data=$(pwd)/data/generated/bench-s$scale
@@ -19,7 +22,7 @@ eval "$(scripts/services.sh --env)"
 command -v kcat >/dev/null || { apt-get install -y -qq kcat >/dev/null; }
 python3 -c "import kafka, psycopg2, pandas" 2>/dev/null || python3 -m pip install --quiet kafka-python psycopg2-binary pandas
 cargo build --release --quiet -p baedal-workloads
-bin=$(pwd)/${CARGO_TARGET_DIR:-target}/release/baedal
+bin=$(baedal_bin)
 [ -f "$data/defect-summary.json" ] || "$bin" datagen --seed 42 --scale "$scale" --out "$data" >/dev/null
 run=bench$(date +%s)
 work=$(mktemp -d)

@@ -8,13 +8,16 @@
 # baedal's CSV reader yields typed, validated orders; csv.reader yields lists of
 # strings and read_csv a DataFrame with inferred dtypes.
 set -euo pipefail
+log_tag=bench-readers
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 scale=${1:-1}
 data=$(pwd)/data/generated/bench-s$scale
 
 python3 -c "import pandas" 2>/dev/null || python3 -m pip install --quiet pandas
 cargo build --release --quiet -p baedal-workloads
-[ -f "$data/defect-summary.json" ] || ./target/release/baedal datagen --seed 42 --scale "$scale" --out "$data" >/dev/null
+[ -f "$data/defect-summary.json" ] || "$(baedal_bin)" datagen --seed 42 --scale "$scale" --out "$data" >/dev/null
 
 out=$(cargo bench --quiet -p baedal-workloads --bench readers -- "$data")
 echo "$out" | grep -v '^BENCH '

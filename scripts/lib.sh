@@ -14,3 +14,11 @@ apt_install() {
     log "installing ${missing[*]}"
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
+
+# The release `baedal` binary of this checkout (CARGO_TARGET_DIR may be
+# relative to the repository root or absolute).
+baedal_bin() {
+    local target=${CARGO_TARGET_DIR:-target}
+    case "$target" in /*) ;; *) target=$(pwd)/$target ;; esac
+    echo "$target/release/baedal"
+}

@@ -11,6 +11,9 @@
 # `baedal api` left running in the background on $BAEDAL_API_LISTEN
 # (default 127.0.0.1:8080): the script ends by printing the dashboard URL.
 set -euo pipefail
+log_tag=run
+# shellcheck source=scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 scale=1
 seed=42
@@ -24,7 +27,7 @@ done
 scripts/setup.sh
 eval "$(scripts/services.sh --env)"
 cargo build --release --quiet -p baedal-workloads
-bin=${CARGO_TARGET_DIR:-target}/release/baedal
+bin=$(baedal_bin)
 out=data/generated/s$scale
 "$bin" datagen --seed "$seed" --scale "$scale" --out "$out"
 "$bin" profile "$out" --json "$out.profile.json"

@@ -39,6 +39,7 @@ python3 -c "import moto.server, boto3" 2>/dev/null || python3 -m pip install --q
 # The dashboard's browser test: Debian's Chromium driven by playwright-core
 # (from npm, into the cache; it uses the system Chromium, downloads none).
 command -v chromium >/dev/null 2>&1 || apt_install chromium
+apt_install fonts-nanum   # Korean glyphs in the dashboard screenshots
 command -v npm >/dev/null 2>&1 || apt_install nodejs npm
 node_modules=${BAEDAL_CACHE:-$HOME/.cache/baedal}/tools/node
 if [ ! -f "$node_modules/node_modules/playwright-core/package.json" ]; then
