@@ -16,6 +16,19 @@ struct DeadLetter {
     reason: String,
 }
 
+/// Appends `value` in COPY's text format (backslash escapes).
+fn copy_field(out: &mut Vec<u8>, value: &str) {
+    for b in value.bytes() {
+        match b {
+            b'\\' => out.extend_from_slice(b"\\\\"),
+            b'\n' => out.extend_from_slice(b"\\n"),
+            b'\r' => out.extend_from_slice(b"\\r"),
+            b'\t' => out.extend_from_slice(b"\\t"),
+            _ => out.push(b),
+        }
+    }
+}
+
 #[derive(Default)]
 struct Raw {
     topic: Vec<String>,
@@ -24,6 +37,31 @@ struct Raw {
     kind: Vec<String>,
     key: Vec<Option<String>>,
     payload: Vec<String>,
+}
+
+impl Raw {
+    /// The rows as COPY text: tab-separated fields, one line per message.
+    fn copy_text(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.payload.iter().map(|p| p.len() + 64).sum());
+        for i in 0..self.offset.len() {
+            copy_field(&mut out, &self.topic[i]);
+            out.push(b'\t');
+            out.extend_from_slice(self.partition[i].to_string().as_bytes());
+            out.push(b'\t');
+            out.extend_from_slice(self.offset[i].to_string().as_bytes());
+            out.push(b'\t');
+            copy_field(&mut out, &self.kind[i]);
+            out.push(b'\t');
+            match &self.key[i] {
+                Some(key) => copy_field(&mut out, key),
+                None => out.extend_from_slice(b"\\N"),
+            }
+            out.push(b'\t');
+            copy_field(&mut out, &self.payload[i]);
+            out.push(b'\n');
+        }
+        out
+    }
 }
 
 /// Messages consumed since the last commit.
@@ -156,24 +194,23 @@ impl Batch {
 
     /// Writes the batch and its offsets in one transaction.
     pub async fn commit(self, pool: &PgPool) -> Result<LoadStats, sqlx::Error> {
+        let started = std::time::Instant::now();
         let mut tx = pool.begin().await?;
         let r = &self.raw;
-        let new_messages = sqlx::query(
-            "INSERT INTO raw_records (topic, partition, \"offset\", kind, record_key, payload)
-             SELECT t, p, o, k, rk, pl::json FROM UNNEST($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[]) AS x(t, p, o, k, rk, pl)
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&r.topic)
-        .bind(&r.partition)
-        .bind(&r.offset)
-        .bind(&r.kind)
-        .bind(&r.key)
-        .bind(&r.payload)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-
+        // COPY, not INSERT: the raw layer is most of the bytes. Messages below
+        // a partition's stored position are skipped before they reach a
+        // batch (etl::consume), so a key conflict here means two loaders ran
+        // at once: the transaction fails and nothing is doubled.
+        let mut copy = tx
+            .copy_in_raw(
+                "COPY raw_records (topic, partition, \"offset\", kind, record_key, payload) FROM STDIN",
+            )
+            .await?;
+        copy.send(r.copy_text()).await?;
+        let new_messages = copy.finish().await?;
+        let raw_done = started.elapsed();
         let orders_changed = upsert_orders(&mut tx, self.orders).await?;
+        let orders_done = started.elapsed();
         insert_conversations(&mut tx, self.conversations).await?;
         insert_log_events(&mut tx, self.log_events).await?;
         insert_reviews(&mut tx, self.reviews).await?;
@@ -195,7 +232,15 @@ impl Batch {
         .bind(&offsets)
         .execute(&mut *tx)
         .await?;
+        let rows_done = started.elapsed();
         tx.commit().await?;
+        tracing::debug!(
+            raw_ms = raw_done.as_millis() as u64,
+            orders_ms = (orders_done - raw_done).as_millis() as u64,
+            other_ms = (rows_done - orders_done).as_millis() as u64,
+            commit_ms = (started.elapsed() - rows_done).as_millis() as u64,
+            "batch written"
+        );
         Ok(LoadStats {
             messages: self.raw.offset.len() as u64,
             new_messages,
@@ -295,7 +340,10 @@ async fn upsert_orders(
         );
         c.source_topic.push(topic.clone());
     }
-    let changed: Vec<(String,)> = sqlx::query_as(
+    let t0 = std::time::Instant::now();
+    // `xmax = 0` tells a fresh insert from an update: only updated orders
+    // can have items to replace.
+    let changed: Vec<(String, bool)> = sqlx::query_as(
         "INSERT INTO orders (order_id, order_time, updated_at, customer_id, customer_name, phone_number, restaurant_id,
              restaurant_name, category, item_count, order_amount, discount_amount, delivery_fee, payment_method, platform,
              district, delivery_address, store_lat, store_lng, customer_lat, customer_lng, distance_km,
@@ -321,7 +369,7 @@ async fn upsert_orders(
              rider_id = EXCLUDED.rider_id, weather = EXCLUDED.weather, order_status = EXCLUDED.order_status,
              rating = EXCLUDED.rating, flags = EXCLUDED.flags, source_topic = EXCLUDED.source_topic, loaded_at = now()
          WHERE COALESCE(EXCLUDED.updated_at, '-infinity') > COALESCE(orders.updated_at, '-infinity')
-         RETURNING order_id",
+         RETURNING order_id, xmax = 0",
     )
     .bind(&c.order_id)
     .bind(&c.order_time)
@@ -356,11 +404,20 @@ async fn upsert_orders(
     .fetch_all(&mut **tx)
     .await?;
 
-    let changed: Vec<String> = changed.into_iter().map(|(id,)| id).collect();
-    sqlx::query("DELETE FROM order_items WHERE order_id = ANY($1)")
-        .bind(&changed)
-        .execute(&mut **tx)
-        .await?;
+    let t1 = t0.elapsed();
+    let updated: Vec<&str> = changed
+        .iter()
+        .filter(|(_, inserted)| !inserted)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if !updated.is_empty() {
+        sqlx::query("DELETE FROM order_items WHERE order_id = ANY($1)")
+            .bind(&updated)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let t2 = t0.elapsed();
+    let changed: Vec<String> = changed.into_iter().map(|(id, _)| id).collect();
     let (mut ids, mut lines, mut names, mut quantities, mut prices) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for id in &changed {
@@ -382,6 +439,12 @@ async fn upsert_orders(
         .bind(&prices)
         .execute(&mut **tx)
         .await?;
+    tracing::debug!(
+        upsert_ms = t1.as_millis() as u64,
+        delete_ms = (t2 - t1).as_millis() as u64,
+        items_ms = (t0.elapsed() - t2).as_millis() as u64,
+        "orders written"
+    );
     Ok(changed.len() as u64)
 }
 
@@ -589,4 +652,28 @@ async fn insert_dead_letters(
     .execute(&mut **tx)
     .await?;
     Ok(result.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn copy_text_escapes_what_copy_would_read_as_structure() {
+        let mut out = Vec::new();
+        copy_field(&mut out, "a\\b\tc\nd\re");
+        assert_eq!(out, b"a\\\\b\\tc\\nd\\re");
+        let raw = Raw {
+            topic: vec!["t.orders".into()],
+            partition: vec![2],
+            offset: vec![41],
+            kind: vec!["order".into()],
+            key: vec![None],
+            payload: vec![r#"{"memo":"line\nbreak"}"#.into()],
+        };
+        assert_eq!(
+            String::from_utf8(raw.copy_text()).unwrap(),
+            "t.orders\t2\t41\torder\t\\N\t{\"memo\":\"line\\\\nbreak\"}\n"
+        );
+    }
 }
