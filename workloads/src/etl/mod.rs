@@ -28,6 +28,7 @@ use serde::Serialize;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use load::Batch;
@@ -98,7 +99,11 @@ async fn start_positions(
 
 /// Runs the ETL until every partition is drained (or forever with `follow`,
 /// until `stop` is set).
-pub async fn run(config: &Config, follow: bool, stop: &AtomicBool) -> Result<EtlReport, EtlError> {
+pub async fn run(
+    config: &Config,
+    follow: bool,
+    stop: &Arc<AtomicBool>,
+) -> Result<EtlReport, EtlError> {
     let started = Instant::now();
     let pool = db::migrate(&config.database).await?;
     // Orders loaded since the last successful run started get (re)cached.
@@ -110,25 +115,34 @@ pub async fn run(config: &Config, follow: bool, stop: &AtomicBool) -> Result<Etl
         .fetch_one(&pool)
         .await?;
     let topics: Vec<String> = TOPICS.iter().map(|t| config.topic(t)).collect();
-    let consumer: BaseConsumer<QuietEof> =
-        kafka::consumer_config(config).create_with_context(QuietEof)?;
     let mut report = EtlReport::default();
     if follow {
+        let consumer: BaseConsumer<QuietEof> =
+            kafka::consumer_config(config).create_with_context(QuietEof)?;
         consume(config, &pool, &consumer, &topics, true, stop, &mut report).await?;
     } else {
-        // One topic at a time: librdkafka's end-of-partition event names the
-        // partition but not the topic.
-        for topic in &topics {
-            consume(
-                config,
-                &pool,
-                &consumer,
-                std::slice::from_ref(topic),
-                false,
-                stop,
-                &mut report,
-            )
-            .await?;
+        // One consumer per topic, all at once. Each topic's batches still
+        // commit in order, with its own offsets, and no two topics write the
+        // same rows. (A consumer reads one topic: librdkafka's end-of-
+        // partition event names the partition but not the topic.)
+        let tasks: Vec<_> = topics
+            .iter()
+            .map(|topic| {
+                let (config, pool, stop, topic) =
+                    (config.clone(), pool.clone(), stop.clone(), topic.clone());
+                tokio::spawn(async move {
+                    let consumer: BaseConsumer<QuietEof> =
+                        kafka::consumer_config(&config).create_with_context(QuietEof)?;
+                    let mut report = EtlReport::default();
+                    let topics = std::slice::from_ref(&topic);
+                    consume(&config, &pool, &consumer, topics, false, &stop, &mut report).await?;
+                    Ok::<_, EtlError>(report)
+                })
+            })
+            .collect();
+        for task in tasks {
+            let done = task.await.map_err(|e| EtlError::Task(e.to_string()))??;
+            report.merge(done);
         }
     }
     marts::refresh(&pool).await.map_err(EtlError::Marts)?;
@@ -266,6 +280,15 @@ async fn settle(
 }
 
 impl EtlReport {
+    fn merge(&mut self, other: EtlReport) {
+        self.messages += other.messages;
+        self.new_messages += other.new_messages;
+        self.batches += other.batches;
+        self.orders_changed += other.orders_changed;
+        self.dead_letters += other.dead_letters;
+        self.malformed += other.malformed;
+    }
+
     fn add(&mut self, stats: load::LoadStats) {
         self.messages += stats.messages;
         self.new_messages += stats.new_messages;
