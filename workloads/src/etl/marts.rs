@@ -1,5 +1,6 @@
-//! The analytic marts, rebuilt from the clean tables after each load, in one
-//! transaction (readers see the old or the new marts, never half of each).
+//! The analytic marts, rebuilt from the clean tables after each load. Each
+//! table is replaced in its own transaction (a reader sees its old or its
+//! new rows, never half of each), all of them at once.
 //!
 //! Definitions (DATA.md):
 //! - Only valid orders (no impossible value) count anywhere below.
@@ -38,7 +39,8 @@ pub const DELIVERY_OK: &str =
     "is_valid AND order_status IN ('DELIVERED', 'DELAYED') AND platform IS DISTINCT FROM '포장'
     AND actual_delivery_min BETWEEN 1 AND 180 AND estimated_delivery_min IS NOT NULL";
 
-fn statements() -> Vec<String> {
+/// The rebuild, as groups of statements: one transaction per group.
+fn statements() -> Vec<Vec<String>> {
     let late = LATE;
     let segment_case = "CASE
             WHEN r <= 2 AND f >= 4 AND m >= 4 THEN 'Can''t Lose'
@@ -49,7 +51,8 @@ fn statements() -> Vec<String> {
             WHEN f >= 3 THEN 'At Risk'
             WHEN r = 2 THEN 'Hibernating'
             ELSE 'Lost' END";
-    vec![
+    // Every table is a DELETE followed by its INSERT: one pair per transaction.
+    let pairs: Vec<String> = vec![
         "DELETE FROM customers".into(),
         "INSERT INTO customers (customer_id, customer_name, phone_number, district, first_order_at, last_order_at)
          SELECT DISTINCT ON (customer_id) customer_id, customer_name, phone_number, district,
@@ -116,14 +119,20 @@ fn statements() -> Vec<String> {
              WHERE {DELIVERY_OK}
              GROUP BY dimension, bucket"
         ),
-    ]
+    ];
+    pairs.chunks(2).map(<[String]>::to_vec).collect()
 }
 
-/// Rebuilds the dimensions and every mart in one transaction.
+/// Rebuilds the dimensions and every mart, each table in its own
+/// transaction, concurrently.
 pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
-    for statement in statements() {
-        sqlx::query(&statement).execute(&mut *tx).await?;
-    }
-    tx.commit().await
+    let rebuilds = statements().into_iter().map(|group| async move {
+        let mut tx = pool.begin().await?;
+        for statement in group {
+            sqlx::query(&statement).execute(&mut *tx).await?;
+        }
+        tx.commit().await
+    });
+    futures::future::try_join_all(rebuilds).await?;
+    Ok(())
 }

@@ -23,24 +23,32 @@ use sqlx::PgPool;
 
 /// The order JSON (as text) served from the cache (and by the API on a miss).
 pub const ORDER_JSON_SQL: &str = "SELECT o.order_id, ((to_jsonb(o) - 'loaded_at' - 'is_valid' - 'source_topic')
-        || jsonb_build_object('items', COALESCE(i.items, '[]'::jsonb)))::text
-    FROM orders o LEFT JOIN (
-        SELECT order_id, jsonb_agg(jsonb_build_object('name', name, 'quantity', quantity, 'unit_price', unit_price) ORDER BY line_no) AS items
-        FROM order_items GROUP BY order_id) i ON i.order_id = o.order_id";
+        || jsonb_build_object('items', COALESCE((
+            SELECT jsonb_agg(jsonb_build_object('name', i.name, 'quantity', i.quantity, 'unit_price', i.unit_price) ORDER BY i.line_no)
+            FROM order_items i WHERE i.order_id = o.order_id), '[]'::jsonb)))::text
+    FROM orders o";
 
-/// Refreshes every view; orders loaded after `since` (the start of the last
-/// successful run; every order when `None`) are (re)cached.
-pub async fn refresh(
+async fn connect(config: &Config) -> Result<redis::aio::MultiplexedConnection, EtlError> {
+    let client = redis::Client::open(config.redis.url.as_str())?;
+    Ok(client.get_multiplexed_async_connection().await?)
+}
+
+/// (Re)caches the orders loaded after `since` (the start of the last
+/// successful run; every order when `None`). Needs the clean tables only.
+pub async fn cache_loaded_orders(
     config: &Config,
     pool: &PgPool,
     since: Option<chrono::DateTime<chrono::Utc>>,
 ) -> Result<(), EtlError> {
-    let client = redis::Client::open(config.redis.url.as_str())?;
-    let mut redis = client.get_multiplexed_async_connection().await?;
-    let prefix = &config.redis.key_prefix;
-    cache_orders(config, pool, &mut redis, since).await?;
+    cache_orders(config, pool, &mut connect(config).await?, since).await
+}
+
+/// Refreshes the stats hash, the leaderboards and the alert stream (after
+/// the marts they read).
+pub async fn refresh_views(config: &Config, pool: &PgPool) -> Result<(), EtlError> {
+    let mut redis = connect(config).await?;
     stats(config, pool, &mut redis).await?;
-    leaderboards(prefix, pool, &mut redis).await?;
+    leaderboards(&config.redis.key_prefix, pool, &mut redis).await?;
     alerts(config, pool, &mut redis).await?;
     Ok(())
 }
