@@ -261,6 +261,13 @@ pub fn run(
     };
     let producer: ThreadedProducer<Deliveries> =
         kafka::producer_config(config).create_with_context(context)?;
+    // Learn every topic's partition leaders before the first record, so a
+    // topic first written mid-run (dead letters) does not stall the queue.
+    for topic in crate::config::TOPICS {
+        producer
+            .client()
+            .fetch_metadata(Some(&config.topic(topic)), Duration::from_secs(10))?;
+    }
     let sender = Sender {
         producer,
         config,
