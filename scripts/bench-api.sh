@@ -28,7 +28,7 @@ pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     psql "$BAEDAL_DATABASE_URL" -qc "DROP SCHEMA IF EXISTS $run CASCADE" >/dev/null 2>&1 || true
-    redis-cli --scan --pattern "$run:*" | xargs -r redis-cli del >/dev/null 2>&1 || true
+    redis-cli -u "$BAEDAL_REDIS_URL" --scan --pattern "$run:*" | xargs -r -n 1000 redis-cli -u "$BAEDAL_REDIS_URL" del >/dev/null 2>&1 || true
     rm -rf "$work"
 }
 trap cleanup EXIT

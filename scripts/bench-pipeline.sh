@@ -132,6 +132,7 @@ PY
 )
 read -r guide_etl_n guide_etl_s <<< "$guide_etl"
 psql "$BAEDAL_DATABASE_URL" -qc "DROP SCHEMA $run CASCADE" >/dev/null
+redis-cli -u "$BAEDAL_REDIS_URL" --scan --pattern "$run:*" | xargs -r -n 1000 redis-cli -u "$BAEDAL_REDIS_URL" del >/dev/null
 
 python3 - <<PY
 rows = [
