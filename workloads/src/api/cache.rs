@@ -123,6 +123,37 @@ impl IntoResponse for CachedJson {
 }
 
 impl ApiContext {
+    /// The body cached under `key`, counting a hit, a miss or Redis
+    /// being unavailable.
+    pub async fn cache_lookup(&self, key: &str) -> Option<String> {
+        let key = key.to_string();
+        let lookup = self
+            .redis
+            .run(|mut c| async move { c.get::<_, Option<String>>(key).await })
+            .await;
+        match lookup {
+            Some(Some(body)) => {
+                self.metrics.cache("hit");
+                Some(body)
+            }
+            Some(None) => {
+                self.metrics.cache("miss");
+                None
+            }
+            None => {
+                self.metrics.cache("unavailable");
+                None
+            }
+        }
+    }
+
+    /// Stores `body` under `key` for `ttl` seconds (best effort).
+    pub async fn cache_store(&self, key: String, body: String, ttl: u64) {
+        self.redis
+            .run(|mut c| async move { c.set_ex::<_, _, ()>(key, body, ttl).await })
+            .await;
+    }
+
     /// Cache-aside: the answer stored under `key` if Redis has it, else
     /// `compute` (from Postgres), stored for `redis.cache_ttl_secs`.
     pub async fn cached<T, Fut>(&self, key: &str, compute: Fut) -> Result<CachedJson, ApiError>
@@ -133,29 +164,15 @@ impl ApiContext {
         let key = format!("{}api:{key}", self.config.redis.key_prefix);
         let ttl = self.config.redis.cache_ttl_secs;
         if ttl > 0 {
-            let lookup = {
-                let key = key.clone();
-                self.redis
-                    .run(|mut c| async move { c.get::<_, Option<String>>(key).await })
-                    .await
-            };
-            match lookup {
-                Some(Some(body)) => {
-                    self.metrics.cache("hit");
-                    return Ok(CachedJson { body, hit: true });
-                }
-                Some(None) => self.metrics.cache("miss"),
-                None => self.metrics.cache("unavailable"),
+            if let Some(body) = self.cache_lookup(&key).await {
+                return Ok(CachedJson { body, hit: true });
             }
         }
         let value = compute.await?;
         let body = serde_json::to_string(&value)
             .map_err(|e| ApiError::Config(format!("serialising the answer: {e}")))?;
         if ttl > 0 {
-            let stored = body.clone();
-            self.redis
-                .run(|mut c| async move { c.set_ex::<_, _, ()>(key, stored, ttl).await })
-                .await;
+            self.cache_store(key, body.clone(), ttl).await;
         }
         Ok(CachedJson { body, hit: false })
     }

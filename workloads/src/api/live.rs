@@ -3,12 +3,11 @@
 //! down each answer is computed from Postgres by the same code the ETL uses
 //! (the `source` field says which).
 
+use super::cache::CachedJson;
 use super::params::Params;
 use super::{ApiContext, ApiError};
 use crate::etl::realtime::{self, Alert, ORDER_JSON_SQL};
 use axum::extract::{Path, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use redis::AsyncCommands;
@@ -34,7 +33,7 @@ async fn cached_order(
     State(ctx): State<ApiContext>,
     Path(order_id): Path<String>,
     params: Params,
-) -> Result<Response, ApiError> {
+) -> Result<CachedJson, ApiError> {
     params.only(&[])?;
     if !valid_order_id(&order_id) {
         return Err(ApiError::BadRequest(format!(
@@ -42,52 +41,22 @@ async fn cached_order(
         )));
     }
     let key = format!("{}order:{order_id}", ctx.config.redis.key_prefix);
-    let cached = {
-        let key = key.clone();
-        ctx.redis
-            .run(|mut c| async move { c.get::<_, Option<String>>(key).await })
-            .await
+    if let Some(body) = ctx.cache_lookup(&key).await {
+        return Ok(CachedJson { body, hit: true });
+    }
+    let row: Option<(String, String)> = ctx
+        .query(
+            sqlx::query_as(&format!("{ORDER_JSON_SQL} WHERE o.order_id = $1"))
+                .bind(&order_id)
+                .fetch_optional(&ctx.db),
+        )
+        .await?;
+    let Some((_, body)) = row else {
+        return Err(ApiError::NotFound(format!("no order {order_id}")));
     };
-    let (body, hit) = match cached {
-        Some(Some(body)) => {
-            ctx.metrics.cache("hit");
-            (body, true)
-        }
-        lookup => {
-            ctx.metrics.cache(if lookup.is_some() {
-                "miss"
-            } else {
-                "unavailable"
-            });
-            let row: Option<(String, String)> = ctx
-                .query(
-                    sqlx::query_as(&format!("{ORDER_JSON_SQL} WHERE o.order_id = $1"))
-                        .bind(&order_id)
-                        .fetch_optional(&ctx.db),
-                )
-                .await?;
-            let Some((_, body)) = row else {
-                return Err(ApiError::NotFound(format!("no order {order_id}")));
-            };
-            let ttl = ctx.config.redis.order_ttl_secs;
-            let stored = body.clone();
-            ctx.redis
-                .run(|mut c| async move { c.set_ex::<_, _, ()>(key, stored, ttl).await })
-                .await;
-            (body, false)
-        }
-    };
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/json"),
-            (
-                header::HeaderName::from_static("x-cache"),
-                if hit { "hit" } else { "miss" },
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    ctx.cache_store(key, body.clone(), ctx.config.redis.order_ttl_secs)
+        .await;
+    Ok(CachedJson { body, hit: false })
 }
 
 #[derive(Debug, Serialize, PartialEq)]
