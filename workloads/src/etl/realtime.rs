@@ -16,6 +16,7 @@
 //!   for the last 24 hours of data; entry ids are the hour's end, so a rerun
 //!   adds nothing twice.
 
+use super::marts::{DELIVERY_OK, LATE, REVENUE};
 use super::EtlError;
 use crate::config::Config;
 use redis::AsyncCommands;
@@ -101,21 +102,20 @@ struct DayStats {
 /// when there are no valid orders). The API answers with these when Redis
 /// is down.
 pub async fn stats_fields(pool: &PgPool) -> Result<Vec<(String, String)>, sqlx::Error> {
-    let row: Option<DayStats> = sqlx::query_as(
+    let row: Option<DayStats> = sqlx::query_as(&format!(
         "WITH latest AS (SELECT max(order_time) AS as_of FROM orders WHERE is_valid),
               today AS (SELECT o.* FROM orders o, latest
                         WHERE o.is_valid AND (o.order_time AT TIME ZONE 'Asia/Seoul')::date = (latest.as_of AT TIME ZONE 'Asia/Seoul')::date)
          SELECT to_char(latest.as_of AT TIME ZONE 'Asia/Seoul', 'YYYY-MM-DD') AS date,
                 to_char(latest.as_of AT TIME ZONE 'Asia/Seoul', 'YYYY-MM-DD\"T\"HH24:MI:SS+09:00') AS as_of,
                 (SELECT count(*) FROM today) AS orders,
-                (SELECT COALESCE(sum(order_amount), 0) FROM today WHERE order_status IN ('DELIVERED', 'DELAYED'))::bigint AS revenue,
+                (SELECT COALESCE(sum(order_amount), 0) FROM today WHERE {REVENUE})::bigint AS revenue,
                 (SELECT count(*) FROM today WHERE order_status = 'CANCELLED') AS cancelled,
                 (SELECT count(*) FROM today WHERE order_status <> 'CANCELLED' AND order_time > latest.as_of - interval '1 hour'
                     AND (actual_delivery_min IS NULL OR order_time + actual_delivery_min * interval '1 minute' > latest.as_of)) AS active_orders,
-                (SELECT avg((actual_delivery_min > estimated_delivery_min + 10)::int)::float8 FROM today
-                    WHERE order_status IN ('DELIVERED', 'DELAYED') AND platform IS DISTINCT FROM '포장' AND actual_delivery_min BETWEEN 1 AND 180) AS late_rate
-         FROM latest WHERE latest.as_of IS NOT NULL",
-    )
+                (SELECT avg({LATE})::float8 FROM today WHERE {DELIVERY_OK}) AS late_rate
+         FROM latest WHERE latest.as_of IS NOT NULL"
+    ))
     .fetch_optional(pool)
     .await?;
     let Some(DayStats {
