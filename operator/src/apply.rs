@@ -1,29 +1,31 @@
 //! Apply: server-side apply of the built children, in [`build`]'s order, with
-//! one field manager and the pipeline as controlling owner. Each object
-//! carries the hash of what was applied; an object whose hash already matches
-//! is not patched, so re-reconciling an unchanged pipeline writes nothing.
+//! one field manager and the pipeline as controlling owner.
+//!
+//! Each child is first compared with what the API server has
+//! ([`in_sync`]): when every field the operator sets still has its value,
+//! nothing is written, so re-reconciling an unchanged pipeline makes no
+//! write at all. When a field drifted (an edit, a `kubectl scale`) or the
+//! object is gone, it is applied again. One child that fails does not stop
+//! the others: every failure is collected for the status and the retry.
 //! Optional children the spec no longer wants are deleted.
 //!
 //! [`build`]: crate::build::build
 
-use crate::build::{hex, Child, ChildKind, Children};
-use crate::error::Error;
+use crate::build::{Child, ChildKind, Children, INGEST_INPUTS};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
-use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams};
 use kube::core::ApiResource;
 use kube::{Api, Client, ResourceExt};
-use sha2::{Digest, Sha256};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// The one field manager of every write the operator makes.
 pub const MANAGER: &str = "baedal-operator";
-/// Annotation on every child: the hash of the applied object.
-pub const APPLIED_HASH: &str = "baedal.dev/applied-hash";
 
 /// The API resource of a child kind.
 pub fn api_resource(kind: ChildKind) -> ApiResource {
@@ -33,6 +35,7 @@ pub fn api_resource(kind: ChildKind) -> ApiResource {
         ChildKind::Service => ApiResource::erase::<Service>(&()),
         ChildKind::StatefulSet => ApiResource::erase::<StatefulSet>(&()),
         ChildKind::Deployment => ApiResource::erase::<Deployment>(&()),
+        ChildKind::Job => ApiResource::erase::<Job>(&()),
         ChildKind::CronJob => ApiResource::erase::<CronJob>(&()),
         ChildKind::HorizontalPodAutoscaler => ApiResource::erase::<HorizontalPodAutoscaler>(&()),
         ChildKind::PodDisruptionBudget => ApiResource::erase::<PodDisruptionBudget>(&()),
@@ -40,17 +43,41 @@ pub fn api_resource(kind: ChildKind) -> ApiResource {
     }
 }
 
-/// The child with its applied-hash annotation, and the hash.
-pub fn stamp(child: &Child) -> Result<(serde_json::Value, String), serde_json::Error> {
-    let mut child = child.clone();
-    let plain = child.to_json()?;
-    let hash = hex(&Sha256::digest(serde_json::to_vec(&plain)?)[..16]);
-    child
-        .meta_mut()
-        .annotations
-        .get_or_insert_with(BTreeMap::new)
-        .insert(APPLIED_HASH.into(), hash.clone());
-    Ok((child.to_json()?, hash))
+/// Whether the live object still has every value the operator sets.
+///
+/// `desired` is what [`crate::build`] made, `live` what the API server
+/// returned. Objects match when every key of `desired` matches in `live`
+/// (the server adds defaults, status and metadata of its own, which are not
+/// the operator's business); arrays match element by element; a desired
+/// `null` matches anything, and a desired zero value (`false`, `0`, `""`,
+/// `[]`, `{}`) also matches a key the server left out, as Kubernetes omits
+/// empty fields.
+pub fn in_sync(desired: &Value, live: &Value) -> bool {
+    match (desired, live) {
+        // Not set by the operator: whatever the server has is fine.
+        (Value::Null, _) => true,
+        (Value::Object(d), Value::Object(l)) => d.iter().all(|(k, dv)| match l.get(k) {
+            Some(lv) => in_sync(dv, lv),
+            None => is_zero(dv),
+        }),
+        (Value::Array(d), Value::Array(l)) => {
+            d.len() == l.len() && d.iter().zip(l).all(|(dv, lv)| in_sync(dv, lv))
+        }
+        (Value::Number(d), Value::Number(l)) => d.as_f64() == l.as_f64(),
+        (d, Value::Null) => is_zero(d),
+        (d, l) => d == l,
+    }
+}
+
+fn is_zero(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Bool(b) => !b,
+        Value::Number(n) => n.as_f64() == Some(0.0),
+        Value::String(s) => s.is_empty(),
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.values().all(is_zero),
+    }
 }
 
 /// What the apply step saw and did.
@@ -58,81 +85,154 @@ pub fn stamp(child: &Child) -> Result<(serde_json::Value, String), serde_json::E
 pub struct Applied {
     /// Every child as the API server now has it (status included).
     pub objects: BTreeMap<(ChildKind, String), DynamicObject>,
-    /// The children that were patched (new or changed).
+    /// The children that were written (new, changed or drifted).
     pub changed: Vec<(ChildKind, String)>,
-    /// The children that were deleted because the spec no longer wants them.
+    /// The children that were deleted: no longer wanted, or replaced.
     pub removed: Vec<(ChildKind, String)>,
+    /// The children that could not be applied, with the API server's answer.
+    pub failed: Vec<(ChildKind, String, String)>,
 }
 
-fn apply_error(kind: ChildKind, name: &str, source: kube::Error) -> Error {
-    Error::Apply {
-        kind: kind.as_str(),
-        name: name.to_string(),
-        source,
+impl Applied {
+    /// The failure of the child of this kind and name, if it failed.
+    pub fn failure(&self, kind: ChildKind, name: &str) -> Option<&str> {
+        self.failed
+            .iter()
+            .find(|(k, n, _)| *k == kind && n == name)
+            .map(|(_, _, e)| e.as_str())
     }
 }
 
+/// A Job whose inputs changed cannot be patched (its pod template is
+/// immutable): it is deleted, and created anew on the next reconcile.
+fn needs_replacing(child: &Child, live: &DynamicObject) -> bool {
+    child.kind() == ChildKind::Job
+        && child
+            .meta()
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(INGEST_INPUTS))
+            != live.annotations().get(INGEST_INPUTS)
+}
+
+/// Applies one child unless it is in sync; returns the live object and
+/// whether it wrote.
+async fn apply_one(
+    api: &Api<DynamicObject>,
+    child: &Child,
+    removed: &mut Vec<(ChildKind, String)>,
+) -> Result<(Option<DynamicObject>, bool), kube::Error> {
+    let name = child.name();
+    let desired = child.to_json().map_err(kube::Error::SerdeError)?;
+    let current = api.get_opt(&name).await?;
+    if let Some(live) = &current {
+        if needs_replacing(child, live) {
+            api.delete(&name, &DeleteParams::background()).await?;
+            removed.push((child.kind(), name));
+            return Ok((None, true));
+        }
+        if in_sync(
+            &desired,
+            &serde_json::to_value(live).map_err(kube::Error::SerdeError)?,
+        ) {
+            return Ok((current, false));
+        }
+    }
+    let params = PatchParams::apply(MANAGER).force();
+    let object = api.patch(&name, &params, &Patch::Apply(&desired)).await?;
+    Ok((Some(object), true))
+}
+
 /// Applies every child in order, then removes unwanted optional children
-/// owned by the pipeline `owner_uid`.
+/// owned by the pipeline `owner_uid`. Failures are collected, not returned:
+/// the caller reports them in the status and retries.
 pub async fn apply_all(
     client: &Client,
     namespace: &str,
     owner_uid: Option<&str>,
     children: &Children,
-) -> Result<Applied, Error> {
+) -> Applied {
     let mut applied = Applied::default();
-    let params = PatchParams::apply(MANAGER).force();
     for child in &children.objects {
         let kind = child.kind();
         let name = child.name();
         let api: Api<DynamicObject> =
             Api::namespaced_with(client.clone(), namespace, &api_resource(kind));
-        let (body, hash) = stamp(child).map_err(|e| Error::Apply {
-            kind: kind.as_str(),
-            name: name.clone(),
-            source: kube::Error::SerdeError(e),
-        })?;
-        let current = api
-            .get_opt(&name)
-            .await
-            .map_err(|e| apply_error(kind, &name, e))?;
-        let up_to_date = current
-            .as_ref()
-            .is_some_and(|c| c.annotations().get(APPLIED_HASH) == Some(&hash));
-        let object = match current {
-            Some(c) if up_to_date => c,
-            _ => {
-                let o = api
-                    .patch(&name, &params, &Patch::Apply(&body))
-                    .await
-                    .map_err(|e| apply_error(kind, &name, e))?;
-                applied.changed.push((kind, name.clone()));
-                o
+        match apply_one(&api, child, &mut applied.removed).await {
+            Ok((object, wrote)) => {
+                if wrote && object.is_some() {
+                    applied.changed.push((kind, name.clone()));
+                }
+                if let Some(o) = object {
+                    applied.objects.insert((kind, name), o);
+                }
             }
-        };
-        applied.objects.insert((kind, name), object);
+            Err(e) => applied.failed.push((kind, name, e.to_string())),
+        }
     }
     for (kind, name) in &children.absent {
         let api: Api<DynamicObject> =
             Api::namespaced_with(client.clone(), namespace, &api_resource(*kind));
-        let Some(current) = api
-            .get_opt(name)
-            .await
-            .map_err(|e| apply_error(*kind, name, e))?
-        else {
-            continue;
-        };
-        // Only what this pipeline owns: never someone else's object of the same name.
-        let ours = current
-            .owner_references()
-            .iter()
-            .any(|o| Some(o.uid.as_str()) == owner_uid && o.controller == Some(true));
-        if ours {
-            api.delete(name, &DeleteParams::background())
-                .await
-                .map_err(|e| apply_error(*kind, name, e))?;
-            applied.removed.push((*kind, name.clone()));
+        let result = async {
+            let Some(current) = api.get_opt(name).await? else {
+                return Ok(false);
+            };
+            // Only what this pipeline owns: never someone else's object of the same name.
+            let ours = current
+                .owner_references()
+                .iter()
+                .any(|o| Some(o.uid.as_str()) == owner_uid && o.controller == Some(true));
+            if ours {
+                api.delete(name, &DeleteParams::background()).await?;
+            }
+            Ok::<_, kube::Error>(ours)
+        }
+        .await;
+        match result {
+            Ok(true) => applied.removed.push((*kind, name.clone())),
+            Ok(false) => {}
+            Err(e) => applied.failed.push((*kind, name.clone(), e.to_string())),
         }
     }
-    Ok(applied)
+    applied
+}
+
+#[cfg(test)]
+mod tests {
+    use super::in_sync;
+    use serde_json::json;
+
+    #[test]
+    fn server_defaults_and_extra_fields_are_in_sync() {
+        let desired = json!({"spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "api", "args": []}]}}}, "status": null});
+        let live = json!({"spec": {"replicas": 1, "revisionHistoryLimit": 10, "template": {"spec": {"containers": [{"name": "api", "terminationMessagePath": "/dev/termination-log"}]}}}, "status": {"replicas": 1}});
+        assert!(in_sync(&desired, &live));
+    }
+
+    #[test]
+    fn a_changed_value_or_a_missing_element_is_drift() {
+        let desired = json!({"spec": {"replicas": 1, "ports": [{"port": 80}, {"port": 81}]}});
+        assert!(!in_sync(
+            &desired,
+            &json!({"spec": {"replicas": 3, "ports": [{"port": 80}, {"port": 81}]}})
+        ));
+        assert!(!in_sync(
+            &desired,
+            &json!({"spec": {"replicas": 1, "ports": [{"port": 80}]}})
+        ));
+        assert!(!in_sync(
+            &desired,
+            &json!({"spec": {"ports": [{"port": 80}, {"port": 81}]}})
+        ));
+    }
+
+    #[test]
+    fn a_desired_false_matches_an_omitted_field_but_not_true() {
+        assert!(in_sync(&json!({"suspend": false}), &json!({})));
+        assert!(!in_sync(
+            &json!({"suspend": false}),
+            &json!({"suspend": true})
+        ));
+        assert!(!in_sync(&json!({"suspend": true}), &json!({})));
+    }
 }

@@ -46,6 +46,10 @@ pub enum Command {
         /// Seconds a leader's Lease lasts without renewal.
         #[arg(long, default_value_t = 15)]
         lease_seconds: u64,
+        /// Seconds a deleted pipeline's cleanup (deletionPolicy Delete) is
+        /// retried before its finalizer is released anyway.
+        #[arg(long, default_value_t = 120)]
+        cleanup_timeout_seconds: u64,
     },
 }
 
@@ -61,8 +65,26 @@ pub fn render(text: &str, namespace: &str) -> anyhow::Result<String> {
         {
             continue;
         }
-        let mut p: DeliveryPipeline = serde_yaml::from_value(value)
-            .with_context(|| format!("document {}: not a valid DeliveryPipeline", i + 1))?;
+        // A field the resource does not have is an error, as with
+        // `kubectl apply --validate=strict`: it would be dropped in silence.
+        let mut unknown = Vec::new();
+        let mut p: DeliveryPipeline = serde_ignored::deserialize(value, |path| {
+            unknown.push(path.to_string());
+        })
+        .with_context(|| format!("document {}: not a valid DeliveryPipeline", i + 1))?;
+        // apiVersion and kind were checked above; metadata and status are Kubernetes' own.
+        unknown.retain(|path| {
+            !matches!(path.as_str(), "apiVersion" | "kind")
+                && !path.starts_with("metadata.")
+                && !path.starts_with("status")
+        });
+        if !unknown.is_empty() {
+            anyhow::bail!(
+                "document {}: unknown field(s) {}",
+                i + 1,
+                unknown.join(", ")
+            );
+        }
         if p.metadata.namespace.is_none() {
             p.metadata.namespace = Some(namespace.to_string());
         }
@@ -147,6 +169,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             lease_name,
             identity,
             lease_seconds,
+            cleanup_timeout_seconds,
         } => {
             let options = crate::run::Options {
                 listen,
@@ -154,6 +177,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 lease_name,
                 identity: identity.unwrap_or_else(hostname),
                 lease_duration: Duration::from_secs(lease_seconds.max(3)),
+                cleanup_timeout: Duration::from_secs(cleanup_timeout_seconds),
             };
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

@@ -18,6 +18,68 @@ pub const FINALIZER: &str = "baedal.dev/cleanup";
 /// The topic kinds a pipeline uses, each `<topicPrefix><kind>`.
 pub use baedal::config::TOPICS;
 
+// The rules below are macros so the CEL strings can be built with
+// `concat!`; each also has a constant for the Rust side.
+macro_rules! max_name_len {
+    () => {
+        46
+    };
+}
+macro_rules! name_pattern {
+    () => {
+        "^[a-z]([-a-z0-9]*[a-z0-9])?$"
+    };
+}
+/// One cron field whose numbers match `$n`: `*`, `?`, `n`, `a-b`, each with
+/// an optional `/step`, in a comma-separated list.
+macro_rules! cron_field {
+    ($n:literal) => {
+        concat!(
+            "([*?]|",
+            $n,
+            "(-",
+            $n,
+            ")?)(/[1-9][0-9]?)?(,([*?]|",
+            $n,
+            "(-",
+            $n,
+            ")?)(/[1-9][0-9]?)?)*"
+        )
+    };
+}
+macro_rules! schedule_pattern {
+    () => {
+        concat!(
+            "^ *(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|",
+            cron_field!("[0-5]?[0-9]"),
+            " +",
+            cron_field!("([01]?[0-9]|2[0-3])"),
+            " +",
+            cron_field!("(0?[1-9]|[12][0-9]|3[01])"),
+            " +",
+            cron_field!("(0?[1-9]|1[0-2]|(?i:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec))"),
+            " +",
+            cron_field!("([0-6]|(?i:sun|mon|tue|wed|thu|fri|sat))"),
+            ") *$"
+        )
+    };
+}
+
+/// The longest pipeline name. Children are named `<name>-<suffix>`; the
+/// tightest limits are the ETL CronJob's 52 characters (`<name>-etl`, and
+/// the Jobs it creates add 11 more) and the managed Redis StatefulSet's
+/// (`<name>-redis`, whose pods and revision labels must stay within 63).
+pub const MAX_NAME_LEN: usize = max_name_len!();
+
+/// What `metadata.name` must match (the CRD's CEL rule and
+/// [`crate::validate`]): a DNS-1035 label, as Services need.
+pub const NAME_PATTERN: &str = name_pattern!();
+
+/// A CronJob schedule as Kubernetes' parser reads it: five fields in range
+/// (minute 0-59, hour 0-23, day 1-31, month 1-12 or JAN-DEC, weekday 0-6 or
+/// SUN-SAT), or a macro. The CRD's CEL rule and [`crate::validate`] both use it.
+pub const SCHEDULE_PATTERN: &str = schedule_pattern!();
+
 /// A whole delivery-analytics pipeline: where the order data comes from, the
 /// Kafka, Postgres and Redis it uses, and how the ingest, ETL and API
 /// workloads run and scale.
@@ -34,12 +96,14 @@ pub use baedal::config::TOPICS;
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
     printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
     printcolumn = r#"{"name":"API","type":"string","jsonPath":".status.apiEndpoint"}"#,
-    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    validation = Rule::new(concat!("self.metadata.name.size() <= ", max_name_len!(), " && self.metadata.name.matches('", name_pattern!(), "')")).message("metadata.name must be at most 46 lowercase letters, digits and '-', starting with a letter: children are named <name>-etl, <name>-redis, … and must be valid DNS labels")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct DeliveryPipelineSpec {
     /// Container image of the workloads (the `baedal` binary), e.g.
     /// `ghcr.io/example/baedal:0.1.0`.
+    #[schemars(length(max = 512))]
     #[x_kube(validation = Rule::new("self != ''").message("image must not be empty"))]
     pub image: String,
     /// Image pull policy of every workload container.
@@ -59,7 +123,7 @@ pub struct DeliveryPipelineSpec {
     /// The Redis for real-time views and the API cache.
     #[serde(default)]
     pub redis: RedisSpec,
-    /// The ingest Deployment (files or object store → Kafka).
+    /// The ingest (files or object store → Kafka): a Job in `Batch` mode, a Deployment in `Replay` mode.
     #[serde(default)]
     pub ingest: IngestSpec,
     /// The ETL CronJob (Kafka → Postgres and Redis).
@@ -119,8 +183,9 @@ pub struct SourceSpec {
     /// `s3://bucket/prefix/` URI. S3 credentials come from the pod's IAM
     /// role (IRSA) or the standard `AWS_*` variables of `awsCredentialsSecret`.
     pub uri: String,
-    /// `Batch` reads everything once; `Replay` sends records in order-time
-    /// order at `replayRate` records per second, to simulate live traffic.
+    /// `Batch` reads everything once (a Job); `Replay` sends records in
+    /// order-time order at `replayRate` records per second, to simulate live
+    /// traffic (a Deployment).
     #[serde(default)]
     pub mode: SourceMode,
     /// Records per second in `Replay` mode.
@@ -141,10 +206,13 @@ fn default_replay_rate() -> u32 {
 /// How the ingest reads its source.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
 pub enum SourceMode {
-    /// Read every record once, then exit (the Deployment restarts it; loads are idempotent).
+    /// Read every record once, as a Job that runs to completion. The Job
+    /// runs again only when what it reads or where it writes changes
+    /// (image, source, Kafka address or topic prefix).
     #[default]
     Batch,
-    /// Send in order-time order at `replayRate` records per second.
+    /// Send in order-time order at `replayRate` records per second, as a
+    /// Deployment that keeps one ingest running.
     Replay,
 }
 
@@ -161,13 +229,15 @@ pub struct SecretKeyRef {
 /// The Kafka cluster and the topics of the pipeline.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new("!has(self.securityProtocol) || !self.securityProtocol.startsWith('SASL') || has(self.sasl)").message("a SASL securityProtocol needs kafka.sasl"))]
+#[x_kube(validation = Rule::new("!has(self.securityProtocol) || !(self.securityProtocol in ['SASL_PLAINTEXT', 'SASL_SSL']) || has(self.sasl)").message("a SASL securityProtocol needs kafka.sasl"))]
 pub struct KafkaSpec {
     /// `host:port[,host:port]` of the brokers (MSK: the bootstrap broker string).
+    #[schemars(length(max = 1024))]
     #[x_kube(validation = Rule::new("self != ''").message("bootstrapServers must not be empty"))]
     pub bootstrap_servers: String,
     /// Prefix of every topic name: `baedal.` gives `baedal.orders`, `baedal.dead-letter`, ….
     #[serde(default = "default_topic_prefix")]
+    #[schemars(length(max = 100), regex(pattern = r"^[A-Za-z0-9._-]*$"))]
     pub topic_prefix: String,
     /// librdkafka `security.protocol`: `PLAINTEXT` (default), `SSL`,
     /// `SASL_PLAINTEXT` or `SASL_SSL`.
@@ -246,6 +316,7 @@ pub struct TopicsSpec {
     /// Per-topic overrides, keyed by topic kind: `orders`, `messages`,
     /// `logs`, `reviews`, `dead-letter`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("maxProperties" = 5))]
     #[x_kube(validation = Rule::new("self.all(k, k in ['orders', 'messages', 'logs', 'reviews', 'dead-letter'])").message("override keys are orders, messages, logs, reviews or dead-letter"))]
     pub overrides: BTreeMap<String, TopicOverride>,
 }
@@ -459,7 +530,7 @@ impl Resources {
     }
 }
 
-/// The ingest Deployment.
+/// The ingest: a Job in `Batch` mode, a Deployment in `Replay` mode.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct IngestSpec {
@@ -488,9 +559,14 @@ fn yes() -> bool {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EtlSpec {
-    /// Cron schedule (five fields, the cluster's time zone unless `timeZone` is set).
+    /// Cron schedule: five fields (minute 0-59, hour 0-23, day of month
+    /// 1-31, month 1-12 or JAN-DEC, day of week 0-6 or SUN-SAT; each `*`, a
+    /// number, a range `a-b`, a list `a,b` and an optional `/step`) or one of
+    /// `@hourly`, `@daily`, `@midnight`, `@weekly`, `@monthly`, `@yearly`,
+    /// `@annually`. In the cluster's time zone unless `timeZone` is set.
     #[serde(default = "default_schedule")]
-    #[x_kube(validation = Rule::new("self.split(' ').filter(f, f != '').size() == 5 || self.startsWith('@')").message("schedule has five fields or is a @macro"))]
+    #[schemars(length(max = 100))]
+    #[x_kube(validation = Rule::new(concat!("self.matches('", schedule_pattern!(), "')")).message("etl.schedule must be five cron fields in range (minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6) or an @macro such as @hourly"))]
     pub schedule: String,
     /// IANA time zone of the schedule, e.g. `Asia/Seoul`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -604,10 +680,18 @@ pub struct ApiSpec {
     /// An Ingress in front of the Service. Unset: none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ingress: Option<IngressSpec>,
-    /// Pods that must stay up during voluntary disruptions (node drains).
-    #[serde(default = "default_min_available")]
+    /// Pods that may be down at once during voluntary disruptions (node
+    /// drains, cluster upgrades): the PodDisruptionBudget's `maxUnavailable`.
+    /// The default, 1, never blocks a drain, even with one replica.
+    #[serde(default = "default_max_unavailable")]
     #[schemars(range(min = 0))]
-    pub min_available: i32,
+    pub max_unavailable: i32,
+    /// Pods that must stay up during voluntary disruptions instead: set it
+    /// (e.g. 2 of 3 replicas) and `maxUnavailable` is not used. With as many
+    /// as there are replicas, no node holding one can be drained.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub min_available: Option<i32>,
     /// Requests and limits of the API container.
     #[serde(default = "Resources::api")]
     pub resources: Resources,
@@ -620,7 +704,8 @@ impl Default for ApiSpec {
             autoscaling: None,
             service_type: ServiceType::ClusterIP,
             ingress: None,
-            min_available: default_min_available(),
+            max_unavailable: default_max_unavailable(),
+            min_available: None,
             resources: Resources::api(),
         }
     }
@@ -629,7 +714,7 @@ impl Default for ApiSpec {
 fn default_api_replicas() -> i32 {
     2
 }
-fn default_min_available() -> i32 {
+fn default_max_unavailable() -> i32 {
     1
 }
 
@@ -724,8 +809,9 @@ pub struct DeliveryPipelineStatus {
     #[serde(default)]
     pub phase: Phase,
     /// One condition per component (`Kafka`, `Postgres`, `Redis`, `Ingest`,
-    /// `Etl`, `Api`) plus `Ready`.
+    /// `Etl`, `Api`) plus `Ready`, one of each type.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
     /// The provisioned topics.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -11,14 +11,13 @@ pub enum Error {
     /// The spec breaks a rule (the same rules the CRD's CEL checks, and more).
     #[error("invalid spec: {0}")]
     Validate(String),
-    /// Server-side apply (or removal) of a child object failed.
-    #[error("applying {kind} {name}: {source}")]
-    Apply {
-        kind: &'static str,
-        name: String,
-        #[source]
-        source: kube::Error,
-    },
+    /// Server-side apply (or removal) of one or more child objects failed;
+    /// the others were applied.
+    #[error("applying children: {0}")]
+    Apply(String),
+    /// Reading the state of a child (the ETL's Jobs) failed.
+    #[error("reading children: {0}")]
+    Observe(#[source] kube::Error),
     /// Kafka topic provisioning failed (broker unreachable, admin error).
     #[error("kafka topics: {0}")]
     Topics(String),
@@ -38,12 +37,13 @@ pub enum Error {
 
 impl Error {
     /// The failed step, a short label: `dereference`, `validate`, `apply`,
-    /// `topics`, `schema`, `status`, `finalizer`, `cleanup`.
+    /// `observe`, `topics`, `schema`, `status`, `finalizer`, `cleanup`.
     pub fn step(&self) -> &'static str {
         match self {
             Error::Dereference { .. } => "dereference",
             Error::Validate(_) => "validate",
-            Error::Apply { .. } => "apply",
+            Error::Apply(_) => "apply",
+            Error::Observe(_) => "observe",
             Error::Topics(_) => "topics",
             Error::Schema(_) => "schema",
             Error::Status(_) => "status",
@@ -57,7 +57,8 @@ impl Error {
         match self {
             Error::Dereference { .. } => "SecretNotFound",
             Error::Validate(_) => "InvalidSpec",
-            Error::Apply { .. } => "ApplyFailed",
+            Error::Apply(_) => "ApplyFailed",
+            Error::Observe(_) => "ObserveFailed",
             Error::Topics(_) => "TopicsFailed",
             Error::Schema(_) => "MigrationFailed",
             Error::Status(_) => "StatusFailed",

@@ -20,7 +20,8 @@ use crate::error::Error;
 use crate::metrics::Metrics;
 use crate::status::{self, Observations};
 use crate::topics::desired_topics;
-use kube::api::{Patch, PatchParams};
+use k8s_openapi::api::batch::v1::Job;
+use kube::api::{DeleteParams, DynamicObject, ListParams, Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::finalizer::{finalizer, Event as Finalizer};
@@ -36,6 +37,12 @@ pub const RESYNC: Duration = Duration::from_secs(300);
 pub const BACKOFF_BASE: Duration = Duration::from_secs(5);
 /// Longest wait between retries.
 pub const BACKOFF_MAX: Duration = Duration::from_secs(300);
+/// How long the cleanup of a deleted pipeline is retried (Kafka, Postgres
+/// or a Secret gone first, as in `kubectl delete namespace`) before the
+/// finalizer is released with a Warning Event naming what was left.
+pub const CLEANUP_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long the cleanup waits, per attempt, for the workloads to stop.
+const WORKLOADS_STOP_WAIT: Duration = Duration::from_secs(60);
 
 /// What every reconcile shares.
 pub struct Context {
@@ -45,6 +52,9 @@ pub struct Context {
     pub recorder: Recorder,
     /// Consecutive errors per object (namespace/name), for the backoff.
     pub failures: Mutex<HashMap<String, u32>>,
+    /// How long a deleted pipeline's cleanup is retried before the
+    /// finalizer is released anyway (see [`cleanup`]).
+    pub cleanup_timeout: Duration,
 }
 
 impl Context {
@@ -65,7 +75,14 @@ impl Context {
             data,
             metrics,
             failures: Mutex::new(HashMap::new()),
+            cleanup_timeout: CLEANUP_TIMEOUT,
         }
+    }
+
+    /// The same context with another cleanup timeout.
+    pub fn with_cleanup_timeout(mut self, timeout: Duration) -> Self {
+        self.cleanup_timeout = timeout;
+        self
     }
 
     async fn publish(&self, p: &DeliveryPipeline, type_: EventType, reason: &str, note: String) {
@@ -251,16 +268,26 @@ async fn apply(p: &DeliveryPipeline, ctx: &Context, namespace: &str) -> Result<A
     }
     // 3. build
     let children = build(p, &secrets);
-    // 4. apply
-    let applied: Applied =
-        match apply_all(&ctx.client, namespace, p.uid().as_deref(), &children).await {
-            Ok(a) => a,
-            Err(e) => {
-                ctx.publish(p, EventType::Warning, e.reason(), e.to_string())
-                    .await;
-                return Err(e);
-            }
-        };
+    // 4. apply: every child, even when one fails (the status names it).
+    let applied: Applied = apply_all(&ctx.client, namespace, p.uid().as_deref(), &children).await;
+    let apply_error = (!applied.failed.is_empty()).then(|| {
+        Error::Apply(
+            applied
+                .failed
+                .iter()
+                .map(|(k, n, e)| format!("{} {n}: {e}", k.as_str()))
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    });
+    if let Some(e) = &apply_error {
+        ctx.publish(p, EventType::Warning, e.reason(), e.to_string())
+            .await;
+    }
+    // The ETL's latest Job, for the Etl condition.
+    let etl_job = latest_etl_job(&ctx.client, namespace, &p.name_any())
+        .await
+        .map_err(Error::Observe)?;
     if !applied.changed.is_empty() || !applied.removed.is_empty() {
         let list = |v: &[(crate::build::ChildKind, String)]| {
             v.iter()
@@ -285,11 +312,15 @@ async fn apply(p: &DeliveryPipeline, ctx: &Context, namespace: &str) -> Result<A
         p,
         &Observations {
             applied: &applied,
+            etl_job: etl_job.as_ref(),
             topics: &topics,
             schema: &schema,
         },
     );
     write_status(p, ctx, new).await?;
+    if let Some(e) = apply_error {
+        return Err(e);
+    }
     if let Err(e) = topics {
         return Err(Error::Topics(e));
     }
@@ -299,8 +330,32 @@ async fn apply(p: &DeliveryPipeline, ctx: &Context, namespace: &str) -> Result<A
     Ok(Action::requeue(RESYNC))
 }
 
+/// The newest Job the ETL CronJob created, if any (the Jobs carry the
+/// pipeline's labels from the CronJob's job template).
+async fn latest_etl_job(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+) -> Result<Option<Job>, kube::Error> {
+    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+    let selector = format!("app.kubernetes.io/instance={name},app.kubernetes.io/component=etl");
+    let list = jobs.list(&ListParams::default().labels(&selector)).await?;
+    Ok(list
+        .items
+        .into_iter()
+        .max_by(|a, b| a.creation_timestamp().cmp(&b.creation_timestamp())))
+}
+
 /// Deletion: Kubernetes removes the children (owner references); the data
 /// is kept (`Retain`) or deleted (`Delete`) here, then the finalizer goes.
+///
+/// With `Delete`, the workloads are stopped first (deleted in the
+/// foreground, and waited for), so no ingest or ETL still running can
+/// recreate a topic or a table after they are gone. A cleanup that keeps
+/// failing (the Secret, Kafka or Postgres already deleted, as when the whole
+/// namespace goes) is retried with backoff for [`Context::cleanup_timeout`]
+/// after the deletion began; then the finalizer is released and a Warning
+/// Event says what was left behind.
 async fn cleanup(p: &DeliveryPipeline, ctx: &Context) -> Result<Action, Error> {
     match p.spec.deletion_policy {
         DeletionPolicy::Retain => {
@@ -314,42 +369,148 @@ async fn cleanup(p: &DeliveryPipeline, ctx: &Context) -> Result<Action, Error> {
                 ),
             )
             .await;
+            Ok(Action::await_change())
         }
-        DeletionPolicy::Delete => {
-            let namespace = p.namespace().unwrap_or_default();
-            let secrets = dereference(&ctx.client, &namespace, &p.spec)
-                .await
-                .map_err(|e| {
-                    Error::Cleanup(format!("deletionPolicy Delete needs the Secrets: {e}"))
-                })?;
-            let config = operator_config(p, &secrets);
-            let names: Vec<String> = desired_topics(&p.spec)
-                .into_iter()
-                .map(|t| t.name)
-                .collect();
-            let result = async {
-                ctx.data.delete_topics(&config, &names).await?;
-                ctx.data.drop_schema(&config).await
+        DeletionPolicy::Delete => match delete_data(p, ctx).await {
+            Ok(names) => {
+                ctx.publish(
+                    p,
+                    EventType::Normal,
+                    "DataDeleted",
+                    format!(
+                        "deletionPolicy Delete: topics {} and schema {} deleted",
+                        names.join(", "),
+                        p.spec.postgres.schema
+                    ),
+                )
+                .await;
+                Ok(Action::await_change())
             }
-            .await;
-            if let Err(e) = result {
-                let error = Error::Cleanup(e);
+            Err(error) if deleting_for(p) >= ctx.cleanup_timeout => {
+                ctx.publish(
+                    p,
+                    EventType::Warning,
+                    "CleanupAbandoned",
+                    format!(
+                        "gave up after {}s, releasing the finalizer; topics {}* and schema {} may remain: {error}",
+                        ctx.cleanup_timeout.as_secs(),
+                        p.spec.kafka.topic_prefix,
+                        p.spec.postgres.schema
+                    ),
+                )
+                .await;
+                Ok(Action::await_change())
+            }
+            Err(error) => {
                 ctx.publish(p, EventType::Warning, error.reason(), error.to_string())
                     .await;
-                return Err(error);
+                Err(error)
             }
-            ctx.publish(
-                p,
-                EventType::Normal,
-                "DataDeleted",
-                format!(
-                    "deletionPolicy Delete: topics {} and schema {} deleted",
-                    names.join(", "),
-                    p.spec.postgres.schema
-                ),
-            )
-            .await;
+        },
+    }
+}
+
+/// How long ago the deletion of `p` began.
+fn deleting_for(p: &DeliveryPipeline) -> Duration {
+    p.metadata
+        .deletion_timestamp
+        .as_ref()
+        .and_then(|t| {
+            let since = k8s_openapi::jiff::Timestamp::now().duration_since(t.0);
+            Duration::try_from(since).ok()
+        })
+        .unwrap_or_default()
+}
+
+/// `deletionPolicy: Delete`: stop the workloads, then delete the topics and
+/// drop the schema. Returns the deleted topic names.
+async fn delete_data(p: &DeliveryPipeline, ctx: &Context) -> Result<Vec<String>, Error> {
+    let namespace = p.namespace().unwrap_or_default();
+    let secrets = dereference(&ctx.client, &namespace, &p.spec)
+        .await
+        .map_err(|e| Error::Cleanup(format!("deletionPolicy Delete needs the Secrets: {e}")))?;
+    stop_workloads(&ctx.client, &namespace, &p.name_any()).await?;
+    let config = operator_config(p, &secrets);
+    let names: Vec<String> = desired_topics(&p.spec)
+        .into_iter()
+        .map(|t| t.name)
+        .collect();
+    ctx.data
+        .delete_topics(&config, &names)
+        .await
+        .map_err(Error::Cleanup)?;
+    ctx.data
+        .drop_schema(&config)
+        .await
+        .map_err(Error::Cleanup)?;
+    Ok(names)
+}
+
+/// Deletes the pipeline's workloads in the foreground (their pods first)
+/// and waits until they are gone: the ingest, the ETL CronJob and its Jobs,
+/// the API.
+async fn stop_workloads(client: &Client, namespace: &str, name: &str) -> Result<(), Error> {
+    use crate::build::{ChildKind, Names};
+    let selector = format!("app.kubernetes.io/instance={name},app.kubernetes.io/component=etl");
+    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+    let etl_jobs: Vec<String> = jobs
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| Error::Cleanup(format!("listing the ETL's Jobs: {e}")))?
+        .items
+        .iter()
+        .map(|j| j.name_any())
+        .collect();
+    let mut targets = vec![
+        (ChildKind::Job, Names::ingest(name)),
+        (ChildKind::Deployment, Names::ingest(name)),
+        (ChildKind::CronJob, Names::etl(name)),
+        (ChildKind::Deployment, Names::api(name)),
+    ];
+    targets.extend(etl_jobs.into_iter().map(|j| (ChildKind::Job, j)));
+    let foreground = DeleteParams::foreground();
+    for (kind, child) in &targets {
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            namespace,
+            &crate::apply::api_resource(*kind),
+        );
+        match api.delete(child, &foreground).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => {
+                return Err(Error::Cleanup(format!(
+                    "stopping {} {child}: {e}",
+                    kind.as_str()
+                )))
+            }
         }
     }
-    Ok(Action::await_change())
+    let deadline = tokio::time::Instant::now() + WORKLOADS_STOP_WAIT;
+    for (kind, child) in &targets {
+        let api: Api<DynamicObject> = Api::namespaced_with(
+            client.clone(),
+            namespace,
+            &crate::apply::api_resource(*kind),
+        );
+        loop {
+            let gone = api
+                .get_opt(child)
+                .await
+                .map_err(|e| Error::Cleanup(format!("waiting for {} {child}: {e}", kind.as_str())))?
+                .is_none();
+            if gone {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Cleanup(format!(
+                    "{} {child} still stopping after {}s",
+                    kind.as_str(),
+                    WORKLOADS_STOP_WAIT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    Ok(())
 }

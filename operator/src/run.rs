@@ -1,17 +1,30 @@
 //! `baedal-operator run`: leader election, the controller, and the HTTP
 //! endpoints (`/metrics`, `/healthz`).
+//!
+//! What wakes a pipeline up: a change of the pipeline itself; a change to
+//! any child it owns (each kind is watched, so a deleted or edited child is
+//! put back within seconds); a change to one of the ETL's Jobs (for the
+//! `Etl` condition); a change to a Secret the pipeline references (so a
+//! rotated password rolls the pods that use it); and the periodic resync.
 
 use crate::crd::DeliveryPipeline;
 use crate::dataplane::Servers;
-use crate::lease::LeaseLock;
+use crate::deref::references;
+use crate::lease::{LeaderGuard, LeaseLock};
 use crate::metrics::{render, Metrics};
 use crate::reconcile::{error_policy, reconcile, Context};
 use axum::{extract::State, http::header, response::IntoResponse, routing::get, Router};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
-use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::{CronJob, Job};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::client::ClientBuilder;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{watcher, Controller};
-use kube::{Api, Client};
+use kube::{Api, Client, Config, ResourceExt};
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,7 +41,12 @@ pub struct Options {
     pub identity: String,
     /// Lease duration.
     pub lease_duration: Duration,
+    /// How long a deleted pipeline's cleanup is retried.
+    pub cleanup_timeout: Duration,
 }
+
+/// The label every child carries.
+const MANAGED: &str = "app.kubernetes.io/managed-by=baedal-operator";
 
 async fn metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
     (
@@ -52,25 +70,91 @@ async fn serve(listen: String, registry: Arc<Registry>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Runs the operator until SIGTERM, or until leadership is lost (then an
-/// error, so the pod restarts and waits as a follower).
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(mut term), Ok(mut int)) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+        }
+        _ => {
+            // Without signal handlers, only Ctrl-C can stop us.
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+/// A client whose writes pass only while `guard` allows them.
+fn guarded_client(config: Config, guard: LeaderGuard) -> anyhow::Result<Client> {
+    let filter =
+        tower::filter::FilterLayer::new(move |request: http::Request<kube::client::Body>| {
+            if guard.allows(request.method()) {
+                Ok(request)
+            } else {
+                Err(tower::BoxError::from(
+                    "this replica does not hold the leader lease: write refused",
+                ))
+            }
+        });
+    Ok(ClientBuilder::try_from(config)?.with_layer(&filter).build())
+}
+
+/// The pipelines of the Secret's namespace that reference it.
+fn pipelines_using(
+    store: &kube::runtime::reflector::Store<DeliveryPipeline>,
+    secret: &Secret,
+) -> Vec<ObjectRef<DeliveryPipeline>> {
+    let name = secret.name_any();
+    store
+        .state()
+        .iter()
+        .filter(|p| p.namespace() == secret.namespace())
+        .filter(|p| references(&p.spec).iter().any(|r| r.name == name))
+        .map(|p| ObjectRef::from_obj(p.as_ref()))
+        .collect()
+}
+
+/// The pipeline a Job belongs to, by its instance label (the ETL's Jobs are
+/// owned by the CronJob, not by the pipeline).
+fn pipeline_of(job: &Job) -> Option<ObjectRef<DeliveryPipeline>> {
+    let instance = job.labels().get("app.kubernetes.io/instance")?;
+    Some(ObjectRef::new(instance).within(&job.namespace()?))
+}
+
+/// Runs the operator until SIGTERM (then releases the Lease), or until
+/// leadership is lost (then an error, so the pod restarts and waits as a
+/// follower).
 pub async fn run(options: Options) -> anyhow::Result<()> {
-    let client = Client::try_default().await?;
+    let config = Config::infer().await?;
+    let guard = LeaderGuard::default();
+    let lease_client = Client::try_from(config.clone())?;
+    let client = guarded_client(config, guard.clone())?;
     let metrics = Arc::new(Metrics::default());
     let mut registry = Registry::default();
     metrics.register(&mut registry);
     let server = tokio::spawn(serve(options.listen.clone(), Arc::new(registry)));
 
     let lock = LeaseLock::new(
-        client.clone(),
+        lease_client,
         &options.lease_namespace,
         &options.lease_name,
         &options.identity,
         options.lease_duration,
+        guard,
     );
+    let shutdown = shutdown_signal().boxed().shared();
     tokio::select! {
         _ = lock.acquire() => {}
-        _ = tokio::signal::ctrl_c() => return Ok(()),
+        _ = shutdown.clone() => {
+            tracing::info!("stopping before leading");
+            return Ok(());
+        }
     }
     tracing::info!(identity = %options.identity, "leading; starting the controller");
 
@@ -80,19 +164,43 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             "the DeliveryPipeline CRD is not queryable ({e}); install crds/deliverypipeline.yaml"
         );
     }
-    let ctx = Arc::new(Context::new(
-        client.clone(),
-        Arc::new(Servers),
-        metrics,
-        Some(options.identity.clone()),
-    ));
-    // Children whose status feeds the pipeline's status wake it up when they change.
-    let owned = watcher::Config::default().labels("app.kubernetes.io/managed-by=baedal-operator");
-    let controller = Controller::new(pipelines, watcher::Config::default())
-        .owns(Api::<Deployment>::all(client.clone()), owned.clone())
+    let ctx = Arc::new(
+        Context::new(
+            client.clone(),
+            Arc::new(Servers),
+            metrics,
+            Some(options.identity.clone()),
+        )
+        .with_cleanup_timeout(options.cleanup_timeout),
+    );
+    let owned = watcher::Config::default().labels(MANAGED);
+    let controller = Controller::new(pipelines, watcher::Config::default());
+    let store = controller.store();
+    let controller = controller
+        .owns(Api::<ServiceAccount>::all(client.clone()), owned.clone())
+        .owns(Api::<ConfigMap>::all(client.clone()), owned.clone())
+        .owns(Api::<Service>::all(client.clone()), owned.clone())
         .owns(Api::<StatefulSet>::all(client.clone()), owned.clone())
-        .owns(Api::<CronJob>::all(client.clone()), owned)
-        .shutdown_on_signal()
+        .owns(Api::<Deployment>::all(client.clone()), owned.clone())
+        .owns(Api::<CronJob>::all(client.clone()), owned.clone())
+        .owns(
+            Api::<HorizontalPodAutoscaler>::all(client.clone()),
+            owned.clone(),
+        )
+        .owns(
+            Api::<PodDisruptionBudget>::all(client.clone()),
+            owned.clone(),
+        )
+        .owns(Api::<Ingress>::all(client.clone()), owned.clone())
+        .watches(Api::<Job>::all(client.clone()), owned, |job| {
+            pipeline_of(&job)
+        })
+        .watches(
+            Api::<Secret>::all(client.clone()),
+            watcher::Config::default(),
+            move |secret| pipelines_using(&store, &secret),
+        )
+        .graceful_shutdown_on(shutdown.clone())
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
             match result {
@@ -103,9 +211,10 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     tokio::select! {
         _ = controller => {
             tracing::info!("controller stopped");
+            lock.release().await;
             Ok(())
         }
-        _ = lock.keep() => anyhow::bail!("lost the leader lease"),
+        _ = lock.keep() => anyhow::bail!("lost the leader lease; writes stopped"),
         r = server => match r {
             Ok(Ok(())) => anyhow::bail!("metrics server stopped"),
             Ok(Err(e)) => Err(e),

@@ -5,9 +5,10 @@
 use crate::apply::Applied;
 use crate::build::{api_endpoint, ChildKind, Names};
 use crate::crd::{
-    Condition, DeliveryPipeline, DeliveryPipelineStatus, Phase, RedisMode, SchemaStatus,
+    Condition, DeliveryPipeline, DeliveryPipelineStatus, Phase, RedisMode, SchemaStatus, SourceMode,
 };
 use crate::topics::{TopicProblem, TopicsOutcome};
+use k8s_openapi::api::batch::v1::Job;
 use kube::ResourceExt;
 
 /// The component conditions, in the order they appear, then `Ready`.
@@ -48,6 +49,8 @@ impl Health {
 /// Everything the status is computed from.
 pub struct Observations<'a> {
     pub applied: &'a Applied,
+    /// The newest Job of the ETL CronJob.
+    pub etl_job: Option<&'a Job>,
     pub topics: &'a Result<TopicsOutcome, String>,
     pub schema: &'a Result<i64, String>,
 }
@@ -69,6 +72,72 @@ fn str_at(o: &kube::api::DynamicObject, path: &[&str]) -> Option<String> {
         v = v.get(p)?;
     }
     v.as_str().map(str::to_string)
+}
+
+/// A failed child of the component named `name` (all its children share the name).
+fn apply_failure(applied: &Applied, name: &str) -> Option<Health> {
+    applied
+        .failed
+        .iter()
+        .find(|(_, n, _)| n == name)
+        .map(|(k, n, e)| Health::Failed("ApplyFailed", format!("{} {n}: {e}", k.as_str())))
+}
+
+/// A Job's outcome: (finished, failed, message), from its conditions.
+fn job_outcome(job: &serde_json::Value) -> (bool, bool, String) {
+    let conditions = job
+        .pointer("/status/conditions")
+        .and_then(|c| c.as_array())
+        .cloned()
+        .unwrap_or_default();
+    for c in conditions {
+        let true_ = c.get("status").and_then(|s| s.as_str()) == Some("True");
+        let message = c
+            .get("message")
+            .or_else(|| c.get("reason"))
+            .and_then(|m| m.as_str())
+            .unwrap_or_default()
+            .to_string();
+        match c.get("type").and_then(|t| t.as_str()) {
+            Some("Failed") if true_ => return (true, true, message),
+            Some("Complete") if true_ => return (true, false, message),
+            _ => {}
+        }
+    }
+    (false, false, String::new())
+}
+
+/// The batch ingest Job: running or completed is healthy, failed is not.
+fn ingest_job_health(applied: &Applied, name: &str, suspended: bool) -> Health {
+    if suspended {
+        return Health::Off("Suspended", "spec.suspend is set".into());
+    }
+    let Some(o) = applied.objects.get(&(ChildKind::Job, name.to_string())) else {
+        return Health::Progressing("Progressing", "the ingest Job is being created".into());
+    };
+    match job_outcome(&o.data) {
+        (true, true, m) => Health::Failed("IngestFailed", format!("Job {name} failed: {m}")),
+        (true, false, _) => Health::Ready("Completed", format!("Job {name} read the source")),
+        _ => Health::Ready("Running", format!("Job {name} is reading the source")),
+    }
+}
+
+/// The ETL: the outcome of its newest Job, else its schedule.
+fn etl_health(p: &DeliveryPipeline, job: Option<&Job>) -> Health {
+    if p.spec.suspend {
+        return Health::Off("Suspended", "the CronJob is suspended".into());
+    }
+    let schedule = format!("schedule {:?}", p.spec.etl.schedule);
+    let Some(job) = job else {
+        return Health::Ready("Scheduled", format!("{schedule}; no run yet"));
+    };
+    let value = serde_json::to_value(job).unwrap_or_default();
+    let name = job.name_any();
+    match job_outcome(&value) {
+        (true, true, m) => Health::Failed("EtlJobFailed", format!("Job {name} failed: {m}")),
+        (true, false, _) => Health::Ready("Succeeded", format!("{schedule}; Job {name} succeeded")),
+        _ => Health::Ready("Running", format!("{schedule}; Job {name} is running")),
+    }
 }
 
 fn workload_health(applied: &Applied, kind: ChildKind, name: &str, suspended: bool) -> Health {
@@ -128,6 +197,7 @@ pub fn components(p: &DeliveryPipeline, obs: &Observations) -> Vec<(&'static str
         ),
         Err(e) => Health::Failed("MigrationFailed", e.clone()),
     };
+    let failed = |n: &str| apply_failure(obs.applied, n);
     let redis = match p.spec.redis.mode {
         RedisMode::External => Health::Ready("External", "using redis.urlSecret".into()),
         RedisMode::Managed => workload_health(
@@ -137,27 +207,29 @@ pub fn components(p: &DeliveryPipeline, obs: &Observations) -> Vec<(&'static str
             false,
         ),
     };
-    let api = workload_health(
-        obs.applied,
-        ChildKind::Deployment,
-        &Names::api(&name),
-        suspended,
-    );
-    let ingest = if p.spec.ingest.enabled {
+    let redis = failed(&Names::redis(&name)).unwrap_or(redis);
+    let api = failed(&Names::api(&name)).unwrap_or_else(|| {
         workload_health(
             obs.applied,
             ChildKind::Deployment,
-            &Names::ingest(&name),
+            &Names::api(&name),
             suspended,
         )
-    } else {
-        Health::Off("Disabled", "spec.ingest.enabled is false".into())
+    });
+    let ingest = match (p.spec.ingest.enabled, p.spec.source.mode) {
+        (false, _) => Health::Off("Disabled", "spec.ingest.enabled is false".into()),
+        (true, SourceMode::Batch) => failed(&Names::ingest(&name))
+            .unwrap_or_else(|| ingest_job_health(obs.applied, &Names::ingest(&name), suspended)),
+        (true, SourceMode::Replay) => failed(&Names::ingest(&name)).unwrap_or_else(|| {
+            workload_health(
+                obs.applied,
+                ChildKind::Deployment,
+                &Names::ingest(&name),
+                suspended,
+            )
+        }),
     };
-    let etl = if suspended {
-        Health::Off("Suspended", "the CronJob is suspended".into())
-    } else {
-        Health::Ready("Scheduled", format!("schedule {:?}", p.spec.etl.schedule))
-    };
+    let etl = failed(&Names::etl(&name)).unwrap_or_else(|| etl_health(p, obs.etl_job));
     vec![
         ("Kafka", kafka),
         ("Postgres", postgres),
@@ -168,8 +240,26 @@ pub fn components(p: &DeliveryPipeline, obs: &Observations) -> Vec<(&'static str
     ]
 }
 
-/// The phase and `Ready` condition from the component healths.
-fn overall(p: &DeliveryPipeline, parts: &[(&'static str, Health)]) -> (Phase, Health) {
+/// The phase and `Ready` condition from the component healths (and the
+/// children no component owns, such as the ConfigMap).
+fn overall(
+    p: &DeliveryPipeline,
+    parts: &[(&'static str, Health)],
+    applied: &Applied,
+) -> (Phase, Health) {
+    let name = p.name_any();
+    let owned = [
+        Names::api(&name),
+        Names::ingest(&name),
+        Names::etl(&name),
+        Names::redis(&name),
+    ];
+    if let Some((k, n, e)) = applied.failed.iter().find(|(_, n, _)| !owned.contains(n)) {
+        return (
+            Phase::Degraded,
+            Health::Failed("ApplyFailed", format!("{} {n}: {e}", k.as_str())),
+        );
+    }
     if let Some((c, Health::Failed(reason, _))) =
         parts.iter().find(|(_, h)| matches!(h, Health::Failed(..)))
     {
@@ -203,7 +293,7 @@ fn overall(p: &DeliveryPipeline, parts: &[(&'static str, Health)]) -> (Phase, He
 pub fn compute(p: &DeliveryPipeline, obs: &Observations) -> DeliveryPipelineStatus {
     let generation = p.metadata.generation;
     let parts = components(p, obs);
-    let (phase, ready) = overall(p, &parts);
+    let (phase, ready) = overall(p, &parts, obs.applied);
     let mut conditions: Vec<Condition> = parts
         .iter()
         .map(|(t, h)| h.condition(t, generation))

@@ -79,6 +79,8 @@ pub trait PipelineExt: Sized {
     fn finalized(self) -> Self;
     /// Being deleted (deletionTimestamp set).
     fn deleting(self) -> Self;
+    /// Deletion began `seconds` ago.
+    fn deleting_since(self, seconds: i64) -> Self;
     /// With `spec.suspend`.
     fn suspended(self) -> Self;
     /// With `deletionPolicy`.
@@ -94,11 +96,16 @@ impl PipelineExt for DeliveryPipeline {
         self.finalizers_mut().push(FINALIZER.into());
         self
     }
-    fn deleting(mut self) -> Self {
+    fn deleting(self) -> Self {
+        self.deleting_since(0)
+    }
+    fn deleting_since(mut self, seconds: i64) -> Self {
+        let now = k8s_openapi::jiff::Timestamp::now();
+        let then = now
+            .checked_sub(k8s_openapi::jiff::SignedDuration::from_secs(seconds))
+            .unwrap_or(now);
         self.metadata.deletion_timestamp =
-            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
-                k8s_openapi::jiff::Timestamp::UNIX_EPOCH,
-            ));
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(then));
         self
     }
     fn suspended(mut self) -> Self {
@@ -426,7 +433,11 @@ async fn answer(store: &Arc<Mutex<Store>>, request: Request<Body>) -> Response<B
     let Ok(mut s) = store.lock() else {
         return respond(500, &status_json(500, "InternalError", "store poisoned"));
     };
-    let (code, reply) = handle(&mut s, &method, &path, &content_type, body.clone());
+    let (code, reply) = if method == Method::GET && is_collection(&path) {
+        (200, list(&s, &path, &query))
+    } else {
+        handle(&mut s, &method, &path, &content_type, body.clone())
+    };
     s.calls.push(Call {
         method,
         path,
@@ -435,6 +446,43 @@ async fn answer(store: &Arc<Mutex<Store>>, request: Request<Body>) -> Response<B
         status: code,
     });
     respond(code, &reply)
+}
+
+/// Whether a path names a collection (`…/namespaces/ns/jobs`), not an object.
+fn is_collection(path: &str) -> bool {
+    let segments = path.trim_matches('/').split('/').count();
+    (path.starts_with("/api/v1/") && segments == 5) || (path.starts_with("/apis/") && segments == 6)
+}
+
+/// The objects of a collection, filtered by `labelSelector=k=v,…`.
+fn list(s: &Store, path: &str, query: &str) -> Value {
+    let selector: Vec<(String, String)> = query
+        .split('&')
+        .filter_map(|kv| kv.strip_prefix("labelSelector="))
+        .flat_map(|sel| {
+            let sel = sel
+                .replace("%3D", "=")
+                .replace("%2C", ",")
+                .replace("%2F", "/");
+            sel.split(',')
+                .filter_map(|pair| pair.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let prefix = format!("{path}/");
+    let items: Vec<Value> = s
+        .objects
+        .iter()
+        .filter(|(p, _)| p.starts_with(&prefix) && !p[prefix.len()..].contains('/'))
+        .filter(|(_, o)| {
+            selector.iter().all(|(k, v)| {
+                o.pointer("/metadata/labels").and_then(|l| l.get(k)) == Some(&json!(v))
+            })
+        })
+        .map(|(_, o)| o.clone())
+        .collect();
+    json!({"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": "1"}, "items": items})
 }
 
 fn handle(

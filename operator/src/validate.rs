@@ -2,7 +2,21 @@
 //! anything is built. They repeat the CRD's CEL rules (a cluster without CEL,
 //! or `render` offline, still gets them) and add what CEL cannot say well.
 
-use crate::crd::{DeliveryPipeline, RedisMode, SecurityProtocol, TOPICS};
+use crate::crd::{
+    DeliveryPipeline, RedisMode, SecurityProtocol, MAX_NAME_LEN, NAME_PATTERN, SCHEDULE_PATTERN,
+    TOPICS,
+};
+use kube::ResourceExt;
+use regex::Regex;
+use std::sync::LazyLock;
+
+static NAME: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(NAME_PATTERN).ok());
+static SCHEDULE: LazyLock<Option<Regex>> = LazyLock::new(|| Regex::new(SCHEDULE_PATTERN).ok());
+
+/// Whether `text` matches a pattern (a pattern that failed to compile matches nothing).
+fn matches(pattern: &LazyLock<Option<Regex>>, text: &str) -> bool {
+    pattern.as_ref().is_some_and(|r| r.is_match(text))
+}
 
 /// Every problem of the spec, or `Ok`.
 pub fn validate(p: &DeliveryPipeline) -> Result<(), Vec<String>> {
@@ -13,6 +27,11 @@ pub fn validate(p: &DeliveryPipeline) -> Result<(), Vec<String>> {
             problems.push(problem.to_string());
         }
     };
+    let name = p.name_any();
+    check(
+        name.len() <= MAX_NAME_LEN && matches(&NAME, &name),
+        &format!("metadata.name must be at most {MAX_NAME_LEN} lowercase letters, digits and '-', starting with a letter: children are named <name>-etl, <name>-redis, …"),
+    );
     check(!s.image.trim().is_empty(), "image must not be empty");
     check(
         !s.kafka.bootstrap_servers.trim().is_empty(),
@@ -77,8 +96,8 @@ pub fn validate(p: &DeliveryPipeline) -> Result<(), Vec<String>> {
         ),
     }
     check(
-        cron_fields_ok(&s.etl.schedule),
-        "etl.schedule must have five fields (minute hour day month weekday) or be an @macro",
+        matches(&SCHEDULE, &s.etl.schedule),
+        "etl.schedule must be five cron fields in range (minute 0-59, hour 0-23, day 1-31, month 1-12, weekday 0-6) or an @macro such as @hourly",
     );
     if let Some(a) = &s.api.autoscaling {
         check(
@@ -104,28 +123,6 @@ pub fn validate(p: &DeliveryPipeline) -> Result<(), Vec<String>> {
     } else {
         Err(problems)
     }
-}
-
-/// Five whitespace-separated fields of cron characters, or an `@macro`.
-fn cron_fields_ok(schedule: &str) -> bool {
-    const MACROS: [&str; 7] = [
-        "@yearly",
-        "@annually",
-        "@monthly",
-        "@weekly",
-        "@daily",
-        "@midnight",
-        "@hourly",
-    ];
-    if schedule.starts_with('@') {
-        return MACROS.contains(&schedule.trim());
-    }
-    let fields: Vec<&str> = schedule.split_whitespace().collect();
-    fields.len() == 5
-        && fields.iter().all(|f| {
-            f.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "*/,-?".contains(c))
-        })
 }
 
 #[cfg(test)]
@@ -164,12 +161,50 @@ mod tests {
         assert_eq!(problems.len(), 5, "{text}");
     }
 
+    fn schedule_ok(schedule: &str) -> bool {
+        matches(&SCHEDULE, schedule)
+    }
+
     #[test]
-    fn cron_macros_and_fields() {
-        assert!(cron_fields_ok("*/5 * * * *"));
-        assert!(cron_fields_ok("0 3 * * 1-5"));
-        assert!(cron_fields_ok("@hourly"));
-        assert!(!cron_fields_ok("@sometimes"));
-        assert!(!cron_fields_ok("* * * *"));
+    fn cron_macros_and_fields_in_range() {
+        for ok in [
+            "*/5 * * * *",
+            "0 3 * * 1-5",
+            "@hourly",
+            "0,30 9-17 1 JAN-mar sun",
+            "59 23 31 12 6",
+            "*/15 0 1,15 * ?",
+        ] {
+            assert!(schedule_ok(ok), "{ok}");
+        }
+        for bad in [
+            "@sometimes",
+            "* * * *",
+            "* * * * * *",
+            "99 * * * *",
+            "* 24 * * *",
+            "* * 0 * *",
+            "* * * 13 *",
+            "* * * * 7",
+            "*/0 * * * *",
+            "every minute",
+        ] {
+            assert!(!schedule_ok(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names_that_make_invalid_children_are_refused() {
+        for bad in [
+            "has.dots",
+            "Upper",
+            "1starts-with-digit",
+            "ends-with-",
+            &"x".repeat(47),
+        ] {
+            let p = pipeline(bad);
+            assert!(validate(&p).is_err(), "{bad}");
+        }
+        assert_eq!(validate(&pipeline(&"x".repeat(46))), Ok(()));
     }
 }

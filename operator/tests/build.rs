@@ -1,7 +1,9 @@
 //! The pure builders: what each child looks like for a spec.
 
 use baedal::config::Config;
-use baedal_operator::build::{build, env_var, Child, ChildKind, Children, CONFIG_HASH, CONFIG_KEY};
+use baedal_operator::build::{
+    build, env_var, Child, ChildKind, Children, CONFIG_HASH, CONFIG_KEY, INGEST_INPUTS,
+};
 use baedal_operator::crd::{AutoscalingSpec, RedisMode, SecretKeyRef, SourceMode};
 use baedal_operator::deref::Dereferenced;
 use baedal_operator::testing::{pipeline, PipelineExt};
@@ -38,6 +40,13 @@ fn cronjob(c: &Children) -> k8s_openapi::api::batch::v1::CronJob {
     }
 }
 
+fn ingest_job(c: &Children) -> k8s_openapi::api::batch::v1::Job {
+    match c.get(ChildKind::Job, "orders-ingest") {
+        Some(Child::Job(j)) => j.clone(),
+        _ => panic!("no ingest job"),
+    }
+}
+
 fn config_yaml(c: &Children) -> String {
     match c.get(ChildKind::ConfigMap, "orders-config") {
         Some(Child::ConfigMap(cm)) => cm.data.clone().unwrap_or_default()[CONFIG_KEY].clone(),
@@ -70,7 +79,7 @@ fn a_default_pipeline_has_every_child_in_apply_order() {
         ("Service", "orders-api"),
         ("Deployment", "orders-api"),
         ("PodDisruptionBudget", "orders-api"),
-        ("Deployment", "orders-ingest"),
+        ("Job", "orders-ingest"),
         ("CronJob", "orders-etl"),
     ]
     .iter()
@@ -84,7 +93,11 @@ fn a_default_pipeline_has_every_child_in_apply_order() {
         .collect();
     assert_eq!(
         absent,
-        [ChildKind::HorizontalPodAutoscaler, ChildKind::Ingress]
+        [
+            ChildKind::HorizontalPodAutoscaler,
+            ChildKind::Ingress,
+            ChildKind::Deployment
+        ]
     );
 }
 
@@ -286,8 +299,8 @@ fn the_config_hash_follows_the_config_and_the_secrets_only() {
     let base = hashes(&children(&p));
     assert_eq!(
         base.len(),
-        3,
-        "api, ingest and etl read the config: {base:?}"
+        2,
+        "api and etl roll with the config (the batch ingest Job is keyed by its inputs): {base:?}"
     );
     let mut scaled = p.clone();
     scaled.spec.api.replicas = 7;
@@ -351,13 +364,16 @@ fn suspend_scales_to_zero_and_suspends_the_cronjob_but_keeps_redis() {
         deployment(&c, "orders-api").spec.and_then(|s| s.replicas),
         Some(0)
     );
+    assert_eq!(ingest_job(&c).spec.and_then(|s| s.suspend), Some(true));
+    assert_eq!(cronjob(&c).spec.and_then(|s| s.suspend), Some(true));
+    let mut replay = pipeline("orders").suspended();
+    replay.spec.source.mode = SourceMode::Replay;
     assert_eq!(
-        deployment(&c, "orders-ingest")
+        deployment(&children(&replay), "orders-ingest")
             .spec
             .and_then(|s| s.replicas),
         Some(0)
     );
-    assert_eq!(cronjob(&c).spec.and_then(|s| s.suspend), Some(true));
     let Some(Child::StatefulSet(redis)) = c.get(ChildKind::StatefulSet, "orders-redis") else {
         panic!("redis kept");
     };
@@ -380,4 +396,87 @@ fn render_prints_every_child_of_the_examples() {
     let err = baedal_operator::cli::render("kind: ConfigMap\n", "default")
         .expect_err("nothing to render");
     assert!(err.to_string().contains("no DeliveryPipeline"));
+}
+
+#[test]
+fn batch_ingest_is_a_job_that_runs_once_and_replay_a_deployment() {
+    let p = pipeline("orders");
+    let c = children(&p);
+    let job = ingest_job(&c);
+    let spec = job.spec.clone().expect("job spec");
+    let pod = spec.template.spec.clone().expect("pod spec");
+    assert_eq!(pod.restart_policy.as_deref(), Some("Never"));
+    assert_eq!(
+        pod.containers[0].args.as_ref().expect("args")[..3],
+        ["ingest", "--source", p.spec.source.uri.as_str()]
+    );
+    assert!(c
+        .absent
+        .contains(&(ChildKind::Deployment, "orders-ingest".into())));
+    // The Job's identity: what it reads and where it writes, not the Secrets.
+    let inputs = |c: &Children| {
+        ingest_job(c).metadata.annotations.unwrap_or_default()[INGEST_INPUTS].clone()
+    };
+    let rotated = Dereferenced {
+        versions: BTreeMap::from([("orders-db".to_string(), "42".to_string())]),
+        ..Dereferenced::offline()
+    };
+    assert_eq!(
+        inputs(&build(&p, &rotated)),
+        inputs(&c),
+        "a rotated Secret does not re-send"
+    );
+    let mut moved = p.clone();
+    moved.spec.source.uri = "s3://other/".into();
+    assert_ne!(
+        inputs(&children(&moved)),
+        inputs(&c),
+        "a new source is read again"
+    );
+
+    let mut replay = p.clone();
+    replay.spec.source.mode = SourceMode::Replay;
+    let c = children(&replay);
+    assert!(c.get(ChildKind::Job, "orders-ingest").is_none());
+    assert!(c.absent.contains(&(ChildKind::Job, "orders-ingest".into())));
+    assert_eq!(
+        deployment(&c, "orders-ingest")
+            .spec
+            .and_then(|s| s.replicas),
+        Some(1)
+    );
+}
+
+#[test]
+fn the_default_disruption_budget_never_blocks_a_drain() {
+    let pdb = |p: &baedal_operator::crd::DeliveryPipeline| match children(p)
+        .get(ChildKind::PodDisruptionBudget, "orders-api")
+    {
+        Some(Child::PodDisruptionBudget(b)) => b.spec.clone().expect("spec"),
+        _ => panic!("no pdb"),
+    };
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+    let mut p = pipeline("orders");
+    p.spec.api.replicas = 1;
+    let spec = pdb(&p);
+    assert_eq!(spec.max_unavailable, Some(IntOrString::Int(1)));
+    assert_eq!(spec.min_available, None);
+    p.spec.api.min_available = Some(2);
+    let spec = pdb(&p);
+    assert_eq!(
+        (spec.min_available, spec.max_unavailable),
+        (Some(IntOrString::Int(2)), None)
+    );
+}
+
+#[test]
+fn render_refuses_fields_the_resource_does_not_have() {
+    let text = std::fs::read_to_string(
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../examples/kind/pipeline.yaml"),
+    )
+    .expect("example");
+    let typo = text.replace("  etl:\n", "  etl:\n    schedul: \"* * * * *\"\n");
+    assert_ne!(typo, text);
+    let err = baedal_operator::cli::render(&typo, "default").expect_err("unknown field");
+    assert!(format!("{err:#}").contains("spec.etl.schedul"), "{err:#}");
 }

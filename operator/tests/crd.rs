@@ -131,7 +131,7 @@ fn the_examples_pass_the_cel_rules() {
 
 #[test]
 fn the_cel_rules_reject_bad_specs() {
-    let cases: [(&str, Value, &str); 5] = [
+    let cases: [(&str, Value, &str); 8] = [
         (
             "/spec/api/autoscaling",
             json!({"minReplicas": 5, "maxReplicas": 2, "targetCpuUtilization": 70}),
@@ -147,8 +147,15 @@ fn the_cel_rules_reject_bad_specs() {
         (
             "/spec/etl/schedule",
             json!("every five minutes"),
-            "five fields",
+            "five cron fields",
         ),
+        ("/spec/etl/schedule", json!("99 * * * *"), "minute 0-59"),
+        (
+            "/spec/etl/schedule",
+            json!("0 * * * * *"),
+            "five cron fields",
+        ),
+        ("/metadata/name", json!("has.dots"), "metadata.name"),
     ];
     for (pointer, value, needle) in cases {
         let mut object = example("kind/pipeline.yaml");
