@@ -50,6 +50,9 @@ pub enum Command {
         /// retried before its finalizer is released anyway.
         #[arg(long, default_value_t = 120)]
         cleanup_timeout_seconds: u64,
+        /// Reconcile only the pipelines of this namespace (default: every namespace).
+        #[arg(long, env = "BAEDAL_WATCH_NAMESPACE")]
+        watch_namespace: Option<String>,
     },
 }
 
@@ -170,6 +173,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             identity,
             lease_seconds,
             cleanup_timeout_seconds,
+            watch_namespace,
         } => {
             let options = crate::run::Options {
                 listen,
@@ -178,6 +182,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 identity: identity.unwrap_or_else(hostname),
                 lease_duration: Duration::from_secs(lease_seconds.max(3)),
                 cleanup_timeout: Duration::from_secs(cleanup_timeout_seconds),
+                watch_namespace,
             };
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)

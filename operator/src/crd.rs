@@ -100,6 +100,7 @@ pub const SCHEDULE_PATTERN: &str = schedule_pattern!();
     validation = Rule::new(concat!("self.metadata.name.size() <= ", max_name_len!(), " && self.metadata.name.matches('", name_pattern!(), "')")).message("metadata.name must be at most 46 lowercase letters, digits and '-', starting with a letter: children are named <name>-etl, <name>-redis, … and must be valid DNS labels")
 )]
 #[serde(rename_all = "camelCase")]
+#[schemars(transform = kubernetes_integer_formats)]
 pub struct DeliveryPipelineSpec {
     /// Container image of the workloads (the `baedal` binary), e.g.
     /// `ghcr.io/example/baedal:0.1.0`.
@@ -895,6 +896,29 @@ impl DeliveryPipeline {
         self.status
             .as_ref()
             .and_then(|s| s.conditions.iter().find(|c| c.type_ == type_))
+    }
+}
+
+/// Kubernetes knows the integer formats `int32` and `int64` only (others
+/// draw a warning on every apply): unsigned fields, whose schema already
+/// says `minimum: 0`, are described as `int64`.
+fn kubernetes_integer_formats(schema: &mut schemars::Schema) {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(f) = map.get_mut("format") {
+                    if matches!(f.as_str(), Some("uint" | "uint8" | "uint16" | "uint32" | "uint64")) {
+                        *f = serde_json::Value::from("int64");
+                    }
+                }
+                map.values_mut().for_each(walk);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    if let Some(map) = schema.as_object_mut() {
+        map.values_mut().for_each(walk);
     }
 }
 

@@ -43,6 +43,21 @@ pub struct Options {
     pub lease_duration: Duration,
     /// How long a deleted pipeline's cleanup is retried.
     pub cleanup_timeout: Duration,
+    /// Only the pipelines of this namespace (a namespaced install); `None`:
+    /// every namespace.
+    pub watch_namespace: Option<String>,
+}
+
+/// An API of every namespace, or of the one watched.
+fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
+    K::DynamicType: Default,
+{
+    match namespace {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    }
 }
 
 /// The label every child carries.
@@ -158,7 +173,8 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     }
     tracing::info!(identity = %options.identity, "leading; starting the controller");
 
-    let pipelines: Api<DeliveryPipeline> = Api::all(client.clone());
+    let ns = options.watch_namespace.as_deref();
+    let pipelines: Api<DeliveryPipeline> = scoped(&client, ns);
     if let Err(e) = pipelines.list(&Default::default()).await {
         anyhow::bail!(
             "the DeliveryPipeline CRD is not queryable ({e}); install crds/deliverypipeline.yaml"
@@ -177,26 +193,26 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
     let controller = Controller::new(pipelines, watcher::Config::default());
     let store = controller.store();
     let controller = controller
-        .owns(Api::<ServiceAccount>::all(client.clone()), owned.clone())
-        .owns(Api::<ConfigMap>::all(client.clone()), owned.clone())
-        .owns(Api::<Service>::all(client.clone()), owned.clone())
-        .owns(Api::<StatefulSet>::all(client.clone()), owned.clone())
-        .owns(Api::<Deployment>::all(client.clone()), owned.clone())
-        .owns(Api::<CronJob>::all(client.clone()), owned.clone())
+        .owns(scoped::<ServiceAccount>(&client, ns), owned.clone())
+        .owns(scoped::<ConfigMap>(&client, ns), owned.clone())
+        .owns(scoped::<Service>(&client, ns), owned.clone())
+        .owns(scoped::<StatefulSet>(&client, ns), owned.clone())
+        .owns(scoped::<Deployment>(&client, ns), owned.clone())
+        .owns(scoped::<CronJob>(&client, ns), owned.clone())
         .owns(
-            Api::<HorizontalPodAutoscaler>::all(client.clone()),
+            scoped::<HorizontalPodAutoscaler>(&client, ns),
             owned.clone(),
         )
         .owns(
-            Api::<PodDisruptionBudget>::all(client.clone()),
+            scoped::<PodDisruptionBudget>(&client, ns),
             owned.clone(),
         )
-        .owns(Api::<Ingress>::all(client.clone()), owned.clone())
-        .watches(Api::<Job>::all(client.clone()), owned, |job| {
+        .owns(scoped::<Ingress>(&client, ns), owned.clone())
+        .watches(scoped::<Job>(&client, ns), owned, |job| {
             pipeline_of(&job)
         })
         .watches(
-            Api::<Secret>::all(client.clone()),
+            scoped::<Secret>(&client, ns),
             watcher::Config::default(),
             move |secret| pipelines_using(&store, &secret),
         )
