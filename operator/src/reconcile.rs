@@ -153,7 +153,13 @@ pub fn error_policy(p: Arc<DeliveryPipeline>, error: &Error, ctx: Arc<Context>) 
         }
         Err(_) => 1,
     };
-    let delay = backoff(attempts);
+    // A pipeline being deleted retries its cleanup often enough to give up
+    // on time (see `cleanup`), whatever its earlier errors were.
+    let delay = if p.metadata.deletion_timestamp.is_some() {
+        backoff(attempts).min(BACKOFF_BASE)
+    } else {
+        backoff(attempts)
+    };
     tracing::warn!(pipeline = %key(&p), step = error.step(), error = %error, retry_in = ?delay, "reconcile failed");
     Action::requeue(delay)
 }
