@@ -907,7 +907,10 @@ fn kubernetes_integer_formats(schema: &mut schemars::Schema) {
         match value {
             serde_json::Value::Object(map) => {
                 if let Some(f) = map.get_mut("format") {
-                    if matches!(f.as_str(), Some("uint" | "uint8" | "uint16" | "uint32" | "uint64")) {
+                    if matches!(
+                        f.as_str(),
+                        Some("uint" | "uint8" | "uint16" | "uint32" | "uint64")
+                    ) {
                         *f = serde_json::Value::from("int64");
                     }
                 }

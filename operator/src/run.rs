@@ -203,14 +203,9 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
             scoped::<HorizontalPodAutoscaler>(&client, ns),
             owned.clone(),
         )
-        .owns(
-            scoped::<PodDisruptionBudget>(&client, ns),
-            owned.clone(),
-        )
+        .owns(scoped::<PodDisruptionBudget>(&client, ns), owned.clone())
         .owns(scoped::<Ingress>(&client, ns), owned.clone())
-        .watches(scoped::<Job>(&client, ns), owned, |job| {
-            pipeline_of(&job)
-        })
+        .watches(scoped::<Job>(&client, ns), owned, |job| pipeline_of(&job))
         .watches(
             scoped::<Secret>(&client, ns),
             watcher::Config::default(),

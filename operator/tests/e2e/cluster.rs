@@ -131,22 +131,46 @@ impl Cluster {
             .args(["--namespace", OPERATOR_NAMESPACE, "--skip-crds"])
             .output()
             .expect("helm runs");
-        assert!(out.status.success(), "helm template: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "helm template: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let rendered = String::from_utf8_lossy(&out.stdout).into_owned();
         let wanted: Vec<&str> = rendered
             .split("\n---")
             .filter(|doc| {
-                ["kind: ServiceAccount", "kind: ClusterRole", "kind: ClusterRoleBinding", "kind: Role", "kind: RoleBinding"]
-                    .iter()
-                    .any(|k| doc.lines().any(|l| l.trim() == *k))
+                [
+                    "kind: ServiceAccount",
+                    "kind: ClusterRole",
+                    "kind: ClusterRoleBinding",
+                    "kind: Role",
+                    "kind: RoleBinding",
+                ]
+                .iter()
+                .any(|k| doc.lines().any(|l| l.trim() == *k))
             })
             .collect();
-        assert!(wanted.len() >= 5, "helm template rendered no RBAC:\n{rendered}");
+        assert!(
+            wanted.len() >= 5,
+            "helm template rendered no RBAC:\n{rendered}"
+        );
         let out = self.kubectl_with_input(
-            &["apply", "--server-side", "-n", OPERATOR_NAMESPACE, "-f", "-"],
+            &[
+                "apply",
+                "--server-side",
+                "-n",
+                OPERATOR_NAMESPACE,
+                "-f",
+                "-",
+            ],
             Some(&wanted.join("\n---\n")),
         );
-        assert!(out.status.success(), "applying the chart's RBAC: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "applying the chart's RBAC: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// A short-lived token of the operator's own ServiceAccount

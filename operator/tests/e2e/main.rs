@@ -59,7 +59,15 @@ fn children() -> Vec<(&'static str, String)> {
 }
 
 fn uid_of(ns: &str, kind: &str, name: &str) -> Option<String> {
-    let out = cluster().kubectl(&["get", kind, name, "-n", ns, "-o", "jsonpath={.metadata.uid}"]);
+    let out = cluster().kubectl(&[
+        "get",
+        kind,
+        name,
+        "-n",
+        ns,
+        "-o",
+        "jsonpath={.metadata.uid}",
+    ]);
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
@@ -67,8 +75,15 @@ fn uid_of(ns: &str, kind: &str, name: &str) -> Option<String> {
 }
 
 fn field(ns: &str, kind: &str, name: &str, path: &str) -> String {
-    cluster()
-        .kubectl_ok(&["get", kind, name, "-n", ns, "-o", &format!("jsonpath={{{path}}}")])
+    cluster().kubectl_ok(&[
+        "get",
+        kind,
+        name,
+        "-n",
+        ns,
+        "-o",
+        &format!("jsonpath={{{path}}}"),
+    ])
 }
 
 #[tokio::test]
@@ -95,15 +110,42 @@ async fn the_apiserver_refuses_invalid_specs_with_the_rules_message() {
     let cases: Vec<(&str, String, &str)> = vec![
         (
             "min > max replicas",
-            good.replace("    replicas: 1\n", "    replicas: 1\n    autoscaling: {minReplicas: 5, maxReplicas: 2}\n"),
+            good.replace(
+                "    replicas: 1\n",
+                "    replicas: 1\n    autoscaling: {minReplicas: 5, maxReplicas: 2}\n",
+            ),
             "minReplicas must not exceed maxReplicas",
         ),
-        ("partitions 0", good.replace("partitions: 3", "partitions: 0"), "partitions must be at least 1"),
-        ("External Redis without its Secret", good.replace("mode: Managed", "mode: External"), "External redis needs urlSecret"),
-        ("a six-field schedule", good.replace("\"*/5 * * * *\"", "\"0 */5 * * * *\""), "five cron fields"),
-        ("a minute out of range", good.replace("\"*/5 * * * *\"", "\"99 * * * *\""), "minute 0-59"),
-        ("a name with dots", good.replace("name: quickstart", "name: quick.start"), "metadata.name must be"),
-        ("a name too long for a CronJob", good.replace("name: quickstart", &format!("name: {}", "q".repeat(47))), "metadata.name must be"),
+        (
+            "partitions 0",
+            good.replace("partitions: 3", "partitions: 0"),
+            "partitions must be at least 1",
+        ),
+        (
+            "External Redis without its Secret",
+            good.replace("mode: Managed", "mode: External"),
+            "External redis needs urlSecret",
+        ),
+        (
+            "a six-field schedule",
+            good.replace("\"*/5 * * * *\"", "\"0 */5 * * * *\""),
+            "five cron fields",
+        ),
+        (
+            "a minute out of range",
+            good.replace("\"*/5 * * * *\"", "\"99 * * * *\""),
+            "minute 0-59",
+        ),
+        (
+            "a name with dots",
+            good.replace("name: quickstart", "name: quick.start"),
+            "metadata.name must be",
+        ),
+        (
+            "a name too long for a CronJob",
+            good.replace("name: quickstart", &format!("name: {}", "q".repeat(47))),
+            "metadata.name must be",
+        ),
     ];
     for (what, yaml, message) in cases {
         assert_ne!(yaml, good, "{what}: the example changed shape");
@@ -116,7 +158,10 @@ async fn the_apiserver_refuses_invalid_specs_with_the_rules_message() {
     let out = c.kubectl_with_input(&["apply", "--validate=strict", "-f", "-"], Some(&typo));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "an unknown field was accepted");
-    assert!(stderr.contains("unknown field \"spec.etl.schedul\""), "{stderr}");
+    assert!(
+        stderr.contains("unknown field \"spec.etl.schedul\""),
+        "{stderr}"
+    );
     // And the good one is accepted.
     c.apply(&good);
 }
@@ -129,7 +174,9 @@ async fn the_operators_account_may_do_what_it_needs_and_nothing_more() {
         let mut all = vec!["auth", "can-i"];
         all.extend_from_slice(args);
         all.push(&who);
-        String::from_utf8_lossy(&c.kubectl(&all).stdout).trim().to_string()
+        String::from_utf8_lossy(&c.kubectl(&all).stdout)
+            .trim()
+            .to_string()
     };
     for allowed in [
         &["patch", "deliverypipelines.baedal.dev", "-A"][..],
@@ -139,7 +186,12 @@ async fn the_operators_account_may_do_what_it_needs_and_nothing_more() {
         &["patch", "deployments.apps", "-A"],
         &["delete", "jobs.batch", "-A"],
         &["create", "events.events.k8s.io", "-A"],
-        &["update", "leases.coordination.k8s.io", "-n", OPERATOR_NAMESPACE],
+        &[
+            "update",
+            "leases.coordination.k8s.io",
+            "-n",
+            OPERATOR_NAMESPACE,
+        ],
     ] {
         assert_eq!(can(allowed), "yes", "{allowed:?}");
     }
@@ -181,9 +233,17 @@ async fn the_quickstart_becomes_ready_and_owns_every_child() {
     assert!(status.schema.is_some_and(|s| s.version > 0));
     let table = cluster().kubectl_ok(&["get", "dp", "-n", &ns.name]);
     let mut lines = table.lines();
-    let header: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     assert_eq!(header, ["NAME", "READY", "PHASE", "API", "AGE"], "{table}");
-    let row: Vec<&str> = lines.next().unwrap_or_default().split_whitespace().collect();
+    let row: Vec<&str> = lines
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     assert_eq!(&row[..3], [NAME, "True", "Running"], "{table}");
     assert!(row[3].starts_with("http://quickstart-api."), "{table}");
 }
@@ -198,37 +258,77 @@ async fn drift_is_put_back_and_a_rotated_secret_rolls_the_pods_once() {
     let c = cluster();
     // A deleted child of each kind comes back.
     for (kind, name) in children() {
-        let before = uid_of(&ns.name, kind, &name).unwrap_or_else(|| panic!("{kind}/{name} exists"));
-        c.kubectl_ok(&["delete", kind, &name, "-n", &ns.name, "--wait=true", "--timeout=30s"]);
-        eventually(&format!("{kind}/{name} recreated"), RECREATED_WITHIN, || async {
-            uid_of(&ns.name, kind, &name).filter(|u| *u != before)
-        })
+        let before =
+            uid_of(&ns.name, kind, &name).unwrap_or_else(|| panic!("{kind}/{name} exists"));
+        c.kubectl_ok(&[
+            "delete",
+            kind,
+            &name,
+            "-n",
+            &ns.name,
+            "--wait=true",
+            "--timeout=30s",
+        ]);
+        eventually(
+            &format!("{kind}/{name} recreated"),
+            RECREATED_WITHIN,
+            || async { uid_of(&ns.name, kind, &name).filter(|u| *u != before) },
+        )
         .await;
     }
     wait_ready(&client, &ns.name).await;
     // A `kubectl scale` and an edit of a field the operator owns are reverted.
     let api = format!("{NAME}-api");
     c.kubectl_ok(&["scale", "deployment", &api, "-n", &ns.name, "--replicas=3"]);
-    c.kubectl_ok(&["patch", "cronjob", &format!("{NAME}-etl"), "-n", &ns.name, "--type=merge", "-p", r#"{"spec":{"schedule":"0 0 * * *"}}"#]);
+    c.kubectl_ok(&[
+        "patch",
+        "cronjob",
+        &format!("{NAME}-etl"),
+        "-n",
+        &ns.name,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"schedule":"0 0 * * *"}}"#,
+    ]);
     eventually("the replica count reverted", RECREATED_WITHIN, || async {
         (field(&ns.name, "deployment", &api, ".spec.replicas") == "1").then_some(())
     })
     .await;
     eventually("the schedule reverted", RECREATED_WITHIN, || async {
-        (field(&ns.name, "cronjob", &format!("{NAME}-etl"), ".spec.schedule") == "*/5 * * * *").then_some(())
+        (field(
+            &ns.name,
+            "cronjob",
+            &format!("{NAME}-etl"),
+            ".spec.schedule",
+        ) == "*/5 * * * *")
+            .then_some(())
     })
     .await;
     wait_ready(&client, &ns.name).await;
     // A rotated Secret rolls the pods that read it, exactly once.
-    let generation = |ns: &str| field(ns, "deployment", &api, ".metadata.generation").parse::<i64>().unwrap_or(0);
+    let generation = |ns: &str| {
+        field(ns, "deployment", &api, ".metadata.generation")
+            .parse::<i64>()
+            .unwrap_or(0)
+    };
     let before = generation(&ns.name);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
-    let url = format!("{}?application_name=rotated", operator::service("BAEDAL_DATABASE_URL"));
+    let url = format!(
+        "{}?application_name=rotated",
+        operator::service("BAEDAL_DATABASE_URL")
+    );
     secrets
-        .patch("baedal-postgres", &PatchParams::default(), &Patch::Merge(json!({"stringData": {"url": url}})))
+        .patch(
+            "baedal-postgres",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"url": url}})),
+        )
         .await
         .expect("rotate");
-    eventually("the API rolled", RECREATED_WITHIN, || async { (generation(&ns.name) == before + 1).then_some(()) }).await;
+    eventually("the API rolled", RECREATED_WITHIN, || async {
+        (generation(&ns.name) == before + 1).then_some(())
+    })
+    .await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     assert_eq!(generation(&ns.name), before + 1, "rolled more than once");
 }
@@ -261,20 +361,50 @@ async fn a_steady_pipeline_writes_nothing_and_a_change_writes_only_its_child() {
     };
     let before = versions(&ns.name);
     let since = audit_now();
-    c.kubectl_ok(&["patch", "dp", NAME, "-n", &ns.name, "--type=merge", "-p", r#"{"spec":{"etl":{"schedule":"*/7 * * * *"}}}"#]);
+    c.kubectl_ok(&[
+        "patch",
+        "dp",
+        NAME,
+        "-n",
+        &ns.name,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"etl":{"schedule":"*/7 * * * *"}}}"#,
+    ]);
     eventually("the new schedule applied", RECREATED_WITHIN, || async {
-        (field(&ns.name, "cronjob", &format!("{NAME}-etl"), ".spec.schedule") == "*/7 * * * *").then_some(())
+        (field(
+            &ns.name,
+            "cronjob",
+            &format!("{NAME}-etl"),
+            ".spec.schedule",
+        ) == "*/7 * * * *")
+            .then_some(())
     })
     .await;
     wait_ready(&client, &ns.name).await;
     let after = versions(&ns.name);
     let changed: Vec<&String> = before.keys().filter(|k| before[*k] != after[*k]).collect();
-    assert_eq!(changed, [&format!("cronjob/{NAME}-etl")], "{before:?} → {after:?}");
+    assert_eq!(
+        changed,
+        [&format!("cronjob/{NAME}-etl")],
+        "{before:?} → {after:?}"
+    );
     let child_writes: Vec<String> = c
         .operator_writes(&ns.name, &since)
         .iter()
-        .filter(|e| !matches!(e["objectRef"]["resource"].as_str(), Some("deliverypipelines" | "events")))
-        .map(|e| format!("{} {}/{}", e["verb"], e["objectRef"]["resource"], e["objectRef"]["name"]).replace('"', ""))
+        .filter(|e| {
+            !matches!(
+                e["objectRef"]["resource"].as_str(),
+                Some("deliverypipelines" | "events")
+            )
+        })
+        .map(|e| {
+            format!(
+                "{} {}/{}",
+                e["verb"], e["objectRef"]["resource"], e["objectRef"]["name"]
+            )
+            .replace('"', "")
+        })
         .collect();
     assert_eq!(child_writes, [format!("patch cronjobs/{NAME}-etl")]);
 }
@@ -287,7 +417,18 @@ async fn suspend_stops_the_workloads_and_resume_restores_them() {
     let client = cluster().admin().await;
     wait_ready(&client, &ns.name).await;
     let c = cluster();
-    let set = |value: bool| c.kubectl_ok(&["patch", "dp", NAME, "-n", &ns.name, "--type=merge", "-p", &format!(r#"{{"spec":{{"suspend":{value}}}}}"#)]);
+    let set = |value: bool| {
+        c.kubectl_ok(&[
+            "patch",
+            "dp",
+            NAME,
+            "-n",
+            &ns.name,
+            "--type=merge",
+            "-p",
+            &format!(r#"{{"spec":{{"suspend":{value}}}}}"#),
+        ])
+    };
     set(true);
     eventually("the pipeline Suspended", READY_WITHIN, || async {
         let p = pipeline(&client, &ns.name).await?;
@@ -296,13 +437,25 @@ async fn suspend_stops_the_workloads_and_resume_restores_them() {
     .await;
     let api = format!("{NAME}-api");
     assert_eq!(field(&ns.name, "deployment", &api, ".spec.replicas"), "0");
-    assert_eq!(field(&ns.name, "cronjob", &format!("{NAME}-etl"), ".spec.suspend"), "true");
-    assert_eq!(field(&ns.name, "job", &format!("{NAME}-ingest"), ".spec.suspend"), "true");
+    assert_eq!(
+        field(&ns.name, "cronjob", &format!("{NAME}-etl"), ".spec.suspend"),
+        "true"
+    );
+    assert_eq!(
+        field(&ns.name, "job", &format!("{NAME}-ingest"), ".spec.suspend"),
+        "true"
+    );
     set(false);
     wait_ready(&client, &ns.name).await;
     assert_eq!(field(&ns.name, "deployment", &api, ".spec.replicas"), "1");
-    assert_eq!(field(&ns.name, "cronjob", &format!("{NAME}-etl"), ".spec.suspend"), "false");
-    assert_eq!(field(&ns.name, "job", &format!("{NAME}-ingest"), ".spec.suspend"), "false");
+    assert_eq!(
+        field(&ns.name, "cronjob", &format!("{NAME}-etl"), ".spec.suspend"),
+        "false"
+    );
+    assert_eq!(
+        field(&ns.name, "job", &format!("{NAME}-ingest"), ".spec.suspend"),
+        "false"
+    );
 }
 
 #[tokio::test]
@@ -312,17 +465,33 @@ async fn deletion_retains_or_deletes_the_data_and_a_namespace_always_goes() {
         let ns = Namespace::create(&format!("e2e-{}", policy.to_lowercase()));
         let _operator = Operator::start(&ns.name, "op-delete");
         create_quickstart(&ns.name);
-        cluster().kubectl_ok(&["patch", "dp", NAME, "-n", &ns.name, "--type=merge", "-p", &format!(r#"{{"spec":{{"deletionPolicy":"{policy}"}}}}"#)]);
+        cluster().kubectl_ok(&[
+            "patch",
+            "dp",
+            NAME,
+            "-n",
+            &ns.name,
+            "--type=merge",
+            "-p",
+            &format!(r#"{{"spec":{{"deletionPolicy":"{policy}"}}}}"#),
+        ]);
         wait_ready(&client, &ns.name).await;
         let topics = pods::topics_with_prefix(&format!("{}.", ns.name));
         assert_eq!(topics.len(), 5, "{topics:?}");
         let schema = ns.name.replace('-', "_");
         assert!(pods::schema_exists(&schema).await);
         let api: Api<DeliveryPipeline> = Api::namespaced(client.clone(), &ns.name);
-        api.delete(NAME, &DeleteParams::background()).await.expect("delete");
-        eventually("the pipeline gone", READY_WITHIN, || async { pipeline(&client, &ns.name).await.is_none().then_some(()) }).await;
+        api.delete(NAME, &DeleteParams::background())
+            .await
+            .expect("delete");
+        eventually("the pipeline gone", READY_WITHIN, || async {
+            pipeline(&client, &ns.name).await.is_none().then_some(())
+        })
+        .await;
         eventually("its children collected", READY_WITHIN, || async {
-            uid_of(&ns.name, "deployment", &format!("{NAME}-api")).is_none().then_some(())
+            uid_of(&ns.name, "deployment", &format!("{NAME}-api"))
+                .is_none()
+                .then_some(())
         })
         .await;
         let left = pods::topics_with_prefix(&format!("{}.", ns.name));
@@ -346,19 +515,31 @@ async fn deletion_retains_or_deletes_the_data_and_a_namespace_always_goes() {
     wait_ready(&client, &ns.name).await;
     cluster().kubectl_ok(&["delete", "secret", "baedal-postgres", "-n", &ns.name]);
     let out = cluster().kubectl(&["delete", "namespace", &ns.name, "--timeout=120s"]);
-    assert!(out.status.success(), "namespace deletion: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "namespace deletion: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     pods::drop_schema(&ns.name.replace('-', "_")).await;
 }
 
 fn lease_holder(ns: &str) -> String {
-    field(OPERATOR_NAMESPACE, "lease", &operator::lease_name(ns), ".spec.holderIdentity")
+    field(
+        OPERATOR_NAMESPACE,
+        "lease",
+        &operator::lease_name(ns),
+        ".spec.holderIdentity",
+    )
 }
 
 #[tokio::test]
 async fn one_replica_leads_and_another_takes_over_without_overlap() {
     let ns = Namespace::create("e2e-leader");
     let mut a = Operator::start(&ns.name, "op-a");
-    eventually("op-a leads", RECREATED_WITHIN, || async { (lease_holder(&ns.name) == "op-a").then_some(()) }).await;
+    eventually("op-a leads", RECREATED_WITHIN, || async {
+        (lease_holder(&ns.name) == "op-a").then_some(())
+    })
+    .await;
     let mut b = Operator::start(&ns.name, "op-b");
     create_quickstart(&ns.name);
     let client = cluster().admin().await;
@@ -370,9 +551,11 @@ async fn one_replica_leads_and_another_takes_over_without_overlap() {
     // over; the old leader, resumed, writes nothing and exits.
     a.signal("STOP");
     let paused = audit_now();
-    eventually("op-b takes over", Duration::from_secs(LEASE_SECONDS * 3), || async {
-        (lease_holder(&ns.name) == "op-b").then_some(())
-    })
+    eventually(
+        "op-b takes over",
+        Duration::from_secs(LEASE_SECONDS * 3),
+        || async { (lease_holder(&ns.name) == "op-b").then_some(()) },
+    )
     .await;
     cluster().kubectl_ok(&["delete", "service", &format!("{NAME}-api"), "-n", &ns.name]);
     eventually("op-b puts the Service back", RECREATED_WITHIN, || async {
@@ -381,30 +564,55 @@ async fn one_replica_leads_and_another_takes_over_without_overlap() {
     .await;
     a.signal("CONT");
     let exit = a.wait_exit(Duration::from_secs(LEASE_SECONDS * 2));
-    assert!(exit.is_some_and(|s| !s.success()), "op-a still running after losing the Lease:\n{}", a.log());
+    assert!(
+        exit.is_some_and(|s| !s.success()),
+        "op-a still running after losing the Lease:\n{}",
+        a.log()
+    );
     let a_writes: Vec<_> = cluster()
         .operator_writes(&ns.name, &paused)
         .into_iter()
         .filter(|e| credential(e) == a.credential())
         .collect();
-    assert!(a_writes.is_empty(), "op-a wrote after losing the Lease: {a_writes:#?}");
+    assert!(
+        a_writes.is_empty(),
+        "op-a wrote after losing the Lease: {a_writes:#?}"
+    );
 
     // SIGTERM releases the Lease at once; a new replica leads within a retry period.
     b.signal("TERM");
     let exit = b.wait_exit(Duration::from_secs(10));
-    assert!(exit.is_some_and(|s| s.success()), "op-b on SIGTERM:\n{}", b.log());
+    assert!(
+        exit.is_some_and(|s| s.success()),
+        "op-b on SIGTERM:\n{}",
+        b.log()
+    );
     let leases: Api<Lease> = Api::namespaced(client.clone(), OPERATOR_NAMESPACE);
-    let lease = leases.get(&operator::lease_name(&ns.name)).await.expect("lease");
+    let lease = leases
+        .get(&operator::lease_name(&ns.name))
+        .await
+        .expect("lease");
     assert_eq!(lease.spec.and_then(|s| s.holder_identity), None, "released");
     let started = std::time::Instant::now();
     let _c = Operator::start(&ns.name, "op-c");
-    eventually("op-c leads", Duration::from_secs(LEASE_SECONDS), || async { (lease_holder(&ns.name) == "op-c").then_some(()) }).await;
-    assert!(started.elapsed() < Duration::from_secs(LEASE_SECONDS), "took {:?}", started.elapsed());
+    eventually("op-c leads", Duration::from_secs(LEASE_SECONDS), || async {
+        (lease_holder(&ns.name) == "op-c").then_some(())
+    })
+    .await;
+    assert!(
+        started.elapsed() < Duration::from_secs(LEASE_SECONDS),
+        "took {:?}",
+        started.elapsed()
+    );
     // A follower that never led stops on SIGTERM too.
     let mut d = Operator::start(&ns.name, "op-d");
     tokio::time::sleep(Duration::from_secs(2)).await;
     d.signal("TERM");
-    assert!(d.wait_exit(Duration::from_secs(5)).is_some_and(|s| s.success()), "a waiting replica ignored SIGTERM");
+    assert!(
+        d.wait_exit(Duration::from_secs(5))
+            .is_some_and(|s| s.success()),
+        "a waiting replica ignored SIGTERM"
+    );
 }
 
 fn credential(event: &serde_json::Value) -> String {

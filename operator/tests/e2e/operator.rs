@@ -110,7 +110,11 @@ impl Drop for Operator {
             let log = self.log();
             let tail: Vec<&str> = log.lines().rev().take(40).collect();
             let tail: Vec<&str> = tail.into_iter().rev().collect();
-            eprintln!("--- operator {}: the end of its log ---\n{}", self.identity, tail.join("\n"));
+            eprintln!(
+                "--- operator {}: the end of its log ---\n{}",
+                self.identity,
+                tail.join("\n")
+            );
         }
     }
 }
@@ -147,7 +151,8 @@ impl Drop for Namespace {
 /// with the Kafka and Postgres on loopback, and topics and schema of its
 /// own, as a YAML document.
 pub fn quickstart_yaml(namespace: &str) -> String {
-    let text = std::fs::read_to_string(repo().join("examples/kind/pipeline.yaml")).expect("example");
+    let text =
+        std::fs::read_to_string(repo().join("examples/kind/pipeline.yaml")).expect("example");
     let schema = namespace.replace('-', "_");
     let replaced = text
         .replace("namespace: baedal\n", &format!("namespace: {namespace}\n"))
@@ -155,7 +160,10 @@ pub fn quickstart_yaml(namespace: &str) -> String {
             "bootstrapServers: kafka-0.kafka.baedal.svc:9092",
             &format!("bootstrapServers: {}", service("BAEDAL_KAFKA_BOOTSTRAP")),
         )
-        .replace("topicPrefix: baedal.", &format!("topicPrefix: {namespace}."))
+        .replace(
+            "topicPrefix: baedal.",
+            &format!("topicPrefix: {namespace}."),
+        )
         .replace("    schema: baedal\n", &format!("    schema: {schema}\n"));
     assert_ne!(replaced, text, "the example changed shape");
     replaced

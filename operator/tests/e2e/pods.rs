@@ -31,7 +31,11 @@ fn baedal_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary");
     let profile_dir = exe.parent().and_then(Path::parent).expect("target dir");
     let bin = profile_dir.join("baedal");
-    assert!(bin.exists(), "{} is missing: build the workspace first (`cargo build --workspace`)", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is missing: build the workspace first (`cargo build --workspace`)",
+        bin.display()
+    );
     bin
 }
 
@@ -40,8 +44,12 @@ pub fn topics_with_prefix(prefix: &str) -> Vec<String> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
     let mut config = baedal::config::Config::default();
     config.kafka.bootstrap = service("BAEDAL_KAFKA_BOOTSTRAP");
-    let consumer: BaseConsumer = baedal::kafka::client_config(&config).create().expect("consumer");
-    let metadata = consumer.fetch_metadata(None, Duration::from_secs(10)).expect("metadata");
+    let consumer: BaseConsumer = baedal::kafka::client_config(&config)
+        .create()
+        .expect("consumer");
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .expect("metadata");
     metadata
         .topics()
         .iter()
@@ -52,21 +60,27 @@ pub fn topics_with_prefix(prefix: &str) -> Vec<String> {
 
 async fn postgres() -> sqlx::PgConnection {
     use sqlx::Connection;
-    sqlx::PgConnection::connect(&service("BAEDAL_DATABASE_URL")).await.expect("postgres")
+    sqlx::PgConnection::connect(&service("BAEDAL_DATABASE_URL"))
+        .await
+        .expect("postgres")
 }
 
 /// Whether the Postgres schema exists.
 pub async fn schema_exists(schema: &str) -> bool {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = $1)")
-        .bind(schema)
-        .fetch_one(&mut postgres().await)
-        .await
-        .expect("query")
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM information_schema.schemata WHERE schema_name = $1)",
+    )
+    .bind(schema)
+    .fetch_one(&mut postgres().await)
+    .await
+    .expect("query")
 }
 
 /// Drops a schema the suite made.
 pub async fn drop_schema(schema: &str) {
-    assert!(schema.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    assert!(schema
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '_'));
     sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
         .execute(&mut postgres().await)
         .await
@@ -121,7 +135,8 @@ pub async fn start(client: &Client, pod: &Pod) -> PodProcess {
     std::fs::create_dir(&bin).expect("bin dir");
     std::fs::copy(baedal_binary(), bin.join("baedal")).expect("copy baedal");
     // The volumes, in the private mount namespace at their mount paths.
-    let mut mounts: Vec<(PathBuf, String)> = vec![(repo().join("data/sample"), IMAGE_SAMPLE_DIR.into())];
+    let mut mounts: Vec<(PathBuf, String)> =
+        vec![(repo().join("data/sample"), IMAGE_SAMPLE_DIR.into())];
     for m in container.volume_mounts.clone().unwrap_or_default() {
         let volume = spec
             .volumes
@@ -141,15 +156,23 @@ pub async fn start(client: &Client, pod: &Pod) -> PodProcess {
                 std::fs::write(source.join(key), value).expect("config file");
             }
         } else {
-            assert!(volume.empty_dir.is_some(), "volume {} is neither a ConfigMap nor an emptyDir", m.name);
+            assert!(
+                volume.empty_dir.is_some(),
+                "volume {} is neither a ConfigMap nor an emptyDir",
+                m.name
+            );
         }
         mounts.push((source, m.mount_path.clone()));
     }
     // The environment: only what the spec gives, as in a container.
-    let mut env: Vec<(String, String)> = vec![("PATH".into(), format!("{}:/usr/bin:/bin", bin.display()))];
+    let mut env: Vec<(String, String)> =
+        vec![("PATH".into(), format!("{}:/usr/bin:/bin", bin.display()))];
     for from in container.env_from.clone().unwrap_or_default() {
         if let Some(r) = from.secret_ref {
-            let s = secrets.iter().find(|s| s.name_any() == r.name).expect("envFrom Secret");
+            let s = secrets
+                .iter()
+                .find(|s| s.name_any() == r.name)
+                .expect("envFrom Secret");
             for (k, v) in s.data.clone().unwrap_or_default() {
                 env.push((k, String::from_utf8_lossy(&v.0).into_owned()));
             }
@@ -162,7 +185,10 @@ pub async fn start(client: &Client, pod: &Pod) -> PodProcess {
                 if let Some(r) = from.secret_key_ref {
                     secret_value(&secrets, &r.name, &r.key)
                 } else if let Some(r) = from.config_map_key_ref {
-                    let map = config_maps.iter().find(|c| c.name_any() == r.name).expect("ConfigMap");
+                    let map = config_maps
+                        .iter()
+                        .find(|c| c.name_any() == r.name)
+                        .expect("ConfigMap");
                     map.data.clone().unwrap_or_default()[&r.key].clone()
                 } else {
                     panic!("env {} uses a source the harness does not know", e.name)
@@ -174,21 +200,37 @@ pub async fn start(client: &Client, pod: &Pod) -> PodProcess {
     }
     let mut script = String::from("set -e\n");
     for (i, (_, target)) in mounts.iter().enumerate() {
-        script.push_str(&format!("mkdir -p '{target}'\nmount --bind \"${{M{i}}}\" '{target}'\n"));
+        script.push_str(&format!(
+            "mkdir -p '{target}'\nmount --bind \"${{M{i}}}\" '{target}'\n"
+        ));
     }
     let user = spec
         .security_context
         .as_ref()
         .and_then(|s| s.run_as_user)
         .expect("the pod names its user");
-    script.push_str(&format!("exec setpriv --reuid {user} --regid {user} --clear-groups -- \"$@\"\n"));
+    script.push_str(&format!(
+        "exec setpriv --reuid {user} --regid {user} --clear-groups -- \"$@\"\n"
+    ));
     let mut argv: Vec<String> = container.command.clone().unwrap_or_default();
     argv.extend(container.args.clone().unwrap_or_default());
-    assert!(!argv.is_empty(), "the harness runs what the pod names; this one names nothing");
+    assert!(
+        !argv.is_empty(),
+        "the harness runs what the pod names; this one names nothing"
+    );
     let log = std::fs::File::create(dir.path().join("log")).expect("log");
     let mut command = Command::new("unshare");
     command
-        .args(["--mount", "--propagation", "private", "--", "sh", "-c", &script, "sh"])
+        .args([
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "sh",
+            "-c",
+            &script,
+            "sh",
+        ])
         .args(&argv)
         .env_clear()
         .envs(env)
@@ -224,7 +266,11 @@ impl PodProcess {
             }
             if started.elapsed() > limit {
                 let _ = self.child.kill();
-                panic!("pod {} still running after {limit:?}:\n{}", self.pod, self.log());
+                panic!(
+                    "pod {} still running after {limit:?}:\n{}",
+                    self.pod,
+                    self.log()
+                );
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
@@ -259,19 +305,26 @@ impl PodProcess {
 /// The pod of a Job (or Deployment), by label, once it is scheduled.
 async fn pod_with_label(client: &Client, namespace: &str, selector: &str) -> Pod {
     let pods: Api<Pod> = Api::namespaced(client.clone(), namespace);
-    eventually(&format!("a pod {selector}"), Duration::from_secs(60), || async {
-        pods.list(&ListParams::default().labels(selector))
-            .await
-            .ok()?
-            .items
-            .into_iter()
-            .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-    })
+    eventually(
+        &format!("a pod {selector}"),
+        Duration::from_secs(60),
+        || async {
+            pods.list(&ListParams::default().labels(selector))
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+        },
+    )
     .await
 }
 
 async fn condition(client: &Client, ns: &str, type_: &str) -> Option<(String, String)> {
-    let p = Api::<DeliveryPipeline>::namespaced(client.clone(), ns).get_opt("quickstart").await.ok()??;
+    let p = Api::<DeliveryPipeline>::namespaced(client.clone(), ns)
+        .get_opt("quickstart")
+        .await
+        .ok()??;
     let c = p.condition(type_)?;
     Some((c.status.clone(), c.reason.clone()))
 }
@@ -305,20 +358,35 @@ pub async fn runs_as_declared() {
 
     // The batch ingest Job.
     let pod = pod_with_label(&client, &ns.name, "job-name=quickstart-ingest").await;
-    let code = start(&client, &pod).await.finish(&client, &ns.name, Duration::from_secs(180)).await;
+    let code = start(&client, &pod)
+        .await
+        .finish(&client, &ns.name, Duration::from_secs(180))
+        .await;
     assert_eq!(code, 0, "the ingest failed");
     eventually("Ingest Completed", Duration::from_secs(30), || async {
-        (condition(&client, &ns.name, "Ingest").await? == ("True".into(), "Completed".into())).then_some(())
+        (condition(&client, &ns.name, "Ingest").await? == ("True".into(), "Completed".into()))
+            .then_some(())
     })
     .await;
 
     // A Job made from the ETL CronJob, as `kubectl create job --from` does.
-    c.kubectl_ok(&["create", "job", "etl-now", "--from=cronjob/quickstart-etl", "-n", &ns.name]);
+    c.kubectl_ok(&[
+        "create",
+        "job",
+        "etl-now",
+        "--from=cronjob/quickstart-etl",
+        "-n",
+        &ns.name,
+    ]);
     let pod = pod_with_label(&client, &ns.name, "job-name=etl-now").await;
-    let code = start(&client, &pod).await.finish(&client, &ns.name, Duration::from_secs(300)).await;
+    let code = start(&client, &pod)
+        .await
+        .finish(&client, &ns.name, Duration::from_secs(300))
+        .await;
     assert_eq!(code, 0, "the ETL failed");
     eventually("Etl Succeeded", Duration::from_secs(30), || async {
-        (condition(&client, &ns.name, "Etl").await? == ("True".into(), "Succeeded".into())).then_some(())
+        (condition(&client, &ns.name, "Etl").await? == ("True".into(), "Succeeded".into()))
+            .then_some(())
     })
     .await;
     let orders: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{schema}\".orders"))
@@ -339,35 +407,64 @@ pub async fn runs_as_declared() {
     let log = api.log();
     api.stop();
     assert!(body.0.starts_with("HTTP/1.1 200"), "{}\n{log}", body.0);
-    let json: serde_json::Value = serde_json::from_str(&body.1).unwrap_or_else(|e| panic!("{e}: {}", body.1));
+    let json: serde_json::Value =
+        serde_json::from_str(&body.1).unwrap_or_else(|e| panic!("{e}: {}", body.1));
     assert!(json.to_string().contains("orders"), "{json}");
 
     // A failing ETL run fails its Job, and the Etl condition says so.
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
     secrets
-        .patch("baedal-postgres", &PatchParams::default(), &Patch::Merge(json!({"stringData": {"url": "postgres://nobody@127.0.0.1:1/none"}})))
+        .patch(
+            "baedal-postgres",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"url": "postgres://nobody@127.0.0.1:1/none"}})),
+        )
         .await
         .expect("break the database URL");
-    c.kubectl_ok(&["create", "job", "etl-broken", "--from=cronjob/quickstart-etl", "-n", &ns.name]);
+    c.kubectl_ok(&[
+        "create",
+        "job",
+        "etl-broken",
+        "--from=cronjob/quickstart-etl",
+        "-n",
+        &ns.name,
+    ]);
     for _ in 0..3 {
         let job_failed = || async {
-            Some(c.kubectl_ok(&["get", "job", "etl-broken", "-n", &ns.name, "-o", "jsonpath={.status.conditions[?(@.type==\"Failed\")].status}"]) == "True")
+            Some(
+                c.kubectl_ok(&[
+                    "get",
+                    "job",
+                    "etl-broken",
+                    "-n",
+                    &ns.name,
+                    "-o",
+                    "jsonpath={.status.conditions[?(@.type==\"Failed\")].status}",
+                ]) == "True",
+            )
         };
         if job_failed().await == Some(true) {
             break;
         }
         let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
         let pending = eventually("the next ETL pod", Duration::from_secs(60), || async {
-            pods.list(&ListParams::default().labels("job-name=etl-broken")).await.ok()?.items.into_iter().find(|p| {
-                p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running")
-            })
+            pods.list(&ListParams::default().labels("job-name=etl-broken"))
+                .await
+                .ok()?
+                .items
+                .into_iter()
+                .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
         })
         .await;
-        let code = start(&client, &pending).await.finish(&client, &ns.name, Duration::from_secs(120)).await;
+        let code = start(&client, &pending)
+            .await
+            .finish(&client, &ns.name, Duration::from_secs(120))
+            .await;
         assert_ne!(code, 0, "an ETL without its database succeeded");
     }
     eventually("Etl EtlJobFailed", Duration::from_secs(60), || async {
-        (condition(&client, &ns.name, "Etl").await? == ("False".into(), "EtlJobFailed".into())).then_some(())
+        (condition(&client, &ns.name, "Etl").await? == ("False".into(), "EtlJobFailed".into()))
+            .then_some(())
     })
     .await;
     drop_schema(&schema).await;
@@ -378,11 +475,17 @@ async fn http_get(address: &str, path: &str) -> Option<(String, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
     stream
-        .write_all(format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n").as_bytes())
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
+        )
         .await
         .ok()?;
     let mut response = Vec::new();
-    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response)).await.ok()?.ok()?;
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut response))
+        .await
+        .ok()?
+        .ok()?;
     let text = String::from_utf8_lossy(&response).into_owned();
     let (head, body) = text.split_once("\r\n\r\n")?;
     Some((head.to_string(), body.to_string()))
