@@ -110,7 +110,7 @@ impl DataPlane for Servers {
 
 /// The latest migration version the operator ships (what `migrate` reaches).
 pub fn latest_migration() -> i64 {
-    baedal::db::MIGRATOR
+    baedal::db::migrator()
         .iter()
         .map(|m| m.version)
         .max()

@@ -211,3 +211,26 @@ async fn an_unreachable_broker_is_an_error_not_a_hang() {
     assert!(err.contains("metadata"), "{err}");
     assert!(started.elapsed().as_secs() < 30);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workloads_one_version_behind_accept_a_newer_schema() {
+    let schema = unique("skew");
+    let config = config("unused.", &schema);
+    let servers = Servers;
+    servers.migrate(&config).await.expect("migrate");
+    // A newer operator applied a migration this build does not have.
+    let pool = baedal::db::connect(&config.database).await.expect("pool");
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (99991231000000, 'from a newer operator', true, '\\x00'::bytea, 0)",
+    )
+    .execute(&pool)
+    .await
+    .expect("record a newer migration");
+    pool.close().await;
+    // The workloads' own migrate (what the ETL runs at start) still works.
+    baedal::db::migrate(&config.database)
+        .await
+        .expect("an older image against a newer schema");
+    servers.drop_schema(&config).await.expect("drop");
+}

@@ -212,9 +212,20 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let config = Config::load(config.as_deref())?;
             let source = crate::source::Source::open(&source)?;
-            let created = runtime()?.block_on(kafka::ensure_topics(&config, partitions))?;
-            if !created.is_empty() {
-                tracing::info!(?created, "topics created");
+            if config.kafka.create_topics {
+                let created = runtime()?.block_on(kafka::ensure_topics(&config, partitions))?;
+                if !created.is_empty() {
+                    tracing::info!(?created, "topics created");
+                }
+            } else {
+                let missing = kafka::missing_topics(&config)?;
+                if !missing.is_empty() {
+                    anyhow::bail!(
+                        "topics {} do not exist, and kafka.create_topics is false: the operator \
+                         provisions them (see the pipeline's Kafka condition)",
+                        missing.join(", ")
+                    );
+                }
             }
             let metrics = Arc::new(ingest::IngestMetrics::default());
             let mut registry = Registry::default();

@@ -38,6 +38,11 @@ pub struct KafkaConfig {
     /// Only ever from the environment (a Secret); never written to a file.
     #[serde(skip_serializing)]
     pub sasl_password: Option<String>,
+    /// Whether the ingest creates missing topics. On Kubernetes the
+    /// operator provisions them (partitions, replication, retention) and
+    /// sets this to false; the ingest then stops with a clear error when a
+    /// topic is missing instead of creating it with the wrong settings.
+    pub create_topics: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -137,6 +142,7 @@ impl Default for KafkaConfig {
             sasl_mechanism: None,
             sasl_username: None,
             sasl_password: None,
+            create_topics: true,
         }
     }
 }
@@ -219,6 +225,11 @@ pub const ENV: &[(&str, &str, &str)] = &[
         "BAEDAL_KAFKA_SASL_PASSWORD",
         "kafka.sasl_password",
         "SASL password (from a Secret)",
+    ),
+    (
+        "BAEDAL_KAFKA_CREATE_TOPICS",
+        "kafka.create_topics",
+        "whether the ingest creates missing topics (false when the operator provisions them)",
     ),
     (
         "BAEDAL_DATABASE_URL",
@@ -328,6 +339,74 @@ pub enum ConfigError {
     },
 }
 
+/// The first line of the configuration file the operator writes.
+///
+/// Version skew: a workloads image reads the file written by an operator of
+/// its own version or a newer one. A file with this first line is
+/// machine-written, so a key this image does not know (a newer operator's
+/// setting) is ignored with a warning naming it, rather than refused; a file
+/// written by hand is still parsed strictly, so a typo is an error.
+pub const OPERATOR_WRITTEN: &str =
+    "# Written by baedal-operator; keys this image does not know are ignored.";
+
+/// Parses an operator-written file, dropping (and naming) unknown keys.
+fn parse_ignoring_unknown(text: &str, path: &str) -> Result<Config, ConfigError> {
+    let mut value: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|source| ConfigError::Parse {
+            path: path.into(),
+            source,
+        })?;
+    loop {
+        match serde_path_to_error::deserialize::<_, Config>(value.clone()) {
+            Ok(config) => return Ok(config),
+            Err(e) if e.inner().to_string().starts_with("unknown field") => {
+                let parent: Vec<String> = e.path().iter().map(|s| s.to_string()).collect();
+                let unknown = e
+                    .inner()
+                    .to_string()
+                    .split('`')
+                    .nth(1)
+                    .unwrap_or_default()
+                    .to_string();
+                // The path may end at the unknown key itself.
+                let mut parent = parent;
+                if parent.last() == Some(&unknown) {
+                    parent.pop();
+                }
+                if !remove_key(&mut value, &parent, &unknown) {
+                    return Err(ConfigError::Parse {
+                        path: path.into(),
+                        source: e.into_inner(),
+                    });
+                }
+                let key = parent
+                    .iter()
+                    .chain([&unknown])
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(".");
+                tracing::warn!(%key, %path, "ignoring a setting this image does not know (written by a newer operator)");
+            }
+            Err(e) => {
+                return Err(ConfigError::Parse {
+                    path: path.into(),
+                    source: e.into_inner(),
+                })
+            }
+        }
+    }
+}
+
+/// Removes `key` from the mapping at `parent` (a path of keys); whether it was there.
+fn remove_key(value: &mut serde_yaml::Value, parent: &[String], key: &str) -> bool {
+    match parent.split_first() {
+        None => value.as_mapping_mut().and_then(|m| m.remove(key)).is_some(),
+        Some((first, rest)) => value
+            .get_mut(first.as_str())
+            .is_some_and(|child| remove_key(child, rest, key)),
+    }
+}
+
 fn parse_env<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError>
 where
     T::Err: std::fmt::Display,
@@ -362,6 +441,8 @@ impl Config {
                 })?;
                 if text.trim().is_empty() {
                     Config::default()
+                } else if text.starts_with(OPERATOR_WRITTEN) {
+                    parse_ignoring_unknown(&text, &shown)?
                 } else {
                     serde_yaml::from_str(&text).map_err(|source| ConfigError::Parse {
                         path: shown,
@@ -385,6 +466,7 @@ impl Config {
                 "BAEDAL_KAFKA_SASL_MECHANISM" => self.kafka.sasl_mechanism = Some(value),
                 "BAEDAL_KAFKA_SASL_USERNAME" => self.kafka.sasl_username = Some(value),
                 "BAEDAL_KAFKA_SASL_PASSWORD" => self.kafka.sasl_password = Some(value),
+                "BAEDAL_KAFKA_CREATE_TOPICS" => self.kafka.create_topics = parse_env(name, &value)?,
                 "BAEDAL_DATABASE_URL" => self.database.url = value,
                 "BAEDAL_DATABASE_SCHEMA" => self.database.schema = value,
                 "BAEDAL_DATABASE_MAX_CONNECTIONS" => {
@@ -479,6 +561,33 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn a_newer_operators_file_loads_and_a_hand_written_typo_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("baedal.yaml");
+        // A key this image does not know, as a newer operator would write it.
+        let newer = format!(
+            "{OPERATOR_WRITTEN}\nkafka:\n  bootstrap: kafka:9092\n  compression: zstd\nfuture_section:\n  x: 1\netl:\n  batch_size: 500\n"
+        );
+        std::fs::write(&file, &newer).unwrap();
+        let config = Config::load_with(Some(&file), env(&[])).unwrap();
+        assert_eq!(config.kafka.bootstrap, "kafka:9092");
+        assert_eq!(config.etl.batch_size, 500);
+        // The same keys in a file written by hand: refused, naming the key.
+        std::fs::write(&file, newer.replace(OPERATOR_WRITTEN, "# mine")).unwrap();
+        let err = Config::load_with(Some(&file), env(&[]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown field `compression`"), "{err}");
+        // A known key with a wrong type is an error either way.
+        std::fs::write(
+            &file,
+            format!("{OPERATOR_WRITTEN}\netl:\n  batch_size: lots\n"),
+        )
+        .unwrap();
+        assert!(Config::load_with(Some(&file), env(&[])).is_err());
     }
 
     #[test]

@@ -9,8 +9,15 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 use std::str::FromStr;
 use std::time::Duration;
 
-/// The schema migrations, embedded at build time.
-pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+/// The schema migrations (embedded at build time), as [`migrate`] runs them: versions this build does not
+/// know (applied by a newer operator) are accepted, so an image one version
+/// behind keeps working against the schema. Migrations only ever add
+/// (expand, never contract), which is what makes that safe.
+pub fn migrator() -> sqlx::migrate::Migrator {
+    let mut m = sqlx::migrate!("./migrations");
+    m.set_ignore_missing(true);
+    m
+}
 
 /// Connects a pool whose connections see the configured schema first.
 pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
@@ -60,6 +67,6 @@ pub async fn migrate(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     .await?;
     conn.close().await?;
     let pool = connect(config).await?;
-    MIGRATOR.run(&pool).await?;
+    migrator().run(&pool).await?;
     Ok(pool)
 }

@@ -59,6 +59,19 @@ pub fn consumer_config(config: &Config) -> ClientConfig {
     c
 }
 
+/// The record topics (and the dead-letter topic) the broker does not have.
+pub fn missing_topics(config: &Config) -> Result<Vec<String>, KafkaError> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = client_config(config).create()?;
+    let metadata = consumer.fetch_metadata(None, Duration::from_secs(10))?;
+    let have: Vec<&str> = metadata.topics().iter().map(|t| t.name()).collect();
+    Ok(TOPICS
+        .iter()
+        .map(|t| config.topic(t))
+        .filter(|n| !have.contains(&n.as_str()))
+        .collect())
+}
+
 /// Creates the record topics that do not exist yet (for local runs; on
 /// Kubernetes the operator provisions them). Returns the topics it created.
 pub async fn ensure_topics(config: &Config, partitions: i32) -> Result<Vec<String>, KafkaError> {

@@ -20,7 +20,7 @@ pub use ingest::{ingest_job_hash, INGEST_INPUTS};
 
 use crate::crd::{DeliveryPipeline, RedisMode, SourceMode};
 use crate::deref::Dereferenced;
-use baedal::config::{Config, ENV};
+use baedal::config::{Config, ENV, OPERATOR_WRITTEN};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -228,6 +228,8 @@ pub fn workload_config(p: &DeliveryPipeline) -> Config {
     c.kafka.topic_prefix = spec.kafka.topic_prefix.clone();
     c.kafka.security_protocol = spec.kafka.security_protocol.map(|s| s.as_str().to_string());
     c.kafka.sasl_mechanism = spec.kafka.sasl.as_ref().map(|s| s.mechanism.clone());
+    // The operator provisions the topics; the ingest must not create them.
+    c.kafka.create_topics = false;
     // From the connection Secret through BAEDAL_DATABASE_URL; never in the ConfigMap.
     c.database.url = String::new();
     c.database.schema = spec.postgres.schema.clone();
@@ -288,7 +290,10 @@ fn config_map(p: &DeliveryPipeline, secrets: &Dereferenced) -> (ConfigMap, Strin
     let config = workload_config(p);
     // Serialising a plain struct of strings and numbers cannot fail; an empty
     // file would still be a valid (default) configuration.
-    let yaml = serde_yaml::to_string(&config).unwrap_or_default();
+    let yaml = format!(
+        "{OPERATOR_WRITTEN}\n{}",
+        serde_yaml::to_string(&config).unwrap_or_default()
+    );
     let mut hasher = Sha256::new();
     hasher.update(yaml.as_bytes());
     for (name, version) in &secrets.versions {
