@@ -1,7 +1,7 @@
 //! The analytics API: Deployment, Service, PodDisruptionBudget, optional
 //! HorizontalPodAutoscaler and Ingress.
 
-use super::pod::{http_probe, pod_template, port, workload_container};
+use super::pod::{self, http_probe, pod_template, port, workload_container};
 use super::{meta, selector, Names, API_PORT};
 use crate::crd::DeliveryPipeline;
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec};
@@ -9,7 +9,7 @@ use k8s_openapi::api::autoscaling::v2::{
     CrossVersionObjectReference, HorizontalPodAutoscaler, HorizontalPodAutoscalerSpec, MetricSpec,
     MetricTarget, ResourceMetricSource,
 };
-use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::{
     HTTPIngressPath, HTTPIngressRuleValue, Ingress, IngressBackend, IngressRule,
     IngressServiceBackend, IngressSpec, IngressTLS, ServiceBackendPort,
@@ -59,22 +59,11 @@ pub(super) fn api_deployment(p: &DeliveryPipeline, hash: &str) -> Deployment {
 }
 
 pub(super) fn api_service(p: &DeliveryPipeline) -> Service {
-    Service {
-        metadata: meta(p, Names::api(&p.name_any()), "api"),
-        spec: Some(ServiceSpec {
-            type_: Some(p.spec.api.service_type.as_str().into()),
-            selector: Some(selector(p, "api")),
-            ports: Some(vec![ServicePort {
-                name: Some("http".into()),
-                port: API_PORT,
-                target_port: Some(IntOrString::String("http".into())),
-                protocol: Some("TCP".into()),
-                ..ServicePort::default()
-            }]),
-            ..ServiceSpec::default()
-        }),
-        ..Service::default()
+    let mut service = pod::service(p, "api", Names::api(&p.name_any()), "http", API_PORT);
+    if let Some(spec) = service.spec.as_mut() {
+        spec.type_ = Some(p.spec.api.service_type.as_str().into());
     }
+    service
 }
 
 pub(super) fn api_hpa(p: &DeliveryPipeline) -> Option<HorizontalPodAutoscaler> {

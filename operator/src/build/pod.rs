@@ -8,8 +8,8 @@ use crate::crd::{DeliveryPipeline, RedisMode, Resources, SecretKeyRef};
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
     EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, TCPSocketAction,
-    Volume, VolumeMount,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort,
+    ServiceSpec, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -239,5 +239,30 @@ pub(super) fn port(name: &str, number: i32) -> ContainerPort {
         container_port: number,
         protocol: Some("TCP".into()),
         ..ContainerPort::default()
+    }
+}
+
+/// A Service in front of a component's pods, one TCP port by name.
+pub(super) fn service(
+    p: &DeliveryPipeline,
+    component: &str,
+    name: String,
+    port_name: &str,
+    port: i32,
+) -> Service {
+    Service {
+        metadata: super::meta(p, name, component),
+        spec: Some(ServiceSpec {
+            selector: Some(super::selector(p, component)),
+            ports: Some(vec![ServicePort {
+                name: Some(port_name.into()),
+                port,
+                target_port: Some(IntOrString::String(port_name.into())),
+                protocol: Some("TCP".into()),
+                ..ServicePort::default()
+            }]),
+            ..ServiceSpec::default()
+        }),
+        ..Service::default()
     }
 }

@@ -1,36 +1,20 @@
 //! The operator-managed Redis: a single-replica StatefulSet and its Service.
 
-use super::pod::{container_security, pod_security, port, resources, tcp_probe};
+use super::pod::{container_security, pod_security, port, resources, service, tcp_probe};
 use super::{labels, meta, selector, Names, REDIS_PORT, REDIS_USER};
 use crate::crd::DeliveryPipeline;
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
     Container, EmptyDirVolumeSource, PersistentVolumeClaim, PersistentVolumeClaimSpec, PodSpec,
-    PodTemplateSpec, Service, ServicePort, ServiceSpec, Volume, VolumeMount,
-    VolumeResourceRequirements,
+    PodTemplateSpec, Service, Volume, VolumeMount, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::ResourceExt;
 use std::collections::BTreeMap;
 
 pub(super) fn redis_service(p: &DeliveryPipeline) -> Service {
-    Service {
-        metadata: meta(p, Names::redis(&p.name_any()), "redis"),
-        spec: Some(ServiceSpec {
-            selector: Some(selector(p, "redis")),
-            ports: Some(vec![ServicePort {
-                name: Some("redis".into()),
-                port: REDIS_PORT,
-                target_port: Some(IntOrString::String("redis".into())),
-                protocol: Some("TCP".into()),
-                ..ServicePort::default()
-            }]),
-            ..ServiceSpec::default()
-        }),
-        ..Service::default()
-    }
+    service(p, "redis", Names::redis(&p.name_any()), "redis", REDIS_PORT)
 }
 
 pub(super) fn redis_statefulset(p: &DeliveryPipeline) -> StatefulSet {
