@@ -13,7 +13,11 @@
 # place), and kwok (scripts/cluster/kwok/go.mod), which simulates three nodes:
 # Pods are scheduled onto them and reported Running and Ready, so Deployments
 # become Available. No kubelet and no container runtime run; the operator's
-# suite starts a Pod's command itself where it needs the process.
+# suite starts a Pod's command itself where it needs the process. The
+# controller-manager gives nodes an hour before it calls them NotReady: kwok
+# renews their leases, but late on a loaded 2-core machine, and a simulated
+# node never really fails (a pod marked not ready then would stay so, as
+# kwok readies only new pods).
 #
 # As in a real cluster: RBAC (and Node) authorization, the default admission
 # plugins plus NodeRestriction, ServiceAccount tokens signed by the apiserver,
@@ -250,6 +254,7 @@ up() {
         --root-ca-file "$state/pki/ca.crt" \
         --cluster-signing-cert-file "$state/pki/ca.crt" --cluster-signing-key-file "$state/pki/ca.key" \
         --use-service-account-credentials \
+        --node-monitor-grace-period 1h \
         --leader-elect=false --profiling=false
     start kube-scheduler $scheduler_port "$bin/kube-scheduler" \
         --kubeconfig "$state/kube-scheduler.kubeconfig" \

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 pub const FINALIZER: &str = "baedal.dev/cleanup";
 
 /// The topic kinds a pipeline uses, each `<topicPrefix><kind>`.
-pub use baedal::config::TOPICS;
+pub use baedal_contract::config::TOPICS;
 
 // The rules below are macros so the CEL strings can be built with
 // `concat!`; each also has a constant for the Rust side.

@@ -7,7 +7,7 @@ use crate::build::workload_config;
 use crate::crd::DeliveryPipeline;
 use crate::deref::Dereferenced;
 use crate::topics::{self, DesiredTopic, TopicsOutcome};
-use baedal::config::Config;
+use baedal_contract::config::Config;
 use futures::future::BoxFuture;
 
 /// Topic and schema provisioning.
@@ -67,7 +67,7 @@ impl DataPlane for Servers {
     fn migrate<'a>(&'a self, config: &'a Config) -> BoxFuture<'a, Result<i64, String>> {
         Box::pin(async move {
             // The workloads' own migration set and code: one schema history.
-            let pool = baedal::db::migrate(&config.database)
+            let pool = baedal_contract::schema::migrate(&config.database)
                 .await
                 .map_err(|e| e.to_string())?;
             let version: Option<i64> =
@@ -110,7 +110,7 @@ impl DataPlane for Servers {
 
 /// The latest migration version the operator ships (what `migrate` reaches).
 pub fn latest_migration() -> i64 {
-    baedal::db::migrator()
+    baedal_contract::schema::migrator()
         .iter()
         .map(|m| m.version)
         .max()

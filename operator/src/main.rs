@@ -1,7 +1,7 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
-    baedal::cli::init_logging("info,kube=warn");
+    baedal_contract::logging::init_logging("info,kube=warn");
     match baedal_operator::cli::run(baedal_operator::cli::Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -15,7 +15,7 @@ use crate::crd::{
 };
 use crate::dataplane::DataPlane;
 use crate::topics::{DesiredTopic, TopicProblem, TopicsOutcome};
-use baedal::config::Config;
+use baedal_contract::config::Config;
 use futures::future::BoxFuture;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;

@@ -9,7 +9,7 @@
 //! UNSUPPORTED_FEATURE) gives a condition naming the call, not a crash.
 
 use crate::crd::{DeliveryPipelineSpec, TopicStatus, TOPICS};
-use baedal::config::Config;
+use baedal_contract::config::Config;
 use rdkafka::admin::{
     AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier,
     TopicReplication,
@@ -190,7 +190,7 @@ async fn current_topics(
     admin: &AdminClient<DefaultClientContext>,
     desired: &[DesiredTopic],
 ) -> Result<BTreeMap<String, CurrentTopic>, String> {
-    let client_config = baedal::kafka::client_config(config);
+    let client_config = baedal_contract::kafka::client_config(config);
     // Metadata is a blocking librdkafka call: off the async threads.
     let partitions = tokio::task::spawn_blocking(move || {
         let consumer: BaseConsumer = client_config.create().map_err(|e| e.to_string())?;
@@ -259,7 +259,7 @@ async fn current_topics(
 /// Connection and unexpected admin failures are `Err`; a refused decrease or
 /// an unsupported call is a [`TopicProblem`] in the outcome.
 pub async fn ensure(config: &Config, desired: &[DesiredTopic]) -> Result<TopicsOutcome, String> {
-    let admin: AdminClient<DefaultClientContext> = baedal::kafka::client_config(config)
+    let admin: AdminClient<DefaultClientContext> = baedal_contract::kafka::client_config(config)
         .create()
         .map_err(|e| format!("admin client: {e}"))?;
     let current = current_topics(config, &admin, desired).await?;
@@ -364,7 +364,7 @@ pub async fn ensure(config: &Config, desired: &[DesiredTopic]) -> Result<TopicsO
 
 /// Deletes the topics (deletionPolicy Delete). Missing topics are fine.
 pub async fn delete(config: &Config, names: &[String]) -> Result<(), String> {
-    let admin: AdminClient<DefaultClientContext> = baedal::kafka::client_config(config)
+    let admin: AdminClient<DefaultClientContext> = baedal_contract::kafka::client_config(config)
         .create()
         .map_err(|e| format!("admin client: {e}"))?;
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();

@@ -1,6 +1,6 @@
 //! The pure builders: what each child looks like for a spec.
 
-use baedal::config::Config;
+use baedal_contract::config::Config;
 use baedal_operator::build::{
     build, env_var, Child, ChildKind, Children, CONFIG_HASH, CONFIG_KEY, INGEST_INPUTS,
 };

@@ -3,7 +3,7 @@
 //! ports on 127.0.0.1). Each test uses its own topic prefix or schema and
 //! removes it at the end.
 
-use baedal::config::Config;
+use baedal_contract::config::Config;
 use baedal_operator::dataplane::{latest_migration, DataPlane, Servers};
 use baedal_operator::topics::{desired_topics, TopicAction, TopicProblem};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -219,7 +219,9 @@ async fn workloads_one_version_behind_accept_a_newer_schema() {
     let servers = Servers;
     servers.migrate(&config).await.expect("migrate");
     // A newer operator applied a migration this build does not have.
-    let pool = baedal::db::connect(&config.database).await.expect("pool");
+    let pool = baedal_contract::schema::connect(&config.database)
+        .await
+        .expect("pool");
     sqlx::query(
         "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
          VALUES (99991231000000, 'from a newer operator', true, '\\x00'::bytea, 0)",
@@ -229,7 +231,7 @@ async fn workloads_one_version_behind_accept_a_newer_schema() {
     .expect("record a newer migration");
     pool.close().await;
     // The workloads' own migrate (what the ETL runs at start) still works.
-    baedal::db::migrate(&config.database)
+    baedal_contract::schema::migrate(&config.database)
         .await
         .expect("an older image against a newer schema");
     servers.drop_schema(&config).await.expect("drop");

@@ -113,17 +113,7 @@ pub enum IngestMode {
     Replay,
 }
 
-/// Logs to stderr, filtered by `BAEDAL_LOG` (tracing's env-filter syntax)
-/// or `default_filter`. Every baedal binary starts with this.
-pub fn init_logging(default_filter: &str) {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BAEDAL_LOG")
-                .unwrap_or_else(|_| default_filter.into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-}
+pub use baedal_contract::logging::init_logging;
 
 /// Set by SIGTERM or SIGINT: jobs stop reading, flush and exit cleanly.
 fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {

@@ -1,6 +1,8 @@
 //! Everything baedal says to Kafka goes through here: client settings from
 //! [`Config`], and the topics the workloads use.
 
+pub use baedal_contract::kafka::client_config;
+
 use crate::config::{Config, TOPICS};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -8,27 +10,6 @@ use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
 use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
-
-/// Settings every client shares: brokers and, when configured, TLS/SASL.
-pub fn client_config(config: &Config) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", &config.kafka.bootstrap)
-        .set("client.id", "baedal");
-    let k = &config.kafka;
-    if let Some(p) = &k.security_protocol {
-        c.set("security.protocol", p);
-    }
-    if let Some(m) = &k.sasl_mechanism {
-        c.set("sasl.mechanism", m);
-    }
-    if let Some(u) = &k.sasl_username {
-        c.set("sasl.username", u);
-    }
-    if let Some(p) = &k.sasl_password {
-        c.set("sasl.password", p);
-    }
-    c
-}
 
 /// An idempotent producer with acks=all: no record is lost or doubled by a retry.
 pub fn producer_config(config: &Config) -> ClientConfig {

@@ -4,7 +4,7 @@
 
 pub mod api;
 pub mod cli;
-pub mod config;
+pub use baedal_contract::config;
 pub mod datagen;
 pub mod db;
 pub mod etl;

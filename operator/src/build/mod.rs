@@ -20,7 +20,7 @@ pub use ingest::{ingest_job_hash, INGEST_INPUTS};
 
 use crate::crd::{DeliveryPipeline, RedisMode, SourceMode};
 use crate::deref::Dereferenced;
-use baedal::config::{Config, ENV, OPERATOR_WRITTEN};
+use baedal_contract::config::{Config, ENV, OPERATOR_WRITTEN};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
 use k8s_openapi::api::batch::v1::{CronJob, Job};

@@ -410,6 +410,64 @@ async fn a_steady_pipeline_writes_nothing_and_a_change_writes_only_its_child() {
 }
 
 #[tokio::test]
+async fn a_child_the_apiserver_refuses_is_named_and_the_rest_is_still_applied() {
+    let ns = Namespace::create("e2e-refused");
+    let _operator = Operator::start(&ns.name, "op-refused");
+    create_quickstart(&ns.name);
+    let client = cluster().admin().await;
+    wait_ready(&client, &ns.name).await;
+    // A volume for the managed Redis changes the StatefulSet's
+    // volumeClaimTemplates, which Kubernetes refuses to update (422); the
+    // new schedule in the same change must still reach the CronJob.
+    cluster().kubectl_ok(&[
+        "patch",
+        "dp",
+        NAME,
+        "-n",
+        &ns.name,
+        "--type=merge",
+        "-p",
+        r#"{"spec":{"redis":{"managed":{"storage":"1Gi"}},"etl":{"schedule":"*/9 * * * *"}}}"#,
+    ]);
+    eventually("the new schedule applied", RECREATED_WITHIN, || async {
+        (field(
+            &ns.name,
+            "cronjob",
+            &format!("{NAME}-etl"),
+            ".spec.schedule",
+        ) == "*/9 * * * *")
+            .then_some(())
+    })
+    .await;
+    let redis = eventually(
+        "the Redis condition names the refusal",
+        RECREATED_WITHIN,
+        || async {
+            let p = pipeline(&client, &ns.name).await?;
+            let c = p.condition("Redis")?.clone();
+            (c.reason == "ApplyFailed").then_some(c)
+        },
+    )
+    .await;
+    assert_eq!(redis.status, "False");
+    assert!(
+        redis.message.contains(&format!("StatefulSet {NAME}-redis")),
+        "{}",
+        redis.message
+    );
+    assert!(
+        redis.message.contains("Forbidden") || redis.message.contains("422"),
+        "{}",
+        redis.message
+    );
+    let p = pipeline(&client, &ns.name).await.expect("pipeline");
+    assert_eq!(
+        p.condition("Ready").map(|c| c.status.as_str()),
+        Some("False")
+    );
+}
+
+#[tokio::test]
 async fn suspend_stops_the_workloads_and_resume_restores_them() {
     let ns = Namespace::create("e2e-suspend");
     let _operator = Operator::start(&ns.name, "op-suspend");

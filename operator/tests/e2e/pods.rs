@@ -42,9 +42,9 @@ fn baedal_binary() -> PathBuf {
 /// Names of the Kafka topics that start with `prefix`.
 pub fn topics_with_prefix(prefix: &str) -> Vec<String> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    let mut config = baedal::config::Config::default();
+    let mut config = baedal_contract::config::Config::default();
     config.kafka.bootstrap = service("BAEDAL_KAFKA_BOOTSTRAP");
-    let consumer: BaseConsumer = baedal::kafka::client_config(&config)
+    let consumer: BaseConsumer = baedal_contract::kafka::client_config(&config)
         .create()
         .expect("consumer");
     let metadata = consumer
