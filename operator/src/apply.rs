@@ -90,16 +90,21 @@ pub struct Applied {
     /// The children that were deleted: no longer wanted, or replaced.
     pub removed: Vec<(ChildKind, String)>,
     /// The children that could not be applied, with the API server's answer.
-    pub failed: Vec<(ChildKind, String, String)>,
+    pub failed: Vec<ChildFailure>,
 }
 
-impl Applied {
-    /// The failure of the child of this kind and name, if it failed.
-    pub fn failure(&self, kind: ChildKind, name: &str) -> Option<&str> {
-        self.failed
-            .iter()
-            .find(|(k, n, _)| *k == kind && n == name)
-            .map(|(_, _, e)| e.as_str())
+/// A child the API server refused (or could not be asked about).
+#[derive(Clone, Debug)]
+pub struct ChildFailure {
+    pub kind: ChildKind,
+    pub name: String,
+    /// The API server's answer.
+    pub error: String,
+}
+
+impl std::fmt::Display for ChildFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}: {}", self.kind.as_str(), self.name, self.error)
     }
 }
 
@@ -167,7 +172,11 @@ pub async fn apply_all(
                     applied.objects.insert((kind, name), o);
                 }
             }
-            Err(e) => applied.failed.push((kind, name, e.to_string())),
+            Err(e) => applied.failed.push(ChildFailure {
+                kind,
+                name,
+                error: e.to_string(),
+            }),
         }
     }
     for (kind, name) in &children.absent {
@@ -191,7 +200,11 @@ pub async fn apply_all(
         match result {
             Ok(true) => applied.removed.push((*kind, name.clone())),
             Ok(false) => {}
-            Err(e) => applied.failed.push((*kind, name.clone(), e.to_string())),
+            Err(e) => applied.failed.push(ChildFailure {
+                kind: *kind,
+                name: name.clone(),
+                error: e.to_string(),
+            }),
         }
     }
     applied

@@ -12,7 +12,7 @@
 //! Errors back off exponentially per object ([`error_policy`]).
 
 use crate::apply::{apply_all, Applied, MANAGER};
-use crate::build::build;
+use crate::build::{build, component_selector};
 use crate::crd::{DeletionPolicy, DeliveryPipeline, DeliveryPipelineStatus, FINALIZER};
 use crate::dataplane::{operator_config, DataPlane};
 use crate::deref::dereference;
@@ -281,7 +281,7 @@ async fn apply(p: &DeliveryPipeline, ctx: &Context, namespace: &str) -> Result<A
             applied
                 .failed
                 .iter()
-                .map(|(k, n, e)| format!("{} {n}: {e}", k.as_str()))
+                .map(ToString::to_string)
                 .collect::<Vec<_>>()
                 .join("; "),
         )
@@ -336,18 +336,26 @@ async fn apply(p: &DeliveryPipeline, ctx: &Context, namespace: &str) -> Result<A
     Ok(Action::requeue(RESYNC))
 }
 
-/// The newest Job the ETL CronJob created, if any (the Jobs carry the
-/// pipeline's labels from the CronJob's job template).
+/// The Jobs of the pipeline's ETL CronJob, scheduled or made by hand
+/// (`kubectl create job --from`): they carry the pipeline's labels from the
+/// CronJob's job template.
+async fn etl_jobs(client: &Client, namespace: &str, name: &str) -> Result<Vec<Job>, kube::Error> {
+    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
+    let selector = component_selector(name, "etl");
+    Ok(jobs
+        .list(&ListParams::default().labels(&selector))
+        .await?
+        .items)
+}
+
+/// The newest Job of the ETL, if any.
 async fn latest_etl_job(
     client: &Client,
     namespace: &str,
     name: &str,
 ) -> Result<Option<Job>, kube::Error> {
-    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
-    let selector = format!("app.kubernetes.io/instance={name},app.kubernetes.io/component=etl");
-    let list = jobs.list(&ListParams::default().labels(&selector)).await?;
-    Ok(list
-        .items
+    Ok(etl_jobs(client, namespace, name)
+        .await?
         .into_iter()
         .max_by(|a, b| a.creation_timestamp().cmp(&b.creation_timestamp())))
 }
@@ -457,13 +465,9 @@ async fn delete_data(p: &DeliveryPipeline, ctx: &Context) -> Result<Vec<String>,
 /// the API.
 async fn stop_workloads(client: &Client, namespace: &str, name: &str) -> Result<(), Error> {
     use crate::build::{ChildKind, Names};
-    let selector = format!("app.kubernetes.io/instance={name},app.kubernetes.io/component=etl");
-    let jobs: Api<Job> = Api::namespaced(client.clone(), namespace);
-    let etl_jobs: Vec<String> = jobs
-        .list(&ListParams::default().labels(&selector))
+    let etl_jobs: Vec<String> = etl_jobs(client, namespace, name)
         .await
         .map_err(|e| Error::Cleanup(format!("listing the ETL's Jobs: {e}")))?
-        .items
         .iter()
         .map(|j| j.name_any())
         .collect();

@@ -7,6 +7,7 @@
 //! `Etl` condition); a change to a Secret the pipeline references (so a
 //! rotated password rolls the pods that use it); and the periodic resync.
 
+use crate::build::{INSTANCE_LABEL, MANAGED_SELECTOR};
 use crate::crd::DeliveryPipeline;
 use crate::dataplane::Servers;
 use crate::deref::references;
@@ -59,9 +60,6 @@ where
         None => Api::all(client.clone()),
     }
 }
-
-/// The label every child carries.
-const MANAGED: &str = "app.kubernetes.io/managed-by=baedal-operator";
 
 async fn metrics(State(registry): State<Arc<Registry>>) -> impl IntoResponse {
     (
@@ -138,7 +136,7 @@ fn pipelines_using(
 /// The pipeline a Job belongs to, by its instance label (the ETL's Jobs are
 /// owned by the CronJob, not by the pipeline).
 fn pipeline_of(job: &Job) -> Option<ObjectRef<DeliveryPipeline>> {
-    let instance = job.labels().get("app.kubernetes.io/instance")?;
+    let instance = job.labels().get(INSTANCE_LABEL)?;
     Some(ObjectRef::new(instance).within(&job.namespace()?))
 }
 
@@ -189,7 +187,7 @@ pub async fn run(options: Options) -> anyhow::Result<()> {
         )
         .with_cleanup_timeout(options.cleanup_timeout),
     );
-    let owned = watcher::Config::default().labels(MANAGED);
+    let owned = watcher::Config::default().labels(MANAGED_SELECTOR);
     let controller = Controller::new(pipelines, watcher::Config::default());
     let store = controller.store();
     let controller = controller

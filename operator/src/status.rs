@@ -79,8 +79,8 @@ fn apply_failure(applied: &Applied, name: &str) -> Option<Health> {
     applied
         .failed
         .iter()
-        .find(|(_, n, _)| n == name)
-        .map(|(k, n, e)| Health::Failed("ApplyFailed", format!("{} {n}: {e}", k.as_str())))
+        .find(|f| f.name == name)
+        .map(|f| Health::Failed("ApplyFailed", f.to_string()))
 }
 
 /// A Job's outcome: (finished, failed, message), from its conditions.
@@ -88,8 +88,8 @@ fn job_outcome(job: &serde_json::Value) -> (bool, bool, String) {
     let conditions = job
         .pointer("/status/conditions")
         .and_then(|c| c.as_array())
-        .cloned()
-        .unwrap_or_default();
+        .into_iter()
+        .flatten();
     for c in conditions {
         let true_ = c.get("status").and_then(|s| s.as_str()) == Some("True");
         let message = c
@@ -254,10 +254,10 @@ fn overall(
         Names::etl(&name),
         Names::redis(&name),
     ];
-    if let Some((k, n, e)) = applied.failed.iter().find(|(_, n, _)| !owned.contains(n)) {
+    if let Some(f) = applied.failed.iter().find(|f| !owned.contains(&f.name)) {
         return (
             Phase::Degraded,
-            Health::Failed("ApplyFailed", format!("{} {n}: {e}", k.as_str())),
+            Health::Failed("ApplyFailed", f.to_string()),
         );
     }
     if let Some((c, Health::Failed(reason, _))) =

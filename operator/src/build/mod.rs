@@ -252,22 +252,33 @@ pub fn workload_config(p: &DeliveryPipeline) -> Config {
     c
 }
 
+/// The label naming the pipeline a child (or a pod, or an ETL Job) belongs to.
+pub const INSTANCE_LABEL: &str = "app.kubernetes.io/instance";
+/// The label naming the component: `api`, `etl`, `ingest`, `redis`, `config`.
+pub const COMPONENT_LABEL: &str = "app.kubernetes.io/component";
+/// The label selector of everything the operator writes.
+pub const MANAGED_SELECTOR: &str = "app.kubernetes.io/managed-by=baedal-operator";
+
 fn labels(p: &DeliveryPipeline, component: &str) -> BTreeMap<String, String> {
     let mut l = selector(p, component);
     l.insert("app.kubernetes.io/part-of".into(), "baedal".into());
-    l.insert(
-        "app.kubernetes.io/managed-by".into(),
-        "baedal-operator".into(),
-    );
+    if let Some((key, value)) = MANAGED_SELECTOR.split_once('=') {
+        l.insert(key.into(), value.into());
+    }
     l
 }
 
 fn selector(p: &DeliveryPipeline, component: &str) -> BTreeMap<String, String> {
     BTreeMap::from([
         ("app.kubernetes.io/name".into(), "baedal".into()),
-        ("app.kubernetes.io/instance".into(), p.name_any()),
-        ("app.kubernetes.io/component".into(), component.into()),
+        (INSTANCE_LABEL.into(), p.name_any()),
+        (COMPONENT_LABEL.into(), component.into()),
     ])
+}
+
+/// The label selector of one component of the pipeline `pipeline`.
+pub fn component_selector(pipeline: &str, component: &str) -> String {
+    format!("{INSTANCE_LABEL}={pipeline},{COMPONENT_LABEL}={component}")
 }
 
 fn owner(p: &DeliveryPipeline) -> Vec<OwnerReference> {
