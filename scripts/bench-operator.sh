@@ -42,15 +42,7 @@ k delete namespace "$ns" --wait=true --timeout=120s >/dev/null 2>&1 || true
 k create namespace "$ns" >/dev/null
 
 work=$(mktemp -d)
-token=$(k create token baedal-operator -n baedal-system --duration=2h)
-cat >"$work/kubeconfig" <<EOF
-apiVersion: v1
-kind: Config
-clusters: [{name: local, cluster: {server: "https://127.0.0.1:6443", certificate-authority: "$BAEDAL_CLUSTER_DIR/pki/ca.crt"}}]
-users: [{name: operator, user: {token: "$token"}}]
-contexts: [{name: local, context: {cluster: local, user: operator}}]
-current-context: local
-EOF
+scripts/cluster.sh kubeconfig baedal-system baedal-operator "$work/kubeconfig"
 
 log "creating $n pipelines in namespace $ns"
 {

@@ -6,6 +6,8 @@
 #   scripts/cluster.sh env     # `export KUBECONFIG=…` and the versions, for eval
 #   scripts/cluster.sh down    # stop everything and remove the cluster's state
 #   scripts/cluster.sh build   # only build the binaries
+#   scripts/cluster.sh kubeconfig NAMESPACE ACCOUNT FILE
+#                              # a kubeconfig with a token (TokenRequest) of that ServiceAccount
 #
 # What runs: etcd, kube-apiserver, kube-controller-manager and
 # kube-scheduler of one Kubernetes release, built with `go build` from the
@@ -293,8 +295,27 @@ down() {
     log "stopped; state removed"
 }
 
+# A kubeconfig that authenticates as a ServiceAccount, with a fresh token:
+# how the operator runs outside a pod with exactly its own RBAC.
+account_kubeconfig() { # namespace account file
+    local token
+    token=$(kubectl_admin create token "$2" -n "$1" --duration=24h)
+    cat >"$3" <<EOF
+apiVersion: v1
+kind: Config
+clusters: [{name: baedal-local, cluster: {server: "https://127.0.0.1:$apiserver_port", certificate-authority: "$state/pki/ca.crt"}}]
+users: [{name: "$2", user: {token: "$token"}}]
+contexts: [{name: baedal-local, context: {cluster: baedal-local, user: "$2"}}]
+current-context: baedal-local
+EOF
+}
+
 case "${1:-}" in
     build) build ;;
+    kubeconfig)
+        [ $# -eq 4 ] || { echo "usage: $0 kubeconfig NAMESPACE ACCOUNT FILE" >&2; exit 2; }
+        account_kubeconfig "$2" "$3" "$4"
+        ;;
     up) up ;;
     down) down ;;
     env)
@@ -303,5 +324,5 @@ case "${1:-}" in
         echo "export BAEDAL_CLUSTER_DIR=$state"
         echo "export BAEDAL_K8S_VERSION=$k8s_version"
         ;;
-    *) echo "usage: $0 up|down|env|build" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down|env|build|kubeconfig" >&2; exit 2 ;;
 esac

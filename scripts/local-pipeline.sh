@@ -40,15 +40,7 @@ kubectl wait --for=condition=Established crd/deliverypipelines.baedal.dev --time
 cargo build --release -p baedal-operator --quiet
 target=${CARGO_TARGET_DIR:-target}
 case "$target" in /*) ;; *) target=$(pwd)/$target ;; esac
-token=$(kubectl create token baedal-operator -n baedal-system --duration=24h)
-cat >"$state/operator.kubeconfig" <<KC
-apiVersion: v1
-kind: Config
-clusters: [{name: local, cluster: {server: "https://127.0.0.1:6443", certificate-authority: "$state/pki/ca.crt"}}]
-users: [{name: baedal-operator, user: {token: "$token"}}]
-contexts: [{name: local, context: {cluster: local, user: baedal-operator}}]
-current-context: local
-KC
+scripts/cluster.sh kubeconfig baedal-system baedal-operator "$state/operator.kubeconfig"
 if ! { [ -f "$state/operator.pid" ] && kill -0 "$(cat "$state/operator.pid")" 2>/dev/null; }; then
     KUBECONFIG="$state/operator.kubeconfig" POD_NAMESPACE=baedal-system setsid nohup \
         "$target/release/baedal-operator" run --listen 127.0.0.1:8081 --identity local \

@@ -92,7 +92,7 @@ pub struct PodProcess {
     child: Child,
     pod: String,
     container: String,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 fn secret_value(secrets: &[Secret], name: &str, key: &str) -> String {
@@ -246,14 +246,14 @@ pub async fn start(client: &Client, pod: &Pod) -> PodProcess {
         child,
         pod: pod.name_any(),
         container: container.name,
-        _dir: dir,
+        dir,
     }
 }
 
 impl PodProcess {
     /// What the container printed.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("log")).unwrap_or_default()
     }
 
     /// Waits for the process to end (up to `limit`) and reports its exit
@@ -320,6 +320,27 @@ async fn pod_with_label(client: &Client, namespace: &str, selector: &str) -> Pod
     .await
 }
 
+/// Runs the Job's next pod to its end, and reports it; its exit code.
+async fn run_next_pod(client: &Client, namespace: &str, job: &str, limit: Duration) -> i32 {
+    let pod = pod_with_label(client, namespace, &format!("job-name={job}")).await;
+    start(client, &pod)
+        .await
+        .finish(client, namespace, limit)
+        .await
+}
+
+/// `kubectl create job JOB --from=cronjob/quickstart-etl`.
+fn etl_job_now(namespace: &str, job: &str) {
+    cluster().kubectl_ok(&[
+        "create",
+        "job",
+        job,
+        "--from=cronjob/quickstart-etl",
+        "-n",
+        namespace,
+    ]);
+}
+
 async fn condition(client: &Client, ns: &str, type_: &str) -> Option<(String, String)> {
     let p = Api::<DeliveryPipeline>::namespaced(client.clone(), ns)
         .get_opt("quickstart")
@@ -357,11 +378,13 @@ pub async fn runs_as_declared() {
     .await;
 
     // The batch ingest Job.
-    let pod = pod_with_label(&client, &ns.name, "job-name=quickstart-ingest").await;
-    let code = start(&client, &pod)
-        .await
-        .finish(&client, &ns.name, Duration::from_secs(180))
-        .await;
+    let code = run_next_pod(
+        &client,
+        &ns.name,
+        "quickstart-ingest",
+        Duration::from_secs(180),
+    )
+    .await;
     assert_eq!(code, 0, "the ingest failed");
     eventually("Ingest Completed", Duration::from_secs(30), || async {
         (condition(&client, &ns.name, "Ingest").await? == ("True".into(), "Completed".into()))
@@ -370,19 +393,8 @@ pub async fn runs_as_declared() {
     .await;
 
     // A Job made from the ETL CronJob, as `kubectl create job --from` does.
-    c.kubectl_ok(&[
-        "create",
-        "job",
-        "etl-now",
-        "--from=cronjob/quickstart-etl",
-        "-n",
-        &ns.name,
-    ]);
-    let pod = pod_with_label(&client, &ns.name, "job-name=etl-now").await;
-    let code = start(&client, &pod)
-        .await
-        .finish(&client, &ns.name, Duration::from_secs(300))
-        .await;
+    etl_job_now(&ns.name, "etl-now");
+    let code = run_next_pod(&client, &ns.name, "etl-now", Duration::from_secs(300)).await;
     assert_eq!(code, 0, "the ETL failed");
     eventually("Etl Succeeded", Duration::from_secs(30), || async {
         (condition(&client, &ns.name, "Etl").await? == ("True".into(), "Succeeded".into()))
@@ -421,45 +433,22 @@ pub async fn runs_as_declared() {
         )
         .await
         .expect("break the database URL");
-    c.kubectl_ok(&[
-        "create",
-        "job",
-        "etl-broken",
-        "--from=cronjob/quickstart-etl",
-        "-n",
-        &ns.name,
-    ]);
+    etl_job_now(&ns.name, "etl-broken");
+    // Each retry of the Job (backoffLimit 2: three pods) fails the same way.
     for _ in 0..3 {
-        let job_failed = || async {
-            Some(
-                c.kubectl_ok(&[
-                    "get",
-                    "job",
-                    "etl-broken",
-                    "-n",
-                    &ns.name,
-                    "-o",
-                    "jsonpath={.status.conditions[?(@.type==\"Failed\")].status}",
-                ]) == "True",
-            )
-        };
-        if job_failed().await == Some(true) {
+        let failed = c.kubectl_ok(&[
+            "get",
+            "job",
+            "etl-broken",
+            "-n",
+            &ns.name,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"Failed\")].status}",
+        ]);
+        if failed == "True" {
             break;
         }
-        let pods: Api<Pod> = Api::namespaced(client.clone(), &ns.name);
-        let pending = eventually("the next ETL pod", Duration::from_secs(60), || async {
-            pods.list(&ListParams::default().labels("job-name=etl-broken"))
-                .await
-                .ok()?
-                .items
-                .into_iter()
-                .find(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
-        })
-        .await;
-        let code = start(&client, &pending)
-            .await
-            .finish(&client, &ns.name, Duration::from_secs(120))
-            .await;
+        let code = run_next_pod(&client, &ns.name, "etl-broken", Duration::from_secs(120)).await;
         assert_ne!(code, 0, "an ETL without its database succeeded");
     }
     eventually("Etl EtlJobFailed", Duration::from_secs(60), || async {
