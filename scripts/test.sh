@@ -6,20 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cache=${BAEDAL_CACHE:-$HOME/.cache/baedal}
-# What this run starts, it stops: the broker (its data is in memory) and
+# What this run starts, it stops: the broker (it starts empty each time) and
 # the control plane (its state is thrown away).
 started_broker=""
 started_cluster=""
 cleanup() {
-    if [ -n "$started_broker" ] && [ -f "$cache/tansu.pid" ]; then
-        kill "$(cat "$cache/tansu.pid")" 2>/dev/null || true
-        rm -f "$cache/tansu.pid"
-    fi
+    if [ -n "$started_broker" ]; then scripts/services.sh --stop-kafka || true; fi
     if [ -n "$started_cluster" ]; then scripts/cluster.sh down >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 (exec 3<>/dev/tcp/127.0.0.1/9092) 2>/dev/null || started_broker=1
-# Kafka-protocol broker, PostgreSQL and Redis on loopback, for the pipeline tests.
+# Apache Kafka, PostgreSQL and Redis on loopback, for the pipeline tests.
 eval "$(scripts/services.sh --env)"
 # The control plane, for the operator's end-to-end suite.
 (exec 3<>/dev/tcp/127.0.0.1/6443) 2>/dev/null || started_cluster=1

@@ -15,5 +15,6 @@ pub mod reconcile;
 pub mod run;
 pub mod status;
 pub mod testing;
+pub mod topic_configs;
 pub mod topics;
 pub mod validate;

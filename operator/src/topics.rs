@@ -1,18 +1,19 @@
 //! Kafka topics: the desired set from the spec, a pure plan (current vs
 //! desired → actions), and carrying the plan out through the admin API.
 //!
-//! The operator owns the configuration keys it sets (`retention.ms`); it
-//! creates missing topics, raises partition counts, updates configs, and
-//! refuses to lower a partition count (Kafka cannot, and it would reorder
-//! keys): a refusal is a condition, not an error. A broker that does not
-//! support an admin call (tansu 0.6 answers CreatePartitions with
-//! UNSUPPORTED_FEATURE) gives a condition naming the call, not a crash.
+//! The operator owns the configuration keys it sets (`retention.ms`) and
+//! only those: it sets them with IncrementalAlterConfigs, so keys set by
+//! others stay as they are. It creates missing topics, raises partition
+//! counts (CreatePartitions), and refuses to lower a partition count (Kafka
+//! cannot, and it would reorder keys): a refusal is a condition, not an
+//! error. A broker that does not support an admin call (Kafka before 2.3 has
+//! no IncrementalAlterConfigs) gives a condition naming the call, not a crash.
 
 use crate::crd::{DeliveryPipelineSpec, TopicStatus, TOPICS};
+use crate::topic_configs::set_topic_configs;
 use baedal_contract::config::Config;
 use rdkafka::admin::{
-    AdminClient, AdminOptions, AlterConfig, NewPartitions, NewTopic, ResourceSpecifier,
-    TopicReplication,
+    AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
 };
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -320,25 +321,24 @@ pub async fn ensure(config: &Config, desired: &[DesiredTopic]) -> Result<TopicsO
                 }
             }
             TopicAction::UpdateConfigs { topic, configs } => {
-                let mut alter = AlterConfig::new(ResourceSpecifier::Topic(topic));
-                for (k, v) in configs {
-                    alter = alter.set(k, v);
-                }
-                let result = admin.alter_configs([&alter], &options).await;
-                let code = match result {
-                    Ok(results) => results.into_iter().find_map(|r| r.err()).map(|(_, c)| c),
-                    Err(e) => e.rdkafka_error_code(),
-                };
-                match code {
-                    None => outcome.applied.push(action.clone()),
-                    Some(code) if unsupported(code) => {
+                // Only the managed keys are named: others' settings stay.
+                let client_config = baedal_contract::kafka::client_config(config);
+                let (name, configs) = (topic.clone(), configs.clone());
+                let result = tokio::task::spawn_blocking(move || {
+                    set_topic_configs(&client_config, &name, &configs, TIMEOUT)
+                })
+                .await
+                .map_err(|e| format!("config task: {e}"))?;
+                match result {
+                    Ok(()) => outcome.applied.push(action.clone()),
+                    Err(e) if e.code().is_some_and(unsupported) => {
                         outcome.problems.push(TopicProblem::Unsupported {
                             topic: topic.clone(),
-                            call: "AlterConfigs",
-                            code: format!("{code:?}"),
+                            call: "IncrementalAlterConfigs",
+                            code: e.to_string(),
                         })
                     }
-                    Some(code) => return Err(format!("updating configs of {topic}: {code}")),
+                    Err(e) => return Err(format!("updating configs of {topic}: {e}")),
                 }
             }
             TopicAction::RefuseDecrease {

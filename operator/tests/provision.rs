@@ -6,7 +6,11 @@
 use baedal_contract::config::Config;
 use baedal_operator::dataplane::{latest_migration, DataPlane, Servers};
 use baedal_operator::topics::{desired_topics, TopicAction, TopicProblem};
+use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -44,14 +48,38 @@ fn spec(
     p.spec
 }
 
+/// A topic config as the broker reports it (DescribeConfigs).
+async fn topic_config(config: &Config, topic: &str, key: &str) -> Option<String> {
+    let admin: AdminClient<DefaultClientContext> = baedal_contract::kafka::client_config(config)
+        .create()
+        .expect("admin");
+    let results = admin
+        .describe_configs([&ResourceSpecifier::Topic(topic)], &AdminOptions::new())
+        .await
+        .expect("describe");
+    let resource = results.into_iter().next()?.ok()?;
+    resource.get(key).and_then(|e| e.value.clone())
+}
+
+/// Partition counts from the broker's metadata.
+fn partition_count(config: &Config, topic: &str) -> usize {
+    let consumer: BaseConsumer = baedal_contract::kafka::client_config(config)
+        .create()
+        .expect("client");
+    let metadata = consumer
+        .fetch_metadata(Some(topic), Duration::from_secs(10))
+        .expect("metadata");
+    metadata.topics()[0].partitions().len()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn topics_are_created_kept_updated_and_never_shrunk() {
+async fn topics_are_created_kept_updated_grown_and_never_shrunk() {
     let prefix = format!("{}.", unique("t"));
     let config = config(&prefix, "unused");
     let servers = Servers;
 
     // Create.
-    let desired = desired_topics(&spec(&prefix, 2, Some(24)));
+    let desired = desired_topics(&spec(&prefix, 3, Some(24)));
     let first = servers
         .ensure_topics(&config, &desired)
         .await
@@ -66,27 +94,35 @@ async fn topics_are_created_kept_updated_and_never_shrunk() {
     assert!(first
         .topics
         .iter()
-        .all(|t| t.partitions == 2 && t.name.starts_with(&prefix)));
+        .all(|t| t.partitions == 3 && t.name.starts_with(&prefix)));
 
-    // Re-run: nothing to create, no partition change; configs are only
-    // rewritten if the broker cannot say what they are.
+    // Re-run: nothing to do.
     let again = servers
         .ensure_topics(&config, &desired)
         .await
         .expect("re-run");
-    assert!(
-        again
-            .applied
-            .iter()
-            .all(|a| matches!(a, TopicAction::UpdateConfigs { .. })),
-        "{:?}",
-        again.applied
-    );
+    assert_eq!(again.applied, vec![], "a re-run changes nothing");
     assert!(again.problems.is_empty(), "{:?}", again.problems);
     assert_eq!(again.topics, first.topics);
 
-    // Config update: a new retention is applied (or named as unsupported).
-    let longer = desired_topics(&spec(&prefix, 2, Some(48)));
+    // Someone else sets a key the operator does not manage, on one topic
+    // (the legacy call names every key it keeps: retention too).
+    let orders = &desired[0].name;
+    let admin: AdminClient<DefaultClientContext> = baedal_contract::kafka::client_config(&config)
+        .create()
+        .expect("admin");
+    let theirs = AlterConfig::new(ResourceSpecifier::Topic(orders))
+        .set("retention.ms", "86400000")
+        .set("max.message.bytes", "2000000");
+    let set = admin
+        .alter_configs([&theirs], &AdminOptions::new())
+        .await
+        .expect("alter");
+    assert!(set.iter().all(Result::is_ok), "{set:?}");
+
+    // Config update: the new retention is set on every topic, and the other
+    // key survives it.
+    let longer = desired_topics(&spec(&prefix, 3, Some(48)));
     let updated = servers
         .ensure_topics(&config, &longer)
         .await
@@ -96,20 +132,25 @@ async fn topics_are_created_kept_updated_and_never_shrunk() {
         .iter()
         .filter(|a| matches!(a, TopicAction::UpdateConfigs { .. }))
         .count();
-    let unsupported = updated
-        .problems
-        .iter()
-        .filter(|p| {
-            matches!(
-                p,
-                TopicProblem::Unsupported {
-                    call: "AlterConfigs",
-                    ..
-                }
-            )
-        })
-        .count();
-    assert_eq!(updates + unsupported, 5, "{updated:?}");
+    assert_eq!(updates, 5, "{updated:?}");
+    assert!(updated.problems.is_empty(), "{:?}", updated.problems);
+    for topic in &longer {
+        assert_eq!(
+            topic_config(&config, &topic.name, "retention.ms")
+                .await
+                .as_deref(),
+            Some("172800000"),
+            "{}",
+            topic.name
+        );
+    }
+    assert_eq!(
+        topic_config(&config, orders, "max.message.bytes")
+            .await
+            .as_deref(),
+        Some("2000000"),
+        "a setting the operator does not manage survives its update"
+    );
 
     // A decrease is refused and reported; the topics keep their partitions.
     let fewer = desired_topics(&spec(&prefix, 1, Some(48)));
@@ -124,7 +165,7 @@ async fn topics_are_created_kept_updated_and_never_shrunk() {
             matches!(
                 p,
                 TopicProblem::DecreaseRefused {
-                    current: 2,
+                    current: 3,
                     desired: 1,
                     ..
                 }
@@ -132,36 +173,23 @@ async fn topics_are_created_kept_updated_and_never_shrunk() {
         })
         .collect();
     assert_eq!(refusals.len(), 5, "{refused:?}");
-    assert!(refused.topics.iter().all(|t| t.partitions == 2));
+    assert!(refused.topics.iter().all(|t| t.partitions == 3));
 
-    // An increase is done, or (tansu 0.6: no CreatePartitions) a clear problem.
-    let more = desired_topics(&spec(&prefix, 3, Some(48)));
+    // An increase grows every topic: 3 → 6 on the broker.
+    let more = desired_topics(&spec(&prefix, 6, Some(48)));
     let grown = servers
         .ensure_topics(&config, &more)
         .await
-        .expect("no crash on increase");
-    let increased = grown
+        .expect("increase");
+    let increases = grown
         .applied
         .iter()
-        .any(|a| matches!(a, TopicAction::IncreasePartitions { to: 3, .. }));
-    let named = grown.problems.iter().any(|p| {
-        matches!(
-            p,
-            TopicProblem::Unsupported {
-                call: "CreatePartitions",
-                ..
-            }
-        )
-    });
-    assert!(increased || named, "{grown:?}");
-    if named {
-        let text = grown
-            .problems
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ");
-        assert!(text.contains("does not support CreatePartitions"), "{text}");
+        .filter(|a| matches!(a, TopicAction::IncreasePartitions { from: 3, to: 6, .. }))
+        .count();
+    assert_eq!(increases, 5, "{grown:?}");
+    assert!(grown.problems.is_empty(), "{:?}", grown.problems);
+    for topic in &more {
+        assert_eq!(partition_count(&config, &topic.name), 6, "{}", topic.name);
     }
 
     let names: Vec<String> = more.iter().map(|t| t.name.clone()).collect();

@@ -247,8 +247,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Etl { follow, config } => {
             let config = Config::load(config.as_deref())?;
+            let metrics = etl::EtlMetrics::default();
+            let mut registry = Registry::default();
+            metrics.register(&mut registry);
+            metrics::serve_in_background(config.metrics_listen.clone(), Arc::new(registry));
             let stop = stop_flag()?;
-            let report = runtime()?.block_on(etl::run(&config, follow, &stop))?;
+            let report = runtime()?.block_on(etl::run(&config, follow, &metrics, &stop))?;
             print_out(&format!(
                 "read {} messages ({} new) in {} batches: {} orders changed, {} new dead letters, in {:.1} s",
                 report.messages,

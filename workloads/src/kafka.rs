@@ -25,18 +25,22 @@ pub fn producer_config(config: &Config) -> ClientConfig {
     c
 }
 
-/// A consumer that reads from positions it is given (offsets live in
-/// Postgres, never committed to Kafka) and reports the end of each partition.
+/// A consumer that starts from the positions stored in Postgres (see
+/// `etl::consume`), copies its offsets to Kafka itself after each loaded
+/// batch, and holds a bounded prefetch queue.
 pub fn consumer_config(config: &Config) -> ClientConfig {
     let mut c = client_config(config);
     c.set("group.id", &config.etl.group_id)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
-        .set("enable.partition.eof", "true")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "20")
         .set("fetch.max.bytes", "5242880")
-        .set("max.partition.fetch.bytes", "5242880");
+        .set("max.partition.fetch.bytes", "5242880")
+        // The prefetch queue, the largest buffer of a consumer: 32 MiB at most.
+        .set("queued.max.messages.kbytes", "32768")
+        // Per-partition lag for /metrics comes from these statistics.
+        .set("statistics.interval.ms", "5000");
     c
 }
 

@@ -76,13 +76,9 @@ pub struct RedisConfig {
 pub struct EtlConfig {
     /// Messages loaded per Postgres transaction.
     pub batch_size: usize,
-    /// Consumer group id (informational: offsets live in Postgres).
+    /// Consumer group of `etl --follow`: followers in one group share the
+    /// partitions. Offsets live in Postgres; Kafka gets a copy for lag tools.
     pub group_id: String,
-    /// Messages re-read before the stored position of each partition on
-    /// resume (loads are idempotent). Must be at least the largest record
-    /// batch producers write, for brokers that serve only whole batches
-    /// starting at or after the fetch offset (tansu 0.6); 0 for Apache Kafka.
-    pub resume_rewind: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,7 +170,6 @@ impl Default for EtlConfig {
         EtlConfig {
             batch_size: 20_000,
             group_id: "baedal-etl".into(),
-            resume_rewind: 10_000,
         }
     }
 }
@@ -277,11 +272,6 @@ pub const ENV: &[(&str, &str, &str)] = &[
         "messages per Postgres transaction",
     ),
     ("BAEDAL_ETL_GROUP_ID", "etl.group_id", "consumer group id"),
-    (
-        "BAEDAL_ETL_RESUME_REWIND",
-        "etl.resume_rewind",
-        "messages re-read before the stored position on resume",
-    ),
     (
         "BAEDAL_ALERT_LATE_RATE",
         "alerts.late_rate_threshold",
@@ -479,7 +469,6 @@ impl Config {
                 "BAEDAL_CACHE_TTL" => self.redis.cache_ttl_secs = parse_env(name, &value)?,
                 "BAEDAL_ETL_BATCH_SIZE" => self.etl.batch_size = parse_env(name, &value)?,
                 "BAEDAL_ETL_GROUP_ID" => self.etl.group_id = value,
-                "BAEDAL_ETL_RESUME_REWIND" => self.etl.resume_rewind = parse_env(name, &value)?,
                 "BAEDAL_ALERT_LATE_RATE" => {
                     self.alerts.late_rate_threshold = parse_env(name, &value)?
                 }

@@ -108,6 +108,17 @@ pub struct Batch {
     malformed: u64,
 }
 
+/// How a batch commit ended.
+#[derive(Debug)]
+pub enum Committed {
+    /// The batch and its offsets are stored.
+    Loaded(LoadStats),
+    /// Another loader stored some of these messages first (a consumer-group
+    /// rebalance moved a partition while this batch was in flight): nothing
+    /// was written, and the loader re-reads from the stored positions.
+    Superseded,
+}
+
 /// What a commit wrote.
 #[derive(Debug, Default)]
 pub struct LoadStats {
@@ -145,6 +156,15 @@ impl Batch {
 
     pub fn is_empty(&self) -> bool {
         self.raw.offset.is_empty()
+    }
+
+    /// The next offset of each partition in the batch, as Kafka commits them.
+    pub fn next_offsets_list(&self) -> rdkafka::error::KafkaResult<rdkafka::TopicPartitionList> {
+        let mut list = rdkafka::TopicPartitionList::new();
+        for ((topic, partition), next) in &self.offsets {
+            list.add_partition_offset(topic, *partition, rdkafka::Offset::Offset(*next))?;
+        }
+        Ok(list)
     }
 
     /// Adds one message. A payload that is not what its topic carries is kept
@@ -222,21 +242,26 @@ impl Batch {
     }
 
     /// Writes the batch and its offsets in one transaction.
-    pub async fn commit(self, pool: &PgPool) -> Result<LoadStats, sqlx::Error> {
+    pub async fn commit(self, pool: &PgPool) -> Result<Committed, sqlx::Error> {
         let started = std::time::Instant::now();
         let mut tx = pool.begin().await?;
         let r = &self.raw;
         // COPY, not INSERT: the raw layer is most of the bytes. Messages below
         // a partition's stored position are skipped before they reach a
-        // batch (etl::consume), so a key conflict here means two loaders ran
-        // at once: the transaction fails and nothing is doubled.
+        // batch (etl::consume), so a key conflict here means another loader
+        // stored some of them first (it waits for that loader's commit):
+        // nothing of this batch is written, nothing is doubled.
         let mut copy = tx
             .copy_in_raw(
                 "COPY raw_records (topic, partition, \"offset\", kind, record_key, payload) FROM STDIN",
             )
             .await?;
         copy.send(r.copy_text()).await?;
-        let new_messages = copy.finish().await?;
+        let new_messages = match copy.finish().await {
+            Ok(n) => n,
+            Err(e) if is_raw_key_conflict(&e) => return Ok(Committed::Superseded),
+            Err(e) => return Err(e),
+        };
         let raw_done = started.elapsed();
         let orders_changed = upsert_orders(&mut tx, self.orders).await?;
         let orders_done = started.elapsed();
@@ -270,14 +295,21 @@ impl Batch {
             commit_ms = (started.elapsed() - rows_done).as_millis() as u64,
             "batch written"
         );
-        Ok(LoadStats {
+        Ok(Committed::Loaded(LoadStats {
             messages: self.raw.offset.len() as u64,
             new_messages,
             orders_changed,
             dead_letters,
             malformed: self.malformed,
-        })
+        }))
     }
+}
+
+/// A unique violation of `raw_records`' key (topic, partition, offset).
+fn is_raw_key_conflict(error: &sqlx::Error) -> bool {
+    error.as_database_error().is_some_and(|e| {
+        e.is_unique_violation() && e.constraint().is_some_and(|c| c.starts_with("raw_records"))
+    })
 }
 
 type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;

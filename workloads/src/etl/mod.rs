@@ -1,36 +1,30 @@
 //! `baedal etl`: Kafka → Postgres (raw, clean, marts) → Redis, exactly once.
 //!
-//! The consumer is assigned every partition of the record topics at the
-//! positions stored in Postgres (`etl_offsets`), never at offsets committed to
-//! Kafka. Messages are loaded in batches of `etl.batch_size`; each batch's
-//! rows and the next offsets of its partitions are written in one transaction.
-//! A crash (even SIGKILL) mid-batch rolls the batch back and the rerun starts
-//! from the last committed positions: no row is lost or doubled.
+//! Messages are loaded in batches of `etl.batch_size`; each batch's rows and
+//! the next offsets of its partitions are written in one transaction, and
+//! those stored offsets are where reading resumes (see [`consume`]). A crash
+//! (even SIGKILL) mid-batch rolls the batch back and the rerun starts from the
+//! last committed positions: no row is lost or doubled.
 //!
-//! In CronJob mode the run ends when every partition has been read to its end
-//! (librdkafka's partition-EOF, which follows the fetch high watermark); with
-//! `--follow` it keeps consuming and loads whenever a batch fills or a second
-//! passes. After loading, the marts are rebuilt and the Redis views refreshed.
+//! A batch run (the CronJob) ends at the high watermarks it saw when it
+//! started; `--follow` joins the consumer group and keeps loading whenever a
+//! batch fills or a second passes. After a batch run, the marts are rebuilt
+//! and the Redis views refreshed.
 
+mod consume;
 mod load;
 pub mod marts;
 pub mod realtime;
 
 use crate::config::{Config, TOPICS};
-use crate::{db, kafka};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use crate::db;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{BorrowedMessage, Message};
-use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::ClientContext;
-use rdkafka::{Offset, TopicPartitionList};
 use serde::Serialize;
-use sqlx::PgPool;
-use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+pub use consume::EtlMetrics;
 pub use load::Batch;
 
 /// The step that failed: the variants double as metric and log labels.
@@ -50,6 +44,13 @@ pub enum EtlError {
     Redis(#[from] redis::RedisError),
     #[error("a batch commit task failed: {0}")]
     Task(String),
+    #[error("reading the stored positions of newly assigned partitions: {0}")]
+    Positions(String),
+    #[error(
+        "another ETL stored messages this batch run read: run one batch ETL at a time, \
+         and not beside followers of the same pipeline"
+    )]
+    Superseded,
 }
 
 /// What one run did.
@@ -66,42 +67,12 @@ pub struct EtlReport {
     pub seconds: f64,
 }
 
-/// Logs client errors, except reaching the end of a partition, which is how
-/// a run knows it is done, not an error.
-struct QuietEof;
-
-impl ClientContext for QuietEof {
-    fn error(&self, error: KafkaError, reason: &str) {
-        if !matches!(
-            error,
-            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
-        ) {
-            tracing::error!(%error, reason, "kafka client error");
-        }
-    }
-}
-
-impl ConsumerContext for QuietEof {}
-
-/// Where each assigned partition starts: the stored next offset, or the beginning.
-async fn start_positions(
-    pool: &PgPool,
-    topics: &[String],
-) -> Result<BTreeMap<(String, i32), i64>, sqlx::Error> {
-    let rows: Vec<(String, i32, i64)> = sqlx::query_as(
-        "SELECT topic, partition, next_offset FROM etl_offsets WHERE topic = ANY($1)",
-    )
-    .bind(topics)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows.into_iter().map(|(t, p, o)| ((t, p), o)).collect())
-}
-
 /// Runs the ETL until every partition is drained (or forever with `follow`,
 /// until `stop` is set).
 pub async fn run(
     config: &Config,
     follow: bool,
+    metrics: &EtlMetrics,
     stop: &Arc<AtomicBool>,
 ) -> Result<EtlReport, EtlError> {
     let started = Instant::now();
@@ -117,25 +88,25 @@ pub async fn run(
     let topics: Vec<String> = TOPICS.iter().map(|t| config.topic(t)).collect();
     let mut report = EtlReport::default();
     if follow {
-        let consumer: BaseConsumer<QuietEof> =
-            kafka::consumer_config(config).create_with_context(QuietEof)?;
-        consume(config, &pool, &consumer, &topics, true, stop, &mut report).await?;
+        consume::follow(config, &pool, &topics, metrics, stop, &mut report).await?;
     } else {
-        // One consumer per topic, all at once. Each topic's batches still
-        // commit in order, with its own offsets, and no two topics write the
-        // same rows. (A consumer reads one topic: librdkafka's end-of-
-        // partition event names the partition but not the topic.)
+        // One reader per topic, all at once: each topic's batches commit in
+        // order, with its own offsets, and no two topics write the same rows.
         let tasks: Vec<_> = topics
             .iter()
             .map(|topic| {
-                let (config, pool, stop, topic) =
-                    (config.clone(), pool.clone(), stop.clone(), topic.clone());
+                let (config, pool, stop, topic, metrics) = (
+                    config.clone(),
+                    pool.clone(),
+                    stop.clone(),
+                    topic.clone(),
+                    metrics.clone(),
+                );
                 tokio::spawn(async move {
-                    let consumer: BaseConsumer<QuietEof> =
-                        kafka::consumer_config(&config).create_with_context(QuietEof)?;
                     let mut report = EtlReport::default();
                     let topics = std::slice::from_ref(&topic);
-                    consume(&config, &pool, &consumer, topics, false, &stop, &mut report).await?;
+                    consume::read_to_end(&config, &pool, topics, &metrics, &stop, &mut report)
+                        .await?;
                     Ok::<_, EtlError>(report)
                 })
             })
@@ -172,127 +143,6 @@ pub async fn run(
     Ok(report)
 }
 
-/// How long a run waits without any message or end-of-partition event.
-const STALL_LIMIT: Duration = Duration::from_secs(60);
-
-/// Consumes `topics` from their stored positions, loading batch by batch,
-/// until every partition is at its end (or, with `follow`, until `stop`).
-async fn consume(
-    config: &Config,
-    pool: &PgPool,
-    consumer: &BaseConsumer<QuietEof>,
-    topics: &[String],
-    follow: bool,
-    stop: &AtomicBool,
-    report: &mut EtlReport,
-) -> Result<(), EtlError> {
-    let stored = start_positions(pool, topics)
-        .await
-        .map_err(EtlError::Load)?;
-    let mut assignment = TopicPartitionList::new();
-    let mut open: BTreeMap<(String, i32), bool> = BTreeMap::new();
-    for topic in topics {
-        let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10))?;
-        for t in metadata.topics() {
-            for p in t.partitions() {
-                // Resume a little before the stored position: a broker that
-                // serves only whole record batches starting at or after the
-                // fetch offset (tansu 0.6) would otherwise skip the rest of a
-                // batch the last run stopped inside. What is re-read below the
-                // stored position is skipped (and every load is idempotent anyway).
-                let offset = match stored.get(&(topic.clone(), p.id())) {
-                    Some(next) => Offset::Offset((next - config.etl.resume_rewind).max(0)),
-                    None => Offset::Beginning,
-                };
-                assignment.add_partition_offset(topic, p.id(), offset)?;
-                open.insert((topic.clone(), p.id()), true);
-            }
-        }
-    }
-    if open.is_empty() {
-        return Ok(());
-    }
-    consumer.assign(&assignment)?;
-    let single_topic = topics.len() == 1;
-    let mut batch = Batch::new();
-    let mut in_flight = None;
-    let mut last_flush = Instant::now();
-    let mut last_event = Instant::now();
-    loop {
-        if stop.load(Ordering::Relaxed) {
-            break;
-        }
-        // Polling blocks; keep it short and off the async executor's toes.
-        let polled = tokio::task::block_in_place(|| consumer.poll(Duration::from_millis(50)));
-        if polled.is_some() {
-            last_event = Instant::now();
-        }
-        match polled {
-            Some(Ok(message)) => {
-                let partition = (message.topic().to_string(), message.partition());
-                let loaded = stored
-                    .get(&partition)
-                    .is_some_and(|next| message.offset() < *next);
-                open.insert(partition, true);
-                if !loaded {
-                    add_message(&mut batch, &message);
-                }
-            }
-            Some(Err(KafkaError::PartitionEOF(partition))) if single_topic => {
-                open.insert((topics[0].clone(), partition), false);
-            }
-            Some(Err(KafkaError::PartitionEOF(_))) | None => {}
-            Some(Err(e)) => return Err(e.into()),
-        }
-        // A broker that stops answering never signals the end: give up on
-        // the rest after STALL_LIMIT of silence (what was read is loaded and
-        // the next run resumes from there).
-        let stalled = !follow && last_event.elapsed() > STALL_LIMIT;
-        if stalled {
-            tracing::warn!(
-                ?topics,
-                "no message or end-of-partition for {STALL_LIMIT:?}; ending the run here"
-            );
-        }
-        let drained = !follow && (stalled || open.values().all(|o| !o));
-        let full = batch.len() >= config.etl.batch_size;
-        let idle = follow && !batch.is_empty() && last_flush.elapsed() > Duration::from_secs(1);
-        if full || idle || drained {
-            if !batch.is_empty() {
-                // One commit in flight while the next batch is read; batches
-                // still commit in order, each with its own offsets.
-                settle(in_flight.take(), report).await?;
-                let done = std::mem::take(&mut batch);
-                let pool = pool.clone();
-                in_flight = Some(tokio::spawn(async move { done.commit(&pool).await }));
-            }
-            last_flush = Instant::now();
-            if drained {
-                break;
-            }
-        }
-    }
-    // The loop ends drained (every batch committed) or stopped (what was read
-    // since the last commit is left for the next run to load).
-    settle(in_flight.take(), report).await?;
-    Ok(())
-}
-
-/// Waits for a batch commit and counts what it loaded.
-async fn settle(
-    commit: Option<tokio::task::JoinHandle<Result<load::LoadStats, sqlx::Error>>>,
-    report: &mut EtlReport,
-) -> Result<(), EtlError> {
-    let Some(handle) = commit else { return Ok(()) };
-    let stats = handle
-        .await
-        .map_err(|e| EtlError::Task(e.to_string()))?
-        .map_err(EtlError::Load)?;
-    tracing::info!(messages = stats.messages, "batch loaded");
-    report.add(stats);
-    Ok(())
-}
-
 impl EtlReport {
     fn merge(&mut self, other: EtlReport) {
         self.messages += other.messages;
@@ -303,7 +153,7 @@ impl EtlReport {
         self.malformed += other.malformed;
     }
 
-    fn add(&mut self, stats: load::LoadStats) {
+    fn add(&mut self, stats: &load::LoadStats) {
         self.messages += stats.messages;
         self.new_messages += stats.new_messages;
         self.orders_changed += stats.orders_changed;
@@ -311,17 +161,4 @@ impl EtlReport {
         self.malformed += stats.malformed;
         self.batches += 1;
     }
-}
-
-fn add_message(batch: &mut Batch, message: &BorrowedMessage<'_>) {
-    let key = message
-        .key()
-        .map(|k| String::from_utf8_lossy(k).into_owned());
-    batch.add(
-        message.topic(),
-        message.partition(),
-        message.offset(),
-        key,
-        message.payload().unwrap_or_default(),
-    );
 }

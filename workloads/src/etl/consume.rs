@@ -1,0 +1,468 @@
+//! Reading the record topics into batches.
+//!
+//! The positions stored with the rows (`etl_offsets`) are the source of
+//! truth; offsets committed to Kafka after each loaded batch are only a copy
+//! for lag tooling (the `/metrics` gauge, `kafka-consumer-groups`, KEDA).
+//!
+//! - A **batch run** (the CronJob) assigns itself every partition at its
+//!   stored position and ends when each partition reaches the high watermark
+//!   it had when the run started: data that keeps arriving never keeps a run
+//!   going.
+//! - A **follower** (`--follow`) joins the consumer group `etl.group_id`.
+//!   When the group gives it partitions, it reads their stored positions from
+//!   Postgres and starts there; when it loses them, it drops what it had not
+//!   loaded. A commit that finds some of its messages already stored (another
+//!   member loaded them during a rebalance) writes nothing, and the follower
+//!   re-reads from the stored positions: no row is lost or doubled.
+
+use super::load::{Batch, Committed, LoadStats};
+use super::{EtlError, EtlReport};
+use crate::config::Config;
+use crate::kafka;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{BorrowedMessage, Message};
+use rdkafka::statistics::Statistics;
+use rdkafka::types::RDKafkaRespErr;
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
+
+/// A partition: topic and number.
+type Partition = (String, i32);
+
+/// How long a batch run waits without any message before it gives up on the
+/// partitions still open (what was read is loaded; the next run resumes).
+const STALL_LIMIT: Duration = Duration::from_secs(60);
+
+/// How long a follower holds a partly filled batch before loading it.
+const FOLLOW_FLUSH: Duration = Duration::from_secs(1);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PartitionLabel {
+    topic: String,
+    partition: i32,
+}
+
+/// The ETL's Prometheus metrics.
+#[derive(Default, Clone)]
+pub struct EtlMetrics {
+    /// Messages on the broker not yet loaded, per partition this process reads.
+    lag: Family<PartitionLabel, Gauge>,
+}
+
+impl EtlMetrics {
+    pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "baedal_etl_consumer_lag",
+            "Messages on the broker not yet loaded into Postgres (high watermark minus \
+             the loaded position), per partition this process reads",
+            self.lag.clone(),
+        );
+    }
+}
+
+/// What the follower's rebalance callback tells its loop.
+#[derive(Default)]
+struct GroupEvents {
+    /// Partitions were taken away: drop the unloaded batch.
+    revoked: AtomicBool,
+    /// Reading the stored positions of new partitions failed.
+    failed: Mutex<Option<String>>,
+}
+
+/// The consumers' client context: logs client errors through `tracing`,
+/// publishes per-partition lag from librdkafka's statistics and, for a
+/// follower, starts each assigned partition at its stored position.
+pub struct EtlContext {
+    pool: PgPool,
+    runtime: tokio::runtime::Handle,
+    metrics: EtlMetrics,
+    events: Arc<GroupEvents>,
+}
+
+impl ClientContext for EtlContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::error!(%error, reason, "kafka client error");
+    }
+
+    fn stats(&self, statistics: Statistics) {
+        for topic in statistics.topics.values() {
+            for partition in topic.partitions.values() {
+                let label = PartitionLabel {
+                    topic: topic.topic.clone(),
+                    partition: partition.partition,
+                };
+                // -1: not read by this process, or nothing loaded yet.
+                if partition.partition >= 0 && partition.consumer_lag >= 0 {
+                    self.metrics
+                        .lag
+                        .get_or_create(&label)
+                        .set(partition.consumer_lag);
+                } else {
+                    self.metrics.lag.remove(&label);
+                }
+            }
+        }
+    }
+}
+
+impl ConsumerContext for EtlContext {
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => {
+                let partitions: Vec<Partition> = tpl
+                    .elements()
+                    .iter()
+                    .map(|e| (e.topic().to_string(), e.partition()))
+                    .collect();
+                let topics: Vec<String> = partitions.iter().map(|(t, _)| t.clone()).collect();
+                // Called from inside `poll`, which runs in `block_in_place`.
+                match self.runtime.block_on(stored_positions(&self.pool, &topics)) {
+                    Ok(stored) => {
+                        for (topic, partition) in &partitions {
+                            let offset = start_offset(&stored, topic, *partition);
+                            if let Err(e) = tpl.set_partition_offset(topic, *partition, offset) {
+                                tracing::error!(error = %e, topic, partition, "setting a start offset");
+                            }
+                        }
+                        tracing::info!(partitions = partitions.len(), "partitions assigned");
+                    }
+                    Err(e) => {
+                        let mut failed =
+                            self.events.failed.lock().unwrap_or_else(|p| p.into_inner());
+                        *failed = Some(e.to_string());
+                    }
+                }
+                if let Err(e) = consumer.assign(tpl) {
+                    tracing::error!(error = %e, "assigning partitions");
+                }
+            }
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => {
+                tracing::info!(partitions = tpl.count(), "partitions revoked");
+                self.events.revoked.store(true, Ordering::SeqCst);
+                if let Err(e) = consumer.unassign() {
+                    tracing::error!(error = %e, "unassigning partitions");
+                }
+            }
+            other => tracing::error!(error = ?other, "consumer group rebalance failed"),
+        }
+    }
+}
+
+impl EtlContext {
+    fn new(pool: &PgPool, metrics: &EtlMetrics) -> Self {
+        EtlContext {
+            pool: pool.clone(),
+            runtime: tokio::runtime::Handle::current(),
+            metrics: metrics.clone(),
+            events: Arc::default(),
+        }
+    }
+}
+
+/// The stored next offset of every partition of `topics`.
+async fn stored_positions(
+    pool: &PgPool,
+    topics: &[String],
+) -> Result<BTreeMap<Partition, i64>, sqlx::Error> {
+    let rows: Vec<(String, i32, i64)> = sqlx::query_as(
+        "SELECT topic, partition, next_offset FROM etl_offsets WHERE topic = ANY($1)",
+    )
+    .bind(topics)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(t, p, o)| ((t, p), o)).collect())
+}
+
+fn start_offset(stored: &BTreeMap<Partition, i64>, topic: &str, partition: i32) -> Offset {
+    match stored.get(&(topic.to_string(), partition)) {
+        Some(next) => Offset::Offset(*next),
+        None => Offset::Beginning,
+    }
+}
+
+type CommitTask = JoinHandle<Result<(Committed, TopicPartitionList), EtlError>>;
+
+/// Loads batches one at a time in the background (one commit in flight
+/// while the next batch is read; batches still commit in order).
+struct Loader<'a> {
+    pool: &'a PgPool,
+    in_flight: Option<CommitTask>,
+}
+
+impl Loader<'_> {
+    /// Starts loading `batch` (the previous load has settled).
+    fn start(&mut self, batch: Batch) -> Result<(), EtlError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let offsets = batch.next_offsets_list()?;
+        let pool = self.pool.clone();
+        self.in_flight = Some(tokio::spawn(async move {
+            let committed = batch.commit(&pool).await.map_err(EtlError::Load)?;
+            Ok((committed, offsets))
+        }));
+        Ok(())
+    }
+
+    /// Waits for the load in flight, counts it and copies its offsets to Kafka.
+    async fn settle<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        report: &mut EtlReport,
+    ) -> Result<Option<Committed>, EtlError> {
+        let Some(handle) = self.in_flight.take() else {
+            return Ok(None);
+        };
+        let (committed, offsets) = handle.await.map_err(|e| EtlError::Task(e.to_string()))??;
+        if let Committed::Loaded(stats) = &committed {
+            count(stats, report);
+            // A copy for lag tooling; the stored positions stay the truth.
+            if let Err(e) = consumer.commit(&offsets, CommitMode::Async) {
+                tracing::debug!(error = %e, "copying offsets to Kafka");
+            }
+        }
+        Ok(Some(committed))
+    }
+
+    fn finished(&self) -> bool {
+        self.in_flight.as_ref().is_some_and(|h| h.is_finished())
+    }
+}
+
+fn count(stats: &LoadStats, report: &mut EtlReport) {
+    tracing::info!(messages = stats.messages, "batch loaded");
+    report.add(stats);
+}
+
+/// A batch run over `topics`: from the stored positions to the high
+/// watermarks seen now.
+pub async fn read_to_end(
+    config: &Config,
+    pool: &PgPool,
+    topics: &[String],
+    metrics: &EtlMetrics,
+    stop: &AtomicBool,
+    report: &mut EtlReport,
+) -> Result<(), EtlError> {
+    let consumer: BaseConsumer<EtlContext> =
+        kafka::consumer_config(config).create_with_context(EtlContext::new(pool, metrics))?;
+    let stored = stored_positions(pool, topics)
+        .await
+        .map_err(EtlError::Load)?;
+    let mut assignment = TopicPartitionList::new();
+    // Next offset to read and the offset to stop at, per partition.
+    let mut open: BTreeMap<Partition, (i64, i64)> = BTreeMap::new();
+    for topic in topics {
+        let metadata = tokio::task::block_in_place(|| {
+            consumer.fetch_metadata(Some(topic), Duration::from_secs(10))
+        })?;
+        for t in metadata.topics() {
+            if let Some(e) = t.error() {
+                return Err(EtlError::Kafka(KafkaError::MetadataFetch(e.into())));
+            }
+            for p in t.partitions() {
+                let (low, high) = tokio::task::block_in_place(|| {
+                    consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                })?;
+                let next = stored.get(&(topic.clone(), p.id())).copied().unwrap_or(low);
+                if next < high {
+                    assignment.add_partition_offset(topic, p.id(), Offset::Offset(next))?;
+                    open.insert((topic.clone(), p.id()), (next, high));
+                }
+            }
+        }
+    }
+    if open.is_empty() {
+        return Ok(());
+    }
+    consumer.assign(&assignment)?;
+    let mut loader = Loader {
+        pool,
+        in_flight: None,
+    };
+    let mut batch = Batch::new();
+    let mut last_message = Instant::now();
+    while !open.is_empty() && !stop.load(Ordering::Relaxed) {
+        let polled = tokio::task::block_in_place(|| consumer.poll(Duration::from_millis(50)));
+        match polled {
+            Some(Ok(message)) => {
+                last_message = Instant::now();
+                let partition = (message.topic().to_string(), message.partition());
+                if let Some((next, end)) = open.get_mut(&partition) {
+                    if message.offset() < *end {
+                        add_message(&mut batch, &message);
+                    }
+                    *next = message.offset() + 1;
+                    if *next >= *end {
+                        open.remove(&partition);
+                    }
+                }
+            }
+            Some(Err(e)) => return Err(e.into()),
+            None => {
+                // Offsets the broker skips (transaction markers) deliver no
+                // message: the consumer's position says the partition is done.
+                close_passed(&consumer, &mut open)?;
+                if last_message.elapsed() > STALL_LIMIT {
+                    tracing::warn!(
+                        partitions = ?open.keys().collect::<Vec<_>>(),
+                        "no message for {STALL_LIMIT:?}; ending the run here"
+                    );
+                    open.clear();
+                }
+            }
+        }
+        if batch.len() >= config.etl.batch_size || (open.is_empty() && !batch.is_empty()) {
+            if let Some(Committed::Superseded) = loader.settle(&consumer, report).await? {
+                return Err(EtlError::Superseded);
+            }
+            loader.start(std::mem::take(&mut batch))?;
+        }
+    }
+    // Ends drained (everything committed) or stopped (what was read since the
+    // last commit is left for the next run).
+    if let Some(Committed::Superseded) = loader.settle(&consumer, report).await? {
+        return Err(EtlError::Superseded);
+    }
+    Ok(())
+}
+
+/// Closes the partitions whose consumer position has reached their end.
+fn close_passed<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    open: &mut BTreeMap<Partition, (i64, i64)>,
+) -> Result<(), EtlError> {
+    let position = consumer.position()?;
+    for element in position.elements() {
+        if let Offset::Offset(at) = element.offset() {
+            let partition = (element.topic().to_string(), element.partition());
+            if open.get(&partition).is_some_and(|(_, end)| at >= *end) {
+                open.remove(&partition);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A follower: a member of the consumer group, loading what its partitions
+/// receive until `stop`.
+pub async fn follow(
+    config: &Config,
+    pool: &PgPool,
+    topics: &[String],
+    metrics: &EtlMetrics,
+    stop: &AtomicBool,
+    report: &mut EtlReport,
+) -> Result<(), EtlError> {
+    let context = EtlContext::new(pool, metrics);
+    let events = context.events.clone();
+    let consumer: BaseConsumer<EtlContext> =
+        kafka::consumer_config(config).create_with_context(context)?;
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&names)?;
+    let mut loader = Loader {
+        pool,
+        in_flight: None,
+    };
+    let mut batch = Batch::new();
+    let mut last_load = Instant::now();
+    while !stop.load(Ordering::Relaxed) {
+        let polled = tokio::task::block_in_place(|| consumer.poll(Duration::from_millis(50)));
+        if let Some(reason) = events
+            .failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            return Err(EtlError::Positions(reason));
+        }
+        if events.revoked.swap(false, Ordering::SeqCst) {
+            // Partitions moved: what was not loaded is the new owner's now.
+            batch = Batch::new();
+            loader.settle(&consumer, report).await?;
+        }
+        match polled {
+            Some(Ok(message)) => add_message(&mut batch, &message),
+            Some(Err(e)) => tracing::warn!(error = %e, "consumer"),
+            None => {}
+        }
+        let full = batch.len() >= config.etl.batch_size;
+        let idle = !batch.is_empty() && last_load.elapsed() > FOLLOW_FLUSH;
+        if full || idle || loader.finished() {
+            // A load that found its messages stored by another member first:
+            // drop what was read since, and read again from the stored positions.
+            if let Some(Committed::Superseded) = loader.settle(&consumer, report).await? {
+                batch = Batch::new();
+                rewind(&consumer, pool).await?;
+            }
+        }
+        if full || idle {
+            last_load = Instant::now();
+            loader.start(std::mem::take(&mut batch))?;
+        }
+    }
+    if let Some(Committed::Superseded) = loader.settle(&consumer, report).await? {
+        tracing::info!("the last batch was loaded by another member first");
+    }
+    Ok(())
+}
+
+/// Seeks every assigned partition back to its stored position.
+async fn rewind<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    pool: &PgPool,
+) -> Result<(), EtlError> {
+    let assignment = consumer.assignment()?;
+    let topics: Vec<String> = assignment
+        .elements()
+        .iter()
+        .map(|e| e.topic().to_string())
+        .collect();
+    let stored = stored_positions(pool, &topics)
+        .await
+        .map_err(EtlError::Load)?;
+    for element in assignment.elements() {
+        let offset = start_offset(&stored, element.topic(), element.partition());
+        tokio::task::block_in_place(|| {
+            consumer.seek(
+                element.topic(),
+                element.partition(),
+                offset,
+                Duration::from_secs(10),
+            )
+        })?;
+    }
+    tracing::info!(
+        partitions = assignment.count(),
+        "re-reading from the stored positions"
+    );
+    Ok(())
+}
+
+fn add_message(batch: &mut Batch, message: &BorrowedMessage<'_>) {
+    let key = message
+        .key()
+        .map(|k| String::from_utf8_lossy(k).into_owned());
+    batch.add(
+        message.topic(),
+        message.partition(),
+        message.offset(),
+        key,
+        message.payload().unwrap_or_default(),
+    );
+}
