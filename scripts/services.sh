@@ -183,6 +183,7 @@ listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,SASL_SSL
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 num.partitions=3
+auto.create.topics.enable=false
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=6
 transaction.state.log.replication.factor=1

@@ -4,7 +4,10 @@
 #   - a Rust toolchain with rustfmt and clippy (rustup)
 #   - python3 (the interoperability tests read generated files with Python's
 #     own csv, json, xml and pickle modules)
-#   - a C toolchain, make, perl and zlib headers (librdkafka is built from source)
+#   - a C toolchain, make, perl, zlib and OpenSSL headers (librdkafka is
+#     built from source, with TLS)
+#   - Java and Maven (the local Apache Kafka broker is resolved from Maven
+#     Central and runs on the JVM), openssl (the TLS tests' CA)
 set -euo pipefail
 log_tag=setup
 # shellcheck source=scripts/lib.sh
@@ -34,6 +37,10 @@ command -v cc >/dev/null 2>&1 || apt_install build-essential
 command -v make >/dev/null 2>&1 || apt_install make
 command -v perl >/dev/null 2>&1 || apt_install perl
 apt_install zlib1g-dev
+# librdkafka's TLS (SSL, SASL_SSL) links the system OpenSSL.
+apt_install libssl-dev pkg-config openssl
+command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
+command -v mvn >/dev/null 2>&1 || apt_install maven
 # moto's S3-compatible server for the s3:// source test.
 python3 -c "import moto.server, boto3" 2>/dev/null || python3 -m pip install --quiet "moto[server]"
 # The dashboard's browser test: Debian's Chromium driven by playwright-core

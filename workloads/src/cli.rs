@@ -202,13 +202,13 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let config = Config::load(config.as_deref())?;
             let source = crate::source::Source::open(&source)?;
+            let missing = kafka::missing_topics(&config)?;
             if config.kafka.create_topics {
-                let created = runtime()?.block_on(kafka::ensure_topics(&config, partitions))?;
-                if !created.is_empty() {
+                if !missing.is_empty() {
+                    let created = runtime()?.block_on(kafka::ensure_topics(&config, partitions))?;
                     tracing::info!(?created, "topics created");
                 }
             } else {
-                let missing = kafka::missing_topics(&config)?;
                 if !missing.is_empty() {
                     anyhow::bail!(
                         "topics {} do not exist, and kafka.create_topics is false: the operator \

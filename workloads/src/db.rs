@@ -2,12 +2,11 @@
 //! [`baedal_contract::schema`] (the schema and its migrations, which the
 //! operator applies too), with the search path set to the configured schema.
 
-pub use baedal_contract::schema::{connect, migrate, migrator};
+pub use baedal_contract::schema::{connect, connect_options, migrate, migrator};
 
 use crate::config::DatabaseConfig;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
-use std::str::FromStr;
 use std::time::Duration;
 
 /// A pool for a long-running service that must start, and answer, while
@@ -19,7 +18,7 @@ pub fn connect_lazy(
     acquire_timeout: Duration,
     statement_timeout: Duration,
 ) -> Result<PgPool, sqlx::Error> {
-    let options = PgConnectOptions::from_str(&config.url)?.options([
+    let options = connect_options(config)?.options([
         ("search_path", config.schema.clone()),
         (
             "statement_timeout",

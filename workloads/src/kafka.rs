@@ -2,6 +2,7 @@
 //! [`Config`], and the topics the workloads use.
 
 pub use baedal_contract::kafka::client_config;
+use baedal_contract::ConnectError;
 
 use crate::config::{Config, TOPICS};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
@@ -45,10 +46,10 @@ pub fn consumer_config(config: &Config) -> ClientConfig {
 }
 
 /// The record topics (and the dead-letter topic) the broker does not have.
-pub fn missing_topics(config: &Config) -> Result<Vec<String>, KafkaError> {
-    use rdkafka::consumer::{BaseConsumer, Consumer};
-    let consumer: BaseConsumer = client_config(config).create()?;
-    let metadata = consumer.fetch_metadata(None, Duration::from_secs(10))?;
+/// Also the connection check: a broker that cannot be reached, a failed TLS
+/// handshake or a refused login is an error naming the brokers and why.
+pub fn missing_topics(config: &Config) -> Result<Vec<String>, ConnectError> {
+    let metadata = baedal_contract::kafka::metadata(config, None, Duration::from_secs(10))?;
     let have: Vec<&str> = metadata.topics().iter().map(|t| t.name()).collect();
     Ok(TOPICS
         .iter()

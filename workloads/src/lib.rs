@@ -14,4 +14,5 @@ pub mod metrics;
 pub mod model;
 pub mod profile;
 pub mod readers;
+pub mod redis_client;
 pub mod source;

@@ -38,6 +38,14 @@ pub struct KafkaConfig {
     /// Only ever from the environment (a Secret); never written to a file.
     #[serde(skip_serializing)]
     pub sasl_password: Option<String>,
+    /// PEM file of the CA that signed the brokers' certificates (a mounted
+    /// Secret) for `SSL` and `SASL_SSL`; unset: librdkafka's default CAs.
+    pub ssl_ca_location: Option<String>,
+    /// The same CA as PEM text, for a client that holds it in memory (the
+    /// operator reads it from the Secret); never read from files or the
+    /// environment.
+    #[serde(skip)]
+    pub ssl_ca_pem: Option<String>,
     /// Whether the ingest creates missing topics. On Kubernetes the
     /// operator provisions them (partitions, replication, retention) and
     /// sets this to false; the ingest then stops with a clear error when a
@@ -53,13 +61,24 @@ pub struct DatabaseConfig {
     /// The Postgres schema holding baedal's tables (created if missing).
     pub schema: String,
     pub max_connections: u32,
+    /// PEM file of the CA for `sslmode=verify-ca` / `verify-full` in the URL
+    /// (a mounted Secret; RDS: the region's bundle). Unset: the URL's
+    /// `sslrootcert`, else the Mozilla roots.
+    pub ssl_root_cert: Option<String>,
+    /// The same CA as PEM text, for a client that holds it in memory (the
+    /// operator); never read from files or the environment.
+    #[serde(skip)]
+    pub ssl_root_cert_pem: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RedisConfig {
-    /// `redis://[:password@]host:port/db`.
+    /// `redis://[:password@]host:port/db`, or `rediss://…` for TLS.
     pub url: String,
+    /// PEM file of the CA for `rediss://` (a mounted Secret). Unset: the
+    /// Mozilla roots (ElastiCache's certificates chain to them).
+    pub ca_cert: Option<String>,
     /// Prefix of every key (`baedal:` gives `baedal:order:O000000001`, …).
     pub key_prefix: String,
     /// Lifetime of a cached order, seconds.
@@ -138,6 +157,8 @@ impl Default for KafkaConfig {
             sasl_mechanism: None,
             sasl_username: None,
             sasl_password: None,
+            ssl_ca_location: None,
+            ssl_ca_pem: None,
             create_topics: true,
         }
     }
@@ -149,6 +170,8 @@ impl Default for DatabaseConfig {
             url: "postgres://postgres@127.0.0.1:5432/baedal".into(),
             schema: "baedal".into(),
             max_connections: 8,
+            ssl_root_cert: None,
+            ssl_root_cert_pem: None,
         }
     }
 }
@@ -157,6 +180,7 @@ impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
             url: "redis://127.0.0.1:6379/".into(),
+            ca_cert: None,
             key_prefix: "baedal:".into(),
             order_ttl_secs: 3600,
             order_cache_days: 7,
@@ -222,6 +246,11 @@ pub const ENV: &[(&str, &str, &str)] = &[
         "SASL password (from a Secret)",
     ),
     (
+        "BAEDAL_KAFKA_SSL_CA_LOCATION",
+        "kafka.ssl_ca_location",
+        "PEM file of the brokers' CA (SSL, SASL_SSL)",
+    ),
+    (
         "BAEDAL_KAFKA_CREATE_TOPICS",
         "kafka.create_topics",
         "whether the ingest creates missing topics (false when the operator provisions them)",
@@ -230,6 +259,11 @@ pub const ENV: &[(&str, &str, &str)] = &[
         "BAEDAL_DATABASE_URL",
         "database.url",
         "Postgres URL (from a Secret)",
+    ),
+    (
+        "BAEDAL_DATABASE_SSL_ROOT_CERT",
+        "database.ssl_root_cert",
+        "PEM file of the CA for sslmode=verify-ca/verify-full",
     ),
     (
         "BAEDAL_DATABASE_SCHEMA",
@@ -245,6 +279,11 @@ pub const ENV: &[(&str, &str, &str)] = &[
         "BAEDAL_REDIS_URL",
         "redis.url",
         "Redis URL (from a Secret when it has a password)",
+    ),
+    (
+        "BAEDAL_REDIS_CA_CERT",
+        "redis.ca_cert",
+        "PEM file of the CA for rediss://",
     ),
     (
         "BAEDAL_REDIS_PREFIX",
@@ -456,13 +495,16 @@ impl Config {
                 "BAEDAL_KAFKA_SASL_MECHANISM" => self.kafka.sasl_mechanism = Some(value),
                 "BAEDAL_KAFKA_SASL_USERNAME" => self.kafka.sasl_username = Some(value),
                 "BAEDAL_KAFKA_SASL_PASSWORD" => self.kafka.sasl_password = Some(value),
+                "BAEDAL_KAFKA_SSL_CA_LOCATION" => self.kafka.ssl_ca_location = Some(value),
                 "BAEDAL_KAFKA_CREATE_TOPICS" => self.kafka.create_topics = parse_env(name, &value)?,
                 "BAEDAL_DATABASE_URL" => self.database.url = value,
+                "BAEDAL_DATABASE_SSL_ROOT_CERT" => self.database.ssl_root_cert = Some(value),
                 "BAEDAL_DATABASE_SCHEMA" => self.database.schema = value,
                 "BAEDAL_DATABASE_MAX_CONNECTIONS" => {
                     self.database.max_connections = parse_env(name, &value)?
                 }
                 "BAEDAL_REDIS_URL" => self.redis.url = value,
+                "BAEDAL_REDIS_CA_CERT" => self.redis.ca_cert = Some(value),
                 "BAEDAL_REDIS_PREFIX" => self.redis.key_prefix = value,
                 "BAEDAL_ORDER_CACHE_TTL" => self.redis.order_ttl_secs = parse_env(name, &value)?,
                 "BAEDAL_ORDER_CACHE_DAYS" => self.redis.order_cache_days = parse_env(name, &value)?,

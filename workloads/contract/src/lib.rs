@@ -10,3 +10,16 @@ pub mod config;
 pub mod kafka;
 pub mod logging;
 pub mod schema;
+
+/// A server that could not be reached or refused the connection: which one
+/// (address and security mode, never a credential) and why, in one line.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to {service} at {endpoint}: {reason}")]
+pub struct ConnectError {
+    /// `Kafka`, `Postgres` or `Redis`.
+    pub service: &'static str,
+    /// Address and security mode.
+    pub endpoint: String,
+    /// What the client library said.
+    pub reason: String,
+}

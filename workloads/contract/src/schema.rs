@@ -3,6 +3,7 @@
 //! runs on its own), and a pool whose connections see that schema first.
 
 use crate::config::DatabaseConfig;
+use crate::ConnectError;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 use std::str::FromStr;
@@ -18,24 +19,72 @@ pub fn migrator() -> sqlx::migrate::Migrator {
     m
 }
 
+/// How long making the first connection may take before it is an error.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Connection options from the URL (its `sslmode` included), with the
+/// configured CA for `verify-ca` / `verify-full`.
+pub fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOptions, sqlx::Error> {
+    let mut options = PgConnectOptions::from_str(&config.url)?;
+    if let Some(pem) = &config.ssl_root_cert_pem {
+        options = options.ssl_root_cert_from_pem(pem.as_bytes().to_vec());
+    } else if let Some(path) = &config.ssl_root_cert {
+        options = options.ssl_root_cert(path);
+    }
+    Ok(options)
+}
+
+/// A failed first connection as an error that names the server (never the
+/// password) and the reason.
+fn unreachable(options: &PgConnectOptions, reason: String) -> sqlx::Error {
+    let endpoint = format!(
+        "{}:{}/{} (sslmode {:?})",
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or_default(),
+        options.get_ssl_mode()
+    );
+    sqlx::Error::Io(std::io::Error::other(ConnectError {
+        service: "Postgres",
+        endpoint,
+        reason,
+    }))
+}
+
+/// Runs a first connection attempt within [`CONNECT_TIMEOUT`], naming the
+/// server when it fails.
+async fn first_connection<T>(
+    options: &PgConnectOptions,
+    attempt: impl std::future::Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, attempt).await {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(e)) => Err(unreachable(options, e.to_string())),
+        Err(_) => Err(unreachable(
+            options,
+            format!("no answer within {CONNECT_TIMEOUT:?}"),
+        )),
+    }
+}
+
 /// Connects a pool whose connections see the configured schema first.
 pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     // Bulk loads are long by design: slow-statement notes are debug output, not warnings.
-    let options = PgConnectOptions::from_str(&config.url)?
+    let options = connect_options(config)?
         .options([("search_path", config.schema.as_str())])
         .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
-    PgPoolOptions::new()
+    let pool = PgPoolOptions::new()
         .max_connections(config.max_connections)
-        .acquire_timeout(Duration::from_secs(10))
-        .connect_with(options)
-        .await
+        .acquire_timeout(CONNECT_TIMEOUT)
+        .connect_with(options.clone());
+    first_connection(&options, pool).await
 }
 
 /// Creates the schema if needed and applies every pending migration.
 pub async fn migrate(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     // The schema name is validated by Config (letters, digits, _), and quoted.
-    let mut conn =
-        sqlx::PgConnection::connect_with(&PgConnectOptions::from_str(&config.url)?).await?;
+    let options = connect_options(config)?;
+    let mut conn = first_connection(&options, sqlx::PgConnection::connect_with(&options)).await?;
     sqlx::query(&format!(
         "CREATE SCHEMA IF NOT EXISTS \"{}\"",
         config.schema

@@ -27,9 +27,12 @@ struct Connection {
 const RETRY_AFTER: Duration = Duration::from_secs(2);
 
 impl RedisHandle {
-    pub fn new(url: &str, timeout: Duration) -> Result<RedisHandle, redis::RedisError> {
+    pub fn new(
+        config: &crate::config::RedisConfig,
+        timeout: Duration,
+    ) -> Result<RedisHandle, redis::RedisError> {
         Ok(RedisHandle {
-            client: redis::Client::open(url)?,
+            client: crate::redis_client::client(config)?,
             timeout,
             state: Mutex::new(Connection::default()),
         })

@@ -126,7 +126,7 @@ impl ApiContext {
         let db = db::connect_lazy(&config.database, db_timeout, db_timeout)
             .map_err(|e| ApiError::Config(format!("database.url: {e}")))?;
         let redis = RedisHandle::new(
-            &config.redis.url,
+            &config.redis,
             Duration::from_millis(config.api.redis_timeout_ms),
         )
         .map_err(|e| ApiError::Config(format!("redis.url: {e}")))?;

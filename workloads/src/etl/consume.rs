@@ -27,7 +27,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::message::{BorrowedMessage, Message};
 use rdkafka::statistics::Statistics;
-use rdkafka::types::RDKafkaRespErr;
+use rdkafka::types::{RDKafkaErrorCode, RDKafkaRespErr};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use sqlx::PgPool;
 use std::collections::BTreeMap;
@@ -272,8 +272,11 @@ pub async fn read_to_end(
             consumer.fetch_metadata(Some(topic), Duration::from_secs(10))
         })?;
         for t in metadata.topics() {
-            if let Some(e) = t.error() {
-                return Err(EtlError::Kafka(KafkaError::MetadataFetch(e.into())));
+            match t.error().map(RDKafkaErrorCode::from) {
+                // Not created yet: nothing to read (the run's start said so).
+                Some(RDKafkaErrorCode::UnknownTopicOrPartition) => continue,
+                Some(code) => return Err(EtlError::Kafka(KafkaError::MetadataFetch(code))),
+                None => {}
             }
             for p in t.partitions() {
                 let (low, high) = tokio::task::block_in_place(|| {

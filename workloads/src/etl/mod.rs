@@ -36,6 +36,8 @@ pub enum EtlError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("kafka: {0}")]
     Kafka(#[from] KafkaError),
+    #[error("{0}")]
+    Connect(#[from] baedal_contract::ConnectError),
     #[error("loading a batch into Postgres: {0}")]
     Load(sqlx::Error),
     #[error("refreshing the marts: {0}")]
@@ -76,6 +78,17 @@ pub async fn run(
     stop: &Arc<AtomicBool>,
 ) -> Result<EtlReport, EtlError> {
     let started = Instant::now();
+    // Both servers answer, or the run stops here with the reason.
+    tokio::task::block_in_place(|| {
+        crate::kafka::missing_topics(config).map(|missing| {
+            if !missing.is_empty() {
+                tracing::warn!(
+                    ?missing,
+                    "topics not on the broker yet: nothing to read from them"
+                );
+            }
+        })
+    })?;
     let pool = db::migrate(&config.database).await?;
     // Orders loaded since the last successful run started get (re)cached.
     let since: Option<chrono::DateTime<chrono::Utc>> =

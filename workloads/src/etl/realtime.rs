@@ -30,8 +30,7 @@ pub const ORDER_JSON_SQL: &str = "SELECT o.order_id, ((to_jsonb(o) - 'loaded_at'
     FROM orders o";
 
 async fn connect(config: &Config) -> Result<redis::aio::MultiplexedConnection, EtlError> {
-    let client = redis::Client::open(config.redis.url.as_str())?;
-    Ok(client.get_multiplexed_async_connection().await?)
+    Ok(crate::redis_client::connect(&config.redis).await?)
 }
 
 /// (Re)caches the orders loaded after `since` (the start of the last
