@@ -231,6 +231,7 @@ pub struct SecretKeyRef {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("!has(self.securityProtocol) || !(self.securityProtocol in ['SASL_PLAINTEXT', 'SASL_SSL']) || has(self.sasl)").message("a SASL securityProtocol needs kafka.sasl"))]
+#[x_kube(validation = Rule::new("!has(self.caSecret) || (has(self.securityProtocol) && self.securityProtocol in ['SSL', 'SASL_SSL'])").message("kafka.caSecret needs securityProtocol SSL or SASL_SSL"))]
 pub struct KafkaSpec {
     /// `host:port[,host:port]` of the brokers (MSK: the bootstrap broker string).
     #[schemars(length(max = 1024))]
@@ -247,6 +248,11 @@ pub struct KafkaSpec {
     /// SASL settings, required when `securityProtocol` is a SASL one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sasl: Option<KafkaSasl>,
+    /// Secret key holding the PEM bundle of the CA that signed the brokers'
+    /// certificates, for `SSL` and `SASL_SSL`. Unset: the CAs in the image
+    /// (enough for MSK, whose certificates chain to Amazon's public roots).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret: Option<SecretKeyRef>,
     /// The topics the operator provisions.
     #[serde(default)]
     pub topics: TopicsSpec,
@@ -376,6 +382,11 @@ pub struct PostgresSpec {
     #[serde(default = "default_max_connections")]
     #[schemars(range(min = 1, max = 100))]
     pub max_connections: u32,
+    /// Secret key holding the PEM bundle of the CA the server's certificate
+    /// is checked against, for `sslmode=verify-ca` or `verify-full` in the
+    /// URL (RDS: the region's bundle). Unset: the Mozilla roots.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret: Option<SecretKeyRef>,
 }
 
 fn default_schema() -> String {
@@ -390,6 +401,7 @@ fn default_max_connections() -> u32 {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 #[x_kube(validation = Rule::new("self.mode == 'External' ? has(self.urlSecret) : !has(self.urlSecret)").message("External redis needs urlSecret; Managed redis takes none"))]
+#[x_kube(validation = Rule::new("!has(self.caSecret) || self.mode == 'External'").message("redis.caSecret is for External redis (rediss://)"))]
 pub struct RedisSpec {
     /// `Managed`: the operator runs a single-replica Redis StatefulSet and
     /// Service. `External`: use `urlSecret` (ElastiCache, …).
@@ -399,6 +411,10 @@ pub struct RedisSpec {
     /// TLS). Required for `External`, not allowed for `Managed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url_secret: Option<SecretKeyRef>,
+    /// Secret key holding the PEM bundle of the CA for a `rediss://` URL.
+    /// Unset: the Mozilla roots (ElastiCache's certificates chain to them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_secret: Option<SecretKeyRef>,
     /// Prefix of every Redis key.
     #[serde(default = "default_key_prefix")]
     pub key_prefix: String,
@@ -420,6 +436,7 @@ impl Default for RedisSpec {
         RedisSpec {
             mode: RedisMode::Managed,
             url_secret: None,
+            ca_secret: None,
             key_prefix: default_key_prefix(),
             cache_ttl_seconds: default_cache_ttl(),
             order_ttl_seconds: default_order_ttl(),

@@ -40,6 +40,11 @@ pub fn operator_config(p: &DeliveryPipeline, secrets: &Dereferenced) -> Config {
         c.kafka.sasl_username = Some(user.expose().to_string());
         c.kafka.sasl_password = Some(password.expose().to_string());
     }
+    // In memory: the paths in the workloads' configuration are pod paths.
+    c.kafka.ssl_ca_location = None;
+    c.kafka.ssl_ca_pem = secrets.kafka_ca.clone();
+    c.database.ssl_root_cert = None;
+    c.database.ssl_root_cert_pem = secrets.postgres_ca.clone();
     c
 }
 
@@ -83,7 +88,6 @@ impl DataPlane for Servers {
     fn drop_schema<'a>(&'a self, config: &'a Config) -> BoxFuture<'a, Result<(), String>> {
         Box::pin(async move {
             use sqlx::{ConnectOptions, Connection};
-            use std::str::FromStr;
             let schema = &config.database.schema;
             // Same rule as the CRD and baedal's Config: letters, digits, _.
             if schema.is_empty()
@@ -93,7 +97,7 @@ impl DataPlane for Servers {
             {
                 return Err(format!("refusing to drop schema {schema:?}"));
             }
-            let mut conn = sqlx::postgres::PgConnectOptions::from_str(&config.database.url)
+            let mut conn = baedal_contract::schema::connect_options(&config.database)
                 .map_err(|e| e.to_string())?
                 .connect()
                 .await

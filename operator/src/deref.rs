@@ -39,6 +39,10 @@ pub struct Dereferenced {
     pub redis_url: Option<SecretValue>,
     /// `kafka.sasl.credentialsSecret`: username and password.
     pub kafka_sasl: Option<(SecretValue, SecretValue)>,
+    /// The CA bundles of `kafka.caSecret` and `postgres.caSecret` (PEM), for
+    /// the operator's own admin and migration connections.
+    pub kafka_ca: Option<String>,
+    pub postgres_ca: Option<String>,
     /// Secret name → resourceVersion: part of the config hash, so pods roll
     /// when a referenced Secret changes.
     pub versions: BTreeMap<String, String>,
@@ -49,6 +53,23 @@ impl Dereferenced {
     pub fn offline() -> Self {
         Dereferenced::default()
     }
+}
+
+/// The CA bundles the spec names, by the server they are for: `kafka`,
+/// `postgres`, `redis` (External only).
+pub fn ca_secrets(spec: &DeliveryPipelineSpec) -> Vec<(&'static str, &SecretKeyRef)> {
+    let redis = match spec.redis.mode {
+        RedisMode::External => spec.redis.ca_secret.as_ref(),
+        RedisMode::Managed => None,
+    };
+    [
+        ("kafka", spec.kafka.ca_secret.as_ref()),
+        ("postgres", spec.postgres.ca_secret.as_ref()),
+        ("redis", redis),
+    ]
+    .into_iter()
+    .filter_map(|(server, secret)| secret.map(|s| (server, s)))
+    .collect()
 }
 
 /// Every Secret key the spec references, with what it is for.
@@ -64,6 +85,9 @@ pub fn references(spec: &DeliveryPipelineSpec) -> Vec<SecretKeyRef> {
                 key: key.into(),
             });
         }
+    }
+    for (_, ca) in ca_secrets(spec) {
+        refs.push(ca.clone());
     }
     if let Some(aws) = &spec.source.aws_credentials_secret {
         refs.push(SecretKeyRef {
@@ -129,10 +153,13 @@ pub async fn dereference(
             get(&key("password")).unwrap_or_default(),
         )
     });
+    let ca = |r: &Option<SecretKeyRef>| r.as_ref().and_then(get).map(|v| v.expose().to_string());
     Ok(Dereferenced {
         database_url,
         redis_url,
         kafka_sasl,
+        kafka_ca: ca(&spec.kafka.ca_secret),
+        postgres_ca: ca(&spec.postgres.ca_secret),
         versions,
     })
 }

@@ -48,6 +48,7 @@ pub fn pipeline(name: &str) -> DeliveryPipeline {
             topic_prefix: format!("{name}."),
             security_protocol: None,
             sasl: None,
+            ca_secret: None,
             topics: Default::default(),
         },
         postgres: PostgresSpec {
@@ -57,6 +58,7 @@ pub fn pipeline(name: &str) -> DeliveryPipeline {
             },
             schema: name.replace('-', "_"),
             max_connections: 8,
+            ca_secret: None,
         },
         redis: Default::default(),
         ingest: Default::default(),

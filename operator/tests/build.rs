@@ -250,6 +250,7 @@ fn credentials_reach_pods_only_as_secret_references() {
             baedal_operator::deref::SecretValue::new("pw-kafka"),
         )),
         versions: BTreeMap::new(),
+        ..Dereferenced::default()
     };
     let c = build(&p, &secrets);
     let everything = c
@@ -291,6 +292,90 @@ fn credentials_reach_pods_only_as_secret_references() {
     assert!(c
         .absent
         .contains(&(ChildKind::StatefulSet, "orders-redis".into())));
+}
+
+#[test]
+fn ca_secrets_are_mounted_as_files_the_config_names_and_reach_the_operator_in_memory() {
+    let mut p = pipeline("orders");
+    let ca = |name: &str| {
+        Some(SecretKeyRef {
+            name: name.into(),
+            key: "ca.pem".into(),
+        })
+    };
+    p.spec.kafka.security_protocol = Some(baedal_operator::crd::SecurityProtocol::SSL);
+    p.spec.kafka.ca_secret = ca("kafka-ca");
+    p.spec.postgres.ca_secret = ca("rds-ca");
+    p.spec.redis.mode = RedisMode::External;
+    p.spec.redis.url_secret = Some(SecretKeyRef {
+        name: "cache".into(),
+        key: "url".into(),
+    });
+    p.spec.redis.ca_secret = ca("cache-ca");
+    let c = children(&p);
+
+    // The workloads' configuration names the mounted files.
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("baedal.yaml");
+    std::fs::write(&file, config_yaml(&c)).expect("write");
+    let config = Config::load_with(Some(&file), |_| None).expect("the workloads accept it");
+    assert_eq!(
+        config.kafka.ssl_ca_location.as_deref(),
+        Some("/etc/baedal/ca/kafka/ca.crt")
+    );
+    assert_eq!(
+        config.database.ssl_root_cert.as_deref(),
+        Some("/etc/baedal/ca/postgres/ca.crt")
+    );
+    assert_eq!(
+        config.redis.ca_cert.as_deref(),
+        Some("/etc/baedal/ca/redis/ca.crt")
+    );
+
+    // Every workload pod mounts each bundle read-only where the config says.
+    for (name, template) in templates(&c) {
+        let pod = template.spec.expect("pod");
+        let volumes = pod.volumes.unwrap_or_default();
+        let mounts = pod.containers[0].volume_mounts.clone().unwrap_or_default();
+        for (server, secret) in [
+            ("kafka", "kafka-ca"),
+            ("postgres", "rds-ca"),
+            ("redis", "cache-ca"),
+        ] {
+            let volume = volumes
+                .iter()
+                .find(|v| v.name == format!("ca-{server}"))
+                .unwrap_or_else(|| panic!("{name}: no volume for the {server} CA"));
+            let source = volume.secret.as_ref().expect("a Secret volume");
+            assert_eq!(source.secret_name.as_deref(), Some(secret));
+            let items = source.items.clone().unwrap_or_default();
+            assert_eq!(
+                (items[0].key.as_str(), items[0].path.as_str()),
+                ("ca.pem", "ca.crt")
+            );
+            let mount = mounts
+                .iter()
+                .find(|m| m.name == volume.name)
+                .unwrap_or_else(|| panic!("{name}: the {server} CA is not mounted"));
+            assert_eq!(mount.mount_path, format!("/etc/baedal/ca/{server}"));
+            assert_eq!(mount.read_only, Some(true));
+        }
+    }
+
+    // The operator's own clients get the bundles' contents, not pod paths.
+    let secrets = Dereferenced {
+        kafka_ca: Some("KAFKA CA PEM".into()),
+        postgres_ca: Some("RDS CA PEM".into()),
+        ..Dereferenced::default()
+    };
+    let own = baedal_operator::dataplane::operator_config(&p, &secrets);
+    assert_eq!(own.kafka.ssl_ca_pem.as_deref(), Some("KAFKA CA PEM"));
+    assert_eq!(own.kafka.ssl_ca_location, None);
+    assert_eq!(
+        own.database.ssl_root_cert_pem.as_deref(),
+        Some("RDS CA PEM")
+    );
+    assert_eq!(own.database.ssl_root_cert, None);
 }
 
 #[test]

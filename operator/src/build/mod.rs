@@ -19,7 +19,7 @@ pub use api::api_replicas;
 pub use ingest::{ingest_job_hash, INGEST_INPUTS};
 
 use crate::crd::{DeliveryPipeline, RedisMode, SourceMode};
-use crate::deref::Dereferenced;
+use crate::deref::{ca_secrets, Dereferenced};
 use baedal_contract::config::{Config, ENV, OPERATOR_WRITTEN};
 use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
 use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
@@ -246,10 +246,27 @@ pub fn workload_config(p: &DeliveryPipeline) -> Config {
     c.redis.key_prefix = spec.redis.key_prefix.clone();
     c.redis.cache_ttl_secs = spec.redis.cache_ttl_seconds;
     c.redis.order_ttl_secs = spec.redis.order_ttl_seconds;
+    // CA bundles, mounted from their Secrets (see `pod::config_volumes`).
+    for (server, _) in ca_secrets(spec) {
+        let path = Some(ca_path(server));
+        match server {
+            "kafka" => c.kafka.ssl_ca_location = path,
+            "postgres" => c.database.ssl_root_cert = path,
+            _ => c.redis.ca_cert = path,
+        }
+    }
     c.etl.batch_size = spec.etl.batch_size as usize;
     c.metrics_listen = format!("0.0.0.0:{METRICS_PORT}");
     c.api.listen = format!("0.0.0.0:{API_PORT}");
     c
+}
+
+/// Where the workload pods find the CA bundles of `*.caSecret`.
+pub const CA_DIR: &str = "/etc/baedal/ca";
+
+/// The mounted CA bundle of `server` (`kafka`, `postgres`, `redis`).
+pub fn ca_path(server: &str) -> String {
+    format!("{CA_DIR}/{server}/ca.crt")
 }
 
 /// The label naming the pipeline a child (or a pod, or an ETL Job) belongs to.

@@ -2,14 +2,15 @@
 //! limits, the environment (configuration file and Secret references), the
 //! mounted ConfigMap, probes and ports.
 
-use super::{labels, CONFIG_DIR, CONFIG_HASH, CONFIG_KEY, RUN_AS_USER};
+use super::{ca_path, labels, CONFIG_DIR, CONFIG_HASH, CONFIG_KEY, RUN_AS_USER};
 use crate::build::{env_var, Names};
 use crate::crd::{DeliveryPipeline, RedisMode, Resources, SecretKeyRef};
+use crate::deref::ca_secrets;
 use k8s_openapi::api::core::v1::{
     Capabilities, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, EnvVar,
-    EnvVarSource, HTTPGetAction, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
-    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext, Service, ServicePort,
-    ServiceSpec, TCPSocketAction, Volume, VolumeMount,
+    EnvVarSource, HTTPGetAction, KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecretVolumeSource, SecurityContext,
+    Service, ServicePort, ServiceSpec, TCPSocketAction, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -125,7 +126,7 @@ pub(super) fn workload_env(p: &DeliveryPipeline) -> Vec<EnvVar> {
 }
 
 pub(super) fn config_volumes(p: &DeliveryPipeline) -> (Vec<Volume>, Vec<VolumeMount>) {
-    let volumes = vec![
+    let mut volumes = vec![
         Volume {
             name: "config".into(),
             config_map: Some(ConfigMapVolumeSource {
@@ -140,7 +141,7 @@ pub(super) fn config_volumes(p: &DeliveryPipeline) -> (Vec<Volume>, Vec<VolumeMo
             ..Volume::default()
         },
     ];
-    let mounts = vec![
+    let mut mounts = vec![
         VolumeMount {
             name: "config".into(),
             mount_path: CONFIG_DIR.into(),
@@ -153,6 +154,30 @@ pub(super) fn config_volumes(p: &DeliveryPipeline) -> (Vec<Volume>, Vec<VolumeMo
             ..VolumeMount::default()
         },
     ];
+    // Each CA bundle as `ca.crt` in a directory of its own.
+    for (server, secret) in ca_secrets(&p.spec) {
+        let name = format!("ca-{server}");
+        volumes.push(Volume {
+            name: name.clone(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret.name.clone()),
+                items: Some(vec![KeyToPath {
+                    key: secret.key.clone(),
+                    path: "ca.crt".into(),
+                    mode: None,
+                }]),
+                ..SecretVolumeSource::default()
+            }),
+            ..Volume::default()
+        });
+        let path = ca_path(server);
+        mounts.push(VolumeMount {
+            name,
+            mount_path: path.trim_end_matches("/ca.crt").into(),
+            read_only: Some(true),
+            ..VolumeMount::default()
+        });
+    }
     (volumes, mounts)
 }
 

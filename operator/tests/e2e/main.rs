@@ -127,6 +127,22 @@ async fn the_apiserver_refuses_invalid_specs_with_the_rules_message() {
             "External redis needs urlSecret",
         ),
         (
+            "a Kafka CA without TLS",
+            good.replace(
+                "    topicPrefix: baedal.\n",
+                "    topicPrefix: baedal.\n    caSecret: {name: kafka-ca, key: ca.crt}\n",
+            ),
+            "kafka.caSecret needs securityProtocol SSL or SASL_SSL",
+        ),
+        (
+            "a CA for the managed Redis",
+            good.replace(
+                "    mode: Managed\n",
+                "    mode: Managed\n    caSecret: {name: redis-ca, key: ca.crt}\n",
+            ),
+            "redis.caSecret is for External redis",
+        ),
+        (
             "a six-field schedule",
             good.replace("\"*/5 * * * *\"", "\"0 */5 * * * *\""),
             "five cron fields",
