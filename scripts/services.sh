@@ -214,22 +214,39 @@ EOF
         --add-scram "SCRAM-SHA-256=[name=baedal,password=$password]" \
         --add-scram "SCRAM-SHA-512=[name=baedal,password=$password]" >"$dir/format.log" 2>&1 \
         || { log "formatting Kafka's log directory failed: $(tail -3 "$dir/format.log")"; exit 1; }
+    start_kafka_process
+}
+
+# Starts the broker on the log directory as it is (formatted above).
+start_kafka_process() {
+    local dir=$state/kafka
     log "starting Apache Kafka $kafka_version on 127.0.0.1:$kafka_port (TLS on $kafka_sasl_ssl_port, $kafka_ssl_port)"
     # In its own session with no inherited descriptors, so the broker never
     # holds the caller's terminal or output pipe open.
     setsid nohup java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
-        -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$cp" \
+        -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$kafka_home/libs/*" \
         kafka.Kafka "$dir/server.properties" </dev/null >"$dir/stdout.log" 2>&1 &
     echo $! >"$state/kafka.pid"
     wait_port "$kafka_port" 300 || { log "Kafka did not come up: $(tail -5 "$dir/server.log")"; exit 1; }
 }
 
+# Stops the broker this script started (its data stays on disk).
+stop_kafka() {
+    [ -f "$state/kafka.pid" ] && kill "$(cat "$state/kafka.pid")" 2>/dev/null || true
+    for _ in $(seq 1 150); do port_open "$kafka_port" || break; sleep 0.2; done
+    # The process may still be writing its last segment after the port closed.
+    if [ -f "$state/kafka.pid" ]; then
+        for _ in $(seq 1 150); do kill -0 "$(cat "$state/kafka.pid")" 2>/dev/null || break; sleep 0.2; done
+    fi
+    rm -f "$state/kafka.pid"
+}
+
 case "${1:-}" in
     --build-only) ensure_kafka_jars; exit 0 ;;
-    --stop-kafka)
-        [ -f "$state/kafka.pid" ] && kill "$(cat "$state/kafka.pid")" 2>/dev/null || true
-        for _ in $(seq 1 100); do port_open "$kafka_port" || break; sleep 0.2; done
-        rm -f "$state/kafka.pid"; exit 0 ;;
+    # The broker fault tests: stop it (its data stays), start it again on
+    # the same data.
+    --stop-kafka) stop_kafka; exit 0 ;;
+    --start-kafka-again) port_open "$kafka_port" || start_kafka_process; exit 0 ;;
 esac
 ensure_postgres
 ensure_postgres_tls

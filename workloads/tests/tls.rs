@@ -305,7 +305,7 @@ fn the_pipeline_runs_with_tls_on_every_connection_and_logs_no_password() {
             .env("BAEDAL_DATABASE_SSL_ROOT_CERT", tls.ca())
             .env("BAEDAL_REDIS_URL", tls.redis_url("rediss", &tls.password))
             .env("BAEDAL_REDIS_CA_CERT", tls.ca())
-            .env("RUST_LOG", "debug");
+            .env("BAEDAL_LOG", "debug");
         let out = common::run_with_deadline(c, common::RUN_DEADLINE);
         let (stdout, stderr) = (
             String::from_utf8_lossy(&out.stdout).into_owned(),

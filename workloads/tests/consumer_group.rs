@@ -1,0 +1,216 @@
+//! The ETL's two ways of reading Kafka, on Apache Kafka: a batch run ends at
+//! the high watermarks it saw when it started, and followers in one consumer
+//! group share the partitions, rebalance when one dies, and together lose or
+//! double no row.
+
+mod common;
+
+use common::{canonical_orders, generate, runtime, Namespace};
+use std::io::Read;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+/// What a follower logged so far.
+fn log_of(path: &Path) -> String {
+    let mut text = String::new();
+    if let Ok(mut file) = std::fs::File::open(path) {
+        let _ = file.read_to_string(&mut text);
+    }
+    text
+}
+
+/// Whether every topic of the namespace is on the broker.
+fn topics_exist(ns: &Namespace) -> bool {
+    let mut config = baedal::config::Config::default();
+    if let Ok(bootstrap) = std::env::var("BAEDAL_KAFKA_BOOTSTRAP") {
+        config.kafka.bootstrap = bootstrap;
+    }
+    config.kafka.topic_prefix = format!("{}.", ns.0);
+    baedal::kafka::missing_topics(&config).is_ok_and(|missing| missing.is_empty())
+}
+
+fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+    let started = Instant::now();
+    while !done() {
+        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn count(ns: &Namespace, table: &str) -> i64 {
+    runtime().block_on(async {
+        let pool = ns.pool().await;
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0)
+    })
+}
+
+fn stop(mut child: Child) -> std::process::ExitStatus {
+    // SIGTERM: the follower finishes its batch in flight and leaves the group.
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            return status;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("a follower did not stop within 60 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn two_followers_share_the_partitions_and_the_survivor_of_a_sigkill_loads_every_row_once() {
+    let ns = Namespace::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let summary = generate(dir.path(), 11, 0.03);
+    let source = dir.path().display().to_string();
+    let records: i64 = summary.files.values().map(|f| f.records as i64).sum();
+    let rejected: i64 = summary.files.values().map(|f| f.rejected() as i64).sum();
+    let expected = canonical_orders(dir.path());
+    let logs = tempfile::tempdir().expect("logs");
+
+    // The topics first (six partitions each), then data flowing while the
+    // followers work: a replay at a fixed rate.
+    let mut replay = ns
+        .command(&[
+            "ingest",
+            "--source",
+            &source,
+            "--mode",
+            "replay",
+            "--rate",
+            "2500",
+            "--partitions",
+            "6",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("replay");
+    let group = format!("{}-etl", ns.0);
+    let follower = |name: &str| {
+        let log = logs.path().join(format!("{name}.log"));
+        let child = ns
+            .command(&["etl", "--follow"])
+            .env("BAEDAL_ETL_GROUP_ID", &group)
+            .env("BAEDAL_ETL_BATCH_SIZE", "100")
+            .env("BAEDAL_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("follower");
+        (child, log)
+    };
+    wait_for("the replay's topics", Duration::from_secs(60), || {
+        topics_exist(&ns)
+    });
+    let (first, first_log) = follower("first");
+    let (second, second_log) = follower("second");
+
+    // Both members hold partitions, then one dies without warning mid-load.
+    wait_for("both followers assigned", Duration::from_secs(60), || {
+        log_of(&first_log).contains("partitions assigned")
+            && log_of(&second_log).contains("partitions assigned")
+    });
+    wait_for("some rows loaded", Duration::from_secs(60), || {
+        count(&ns, "raw_records") >= 300
+    });
+    let mut first = first;
+    first.kill().expect("SIGKILL");
+    first.wait().expect("reaped");
+    let loaded_at_kill = count(&ns, "raw_records");
+    let assignments_before = log_of(&second_log).matches("partitions assigned").count();
+
+    // The replay ends; the survivor takes the dead member's partitions and
+    // loads everything.
+    let status = replay.wait().expect("replay");
+    assert!(status.success(), "the replay failed");
+    wait_for("every message loaded", Duration::from_secs(180), || {
+        count(&ns, "raw_records") >= records
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(stop(second).success(), "the survivor did not stop cleanly");
+
+    let survivor = log_of(&second_log);
+    assert!(
+        survivor.matches("partitions assigned").count() > assignments_before,
+        "the survivor was not given the dead member's partitions: {survivor}"
+    );
+    assert!(
+        loaded_at_kill < records,
+        "the kill must land mid-load: {loaded_at_kill} of {records} loaded"
+    );
+    assert_eq!(
+        count(&ns, "raw_records"),
+        records,
+        "every message loaded exactly once"
+    );
+    assert_eq!(count(&ns, "dead_letters"), rejected);
+    assert_eq!(count(&ns, "orders"), expected.len() as i64);
+    let items: usize = expected.values().map(|o| o.items.len()).sum();
+    assert_eq!(count(&ns, "order_items"), items as i64);
+}
+
+#[test]
+fn a_batch_run_ends_at_the_high_watermarks_it_saw_while_data_keeps_arriving() {
+    let ns = Namespace::new();
+    let dir = tempfile::tempdir().expect("dir");
+    generate(dir.path(), 12, 0.02);
+    let source = dir.path().display().to_string();
+    ns.run(&["ingest", "--source", &source]);
+
+    // The same records again, slowly, for longer than the run takes.
+    let mut replay = ns
+        .command(&[
+            "ingest", "--source", &source, "--mode", "replay", "--rate", "300",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("replay");
+    std::thread::sleep(Duration::from_secs(2));
+    let started = Instant::now();
+    let out = ns.run(&["etl"]);
+    let took = started.elapsed();
+    let still_sending = replay.try_wait().expect("replay status").is_none();
+    let _ = replay.kill();
+    let _ = replay.wait();
+    assert!(out.contains("orders changed"), "{out}");
+    assert!(
+        still_sending,
+        "the replay ended before the run did ({took:?}): the test proves nothing"
+    );
+    // What the run loaded is a prefix of each partition that ended where it
+    // started: no offset beyond the end it saw, and nothing skipped before it.
+    runtime().block_on(async {
+        let pool = ns.pool().await;
+        let gaps: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (
+                 SELECT topic, partition, count(*) AS n, max(\"offset\") AS last
+                 FROM raw_records GROUP BY topic, partition
+             ) p WHERE n <> last + 1",
+        )
+        .fetch_one(&pool)
+        .await
+        .expect("gaps");
+        assert_eq!(gaps, 0, "a partition was loaded with a gap");
+        let stored: i64 =
+            sqlx::query_scalar("SELECT coalesce(sum(next_offset), 0)::bigint FROM etl_offsets")
+                .fetch_one(&pool)
+                .await
+                .expect("offsets");
+        let raw: i64 = sqlx::query_scalar("SELECT count(*) FROM raw_records")
+            .fetch_one(&pool)
+            .await
+            .expect("raw");
+        assert_eq!(stored, raw, "the stored positions are the loaded rows");
+    });
+}
