@@ -95,12 +95,10 @@ fn two_followers_share_the_partitions_and_the_survivor_of_a_sigkill_loads_every_
         .stderr(Stdio::null())
         .spawn()
         .expect("replay");
-    let group = format!("{}-etl", ns.0);
     let follower = |name: &str| {
         let log = logs.path().join(format!("{name}.log"));
         let child = ns
             .command(&["etl", "--follow"])
-            .env("BAEDAL_ETL_GROUP_ID", &group)
             .env("BAEDAL_ETL_BATCH_SIZE", "100")
             .env("BAEDAL_LOG", "info")
             .stdout(Stdio::null())

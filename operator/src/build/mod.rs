@@ -256,6 +256,12 @@ pub fn workload_config(p: &DeliveryPipeline) -> Config {
         }
     }
     c.etl.batch_size = spec.etl.batch_size as usize;
+    // One consumer group per pipeline: pipelines never rebalance each other.
+    c.etl.group_id = format!(
+        "baedal-etl.{}.{}",
+        p.namespace().unwrap_or_else(|| "default".into()),
+        p.name_any()
+    );
     c.metrics_listen = format!("0.0.0.0:{METRICS_PORT}");
     c.api.listen = format!("0.0.0.0:{API_PORT}");
     c

@@ -98,6 +98,9 @@ pub struct EtlConfig {
     /// Consumer group of `etl --follow`: followers in one group share the
     /// partitions. Offsets live in Postgres; Kafka gets a copy for lag tools.
     pub group_id: String,
+    /// How often at most a follower (`etl --follow`) refreshes the live
+    /// views (stats, leaderboards, alerts) while data flows, milliseconds.
+    pub live_refresh_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -194,6 +197,7 @@ impl Default for EtlConfig {
         EtlConfig {
             batch_size: 20_000,
             group_id: "baedal-etl".into(),
+            live_refresh_ms: 2000,
         }
     }
 }
@@ -311,6 +315,11 @@ pub const ENV: &[(&str, &str, &str)] = &[
         "messages per Postgres transaction",
     ),
     ("BAEDAL_ETL_GROUP_ID", "etl.group_id", "consumer group id"),
+    (
+        "BAEDAL_ETL_LIVE_REFRESH_MS",
+        "etl.live_refresh_ms",
+        "how often at most a follower refreshes the live views",
+    ),
     (
         "BAEDAL_ALERT_LATE_RATE",
         "alerts.late_rate_threshold",
@@ -511,6 +520,7 @@ impl Config {
                 "BAEDAL_CACHE_TTL" => self.redis.cache_ttl_secs = parse_env(name, &value)?,
                 "BAEDAL_ETL_BATCH_SIZE" => self.etl.batch_size = parse_env(name, &value)?,
                 "BAEDAL_ETL_GROUP_ID" => self.etl.group_id = value,
+                "BAEDAL_ETL_LIVE_REFRESH_MS" => self.etl.live_refresh_ms = parse_env(name, &value)?,
                 "BAEDAL_ALERT_LATE_RATE" => {
                     self.alerts.late_rate_threshold = parse_env(name, &value)?
                 }

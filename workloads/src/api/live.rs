@@ -19,6 +19,7 @@ pub fn router() -> Router<ApiContext> {
         .route("/cache/order/{order_id}", get(cached_order))
         .route("/realtime/stats", get(realtime_stats))
         .route("/realtime/alerts", get(realtime_alerts))
+        .route("/realtime/leaderboard", get(realtime_leaderboard))
 }
 
 /// An order id as DATA.md writes them: `O` and nine digits.
@@ -130,6 +131,74 @@ async fn realtime_stats(
         }
     };
     Ok(Json(stats))
+}
+
+/// One place on a leaderboard.
+#[derive(Debug, Serialize)]
+pub struct Place {
+    pub restaurant_id: String,
+    pub score: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Leaderboard {
+    pub source: &'static str,
+    /// `revenue` or `orders`.
+    pub by: String,
+    /// Highest first.
+    pub restaurants: Vec<Place>,
+}
+
+/// `GET /realtime/leaderboard?by=revenue|orders&limit=`: the restaurants
+/// with the most revenue or orders, from the sorted sets the ETL keeps (a
+/// follower refreshes them while data flows); from the restaurant mart
+/// when Redis is down.
+async fn realtime_leaderboard(
+    State(ctx): State<ApiContext>,
+    params: Params,
+) -> Result<Json<Leaderboard>, ApiError> {
+    params.only(&["by", "limit"])?;
+    let limit = params.limit(10)?;
+    let by = params.one_of("by", &["revenue", "orders"], "revenue")?;
+    let key = format!(
+        "{}leaderboard:restaurants:{by}",
+        ctx.config.redis.key_prefix
+    );
+    let from_redis = ctx
+        .redis
+        .run(|mut c| async move {
+            c.zrevrange_withscores::<_, Vec<(String, i64)>>(key, 0, limit as isize - 1)
+                .await
+        })
+        .await;
+    let (source, rows) = match from_redis {
+        Some(rows) if !rows.is_empty() => ("redis", rows),
+        _ => {
+            let column = if by == "orders" { "orders" } else { "revenue" };
+            let rows = ctx
+                .query(
+                    sqlx::query_as::<_, (String, i64)>(&format!(
+                        "SELECT restaurant_id, {column}::bigint FROM mart_restaurant_performance
+                         ORDER BY {column} DESC, restaurant_id LIMIT $1"
+                    ))
+                    .bind(limit)
+                    .fetch_all(&ctx.db),
+                )
+                .await?;
+            ("postgres", rows)
+        }
+    };
+    Ok(Json(Leaderboard {
+        source,
+        by: by.to_string(),
+        restaurants: rows
+            .into_iter()
+            .map(|(restaurant_id, score)| Place {
+                restaurant_id,
+                score,
+            })
+            .collect(),
+    }))
 }
 
 #[derive(Debug, Serialize)]

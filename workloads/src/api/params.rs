@@ -78,6 +78,24 @@ impl Params {
         }
     }
 
+    /// One of `choices`, or `default` when not given.
+    pub fn one_of<'a>(
+        &self,
+        name: &str,
+        choices: &[&'a str],
+        default: &'a str,
+    ) -> Result<&'a str, ApiError> {
+        let Some(v) = self.text(name) else {
+            return Ok(default);
+        };
+        choices.iter().find(|c| **c == v).copied().ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "{name}={v:?} must be one of {}",
+                choices.join(", ")
+            ))
+        })
+    }
+
     /// The query in a canonical form (sorted names), for cache keys.
     pub fn canonical(&self) -> String {
         url::form_urlencoded::Serializer::new(String::new())

@@ -384,6 +384,7 @@ pub async fn follow(
     };
     let mut batch = Batch::new();
     let mut last_load = Instant::now();
+    let mut live = LiveViews::new(config, pool);
     while !stop.load(Ordering::Relaxed) {
         let polled = tokio::task::block_in_place(|| consumer.poll(Duration::from_millis(50)));
         if let Some(reason) = events
@@ -409,11 +410,16 @@ pub async fn follow(
         if full || idle || loader.finished() {
             // A load that found its messages stored by another member first:
             // drop what was read since, and read again from the stored positions.
-            if let Some(Committed::Superseded) = loader.settle(&consumer, report).await? {
-                batch = Batch::new();
-                rewind(&consumer, pool).await?;
+            match loader.settle(&consumer, report).await? {
+                Some(Committed::Superseded) => {
+                    batch = Batch::new();
+                    rewind(&consumer, pool).await?;
+                }
+                Some(Committed::Loaded(_)) => live.changed = true,
+                None => {}
             }
         }
+        live.refresh_when_due();
         if full || idle {
             last_load = Instant::now();
             loader.start(std::mem::take(&mut batch))?;
@@ -423,6 +429,60 @@ pub async fn follow(
         tracing::info!("the last batch was loaded by another member first");
     }
     Ok(())
+}
+
+/// The live views of a follower: refreshed in the background after loads,
+/// one refresh at a time, at most every `etl.live_refresh_ms`.
+struct LiveViews {
+    config: Config,
+    pool: PgPool,
+    /// Something was loaded since the last refresh started.
+    changed: bool,
+    running: Option<JoinHandle<()>>,
+    last: Option<Instant>,
+    /// Orders loaded at or after this (database time) are (re)cached.
+    since: Arc<Mutex<Option<chrono::DateTime<chrono::Utc>>>>,
+}
+
+impl LiveViews {
+    fn new(config: &Config, pool: &PgPool) -> Self {
+        LiveViews {
+            config: config.clone(),
+            pool: pool.clone(),
+            changed: false,
+            running: None,
+            last: None,
+            since: Arc::default(),
+        }
+    }
+
+    fn refresh_when_due(&mut self) {
+        let interval = Duration::from_millis(self.config.etl.live_refresh_ms);
+        let idle = self.running.as_ref().is_none_or(|r| r.is_finished());
+        let due = self.last.is_none_or(|t| t.elapsed() >= interval);
+        if !(self.changed && idle && due) {
+            return;
+        }
+        self.changed = false;
+        self.last = Some(Instant::now());
+        let (config, pool, since) = (self.config.clone(), self.pool.clone(), self.since.clone());
+        self.running = Some(tokio::spawn(async move {
+            let started: Result<chrono::DateTime<chrono::Utc>, _> =
+                sqlx::query_scalar("SELECT now()").fetch_one(&pool).await;
+            // None the first time: every order of the latest days.
+            let from = *since.lock().unwrap_or_else(|p| p.into_inner());
+            match super::realtime::refresh_live(&config, &pool, from).await {
+                Ok(()) => {
+                    if let Ok(started) = started {
+                        *since.lock().unwrap_or_else(|p| p.into_inner()) = Some(started);
+                    }
+                    tracing::debug!("live views refreshed");
+                }
+                // The next load tries again; loading goes on meanwhile.
+                Err(e) => tracing::warn!(error = %e, "refreshing the live views"),
+            }
+        }));
+    }
 }
 
 /// Seeks every assigned partition back to its stored position.

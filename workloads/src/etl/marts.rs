@@ -123,10 +123,32 @@ fn statements() -> Vec<Vec<String>> {
     pairs.chunks(2).map(<[String]>::to_vec).collect()
 }
 
+/// The marts the live views read (alerts and leaderboards): what a
+/// follower rebuilds while data flows.
+pub const LIVE_MARTS: [&str; 2] = ["mart_hourly_orders", "mart_restaurant_performance"];
+
 /// Rebuilds the dimensions and every mart, each table in its own
 /// transaction, concurrently.
 pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let rebuilds = statements().into_iter().map(|group| async move {
+    rebuild(pool, statements()).await
+}
+
+/// Rebuilds only [`LIVE_MARTS`].
+pub async fn refresh_live(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let live = statements()
+        .into_iter()
+        .filter(|group| {
+            group
+                .first()
+                .and_then(|delete| delete.strip_prefix("DELETE FROM "))
+                .is_some_and(|table| LIVE_MARTS.contains(&table))
+        })
+        .collect();
+    rebuild(pool, live).await
+}
+
+async fn rebuild(pool: &PgPool, groups: Vec<Vec<String>>) -> Result<(), sqlx::Error> {
+    let rebuilds = groups.into_iter().map(|group| async move {
         let mut tx = pool.begin().await?;
         for statement in group {
             sqlx::query(&statement).execute(&mut *tx).await?;

@@ -43,6 +43,21 @@ pub async fn cache_loaded_orders(
     cache_orders(config, pool, &mut connect(config).await?, since).await
 }
 
+/// What a follower keeps current while data flows, every
+/// `etl.live_refresh_ms` at most: the marts the live views read, the orders
+/// loaded since `since` in the cache, then the views themselves.
+pub async fn refresh_live(
+    config: &Config,
+    pool: &PgPool,
+    since: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(), EtlError> {
+    super::marts::refresh_live(pool)
+        .await
+        .map_err(EtlError::Marts)?;
+    cache_loaded_orders(config, pool, since).await?;
+    refresh_views(config, pool).await
+}
+
 /// Refreshes the stats hash, the leaderboards and the alert stream (after
 /// the marts they read).
 pub async fn refresh_views(config: &Config, pool: &PgPool) -> Result<(), EtlError> {

@@ -45,6 +45,7 @@ impl Namespace {
             .env("BAEDAL_TOPIC_PREFIX", format!("{}.", self.0))
             .env("BAEDAL_DATABASE_SCHEMA", &self.0)
             .env("BAEDAL_REDIS_PREFIX", format!("{}:", self.0))
+            .env("BAEDAL_ETL_GROUP_ID", format!("{}-etl", self.0))
             .env("BAEDAL_METRICS_ADDR", "127.0.0.1:0")
             .env("BAEDAL_DATABASE_URL", Self::database_url())
             .env("BAEDAL_REDIS_URL", Self::redis_url());
