@@ -181,12 +181,13 @@ const pages = {
   },
 
   async realtime() {
-    const [k, cat, alerts] = ["kpi", "categories", "alerts"].map(panel);
+    const [k, cat, board, alerts] = ["kpi", "categories", "leaderboard", "alerts"].map(panel);
     const stamp = document.createElement("p");
     stamp.className = "stamp";
     app.appendChild(stamp);
     async function draw() {
-      const [s, a] = await Promise.all([api("/realtime/stats"), api("/realtime/alerts?limit=20")]);
+      const [s, a, l] = await Promise.all([api("/realtime/stats"), api("/realtime/alerts?limit=20"),
+        api("/realtime/leaderboard?by=revenue&limit=10")]);
       k.innerHTML = `<div class="kpis">
         <div class="kpi"><span>기준일</span><strong>${escapeHtml(s.date ?? "–")}</strong></div>
         <div class="kpi"><span>오늘 주문</span><strong>${formatNumber(s.orders)}</strong></div>
@@ -195,13 +196,14 @@ const pages = {
         <div class="kpi"><span>지연율</span><strong>${formatPercent(s.late_rate)}</strong></div></div>`;
       rankChart(cat, "카테고리별 오늘 주문", Object.entries(s.categories).sort((x, y) => y[1] - x[1])
         .map(([label, value]) => ({ label, value })));
+      rankChart(board, "가게 매출 순위 (실시간)", l.restaurants.map(r => ({ label: r.restaurant_id, value: r.score })));
       table(alerts, "실시간 알림 (지연 배달 비율 초과)", a.alerts, [
         { key: "window_end", label: "시각" }, { key: "late_rate", label: "지연율", fmt: formatPercent },
         { key: "threshold", label: "기준", fmt: formatPercent }, { key: "orders", label: "배달 수", fmt: formatNumber }]);
-      stamp.textContent = `출처: ${s.source} · ${new Date().toLocaleTimeString("ko-KR")} 갱신 (10초마다 자동 갱신)`;
+      stamp.textContent = `출처: ${s.source} · ${new Date().toLocaleTimeString("ko-KR")} 갱신 (2초마다 자동 갱신)`;
     }
     await draw();
-    setInterval(() => draw().catch(showError), 10000);
+    setInterval(() => draw().catch(showError), 2000);
   },
 };
 
