@@ -20,8 +20,10 @@ pub fn producer_config(config: &Config) -> ClientConfig {
         .set("linger.ms", "10")
         .set("batch.num.messages", "10000")
         .set("batch.size", "1000000")
-        .set("queue.buffering.max.messages", "500000")
-        .set("queue.buffering.max.kbytes", "1048576")
+        // The producer's queue bounds the ingest's memory: when it is full,
+        // sending waits for deliveries (ingest::send retries QueueFull).
+        .set("queue.buffering.max.messages", "200000")
+        .set("queue.buffering.max.kbytes", "65536")
         .set("message.timeout.ms", "60000");
     c
 }
@@ -36,14 +38,16 @@ pub fn consumer_config(config: &Config) -> ClientConfig {
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
         .set("fetch.wait.max.ms", "20")
-        .set("fetch.max.bytes", "5242880")
-        .set("max.partition.fetch.bytes", "5242880")
+        .set("fetch.max.bytes", "4194304")
+        .set("max.partition.fetch.bytes", "1048576")
         // A follower that dies without leaving (SIGKILL, a lost node) gives
         // up its partitions after 10 s rather than the default 45 s.
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "3000")
-        // The prefetch queue, the largest buffer of a consumer: 32 MiB at most.
-        .set("queued.max.messages.kbytes", "32768")
+        // The prefetch queue, the largest buffer of a consumer: 8 MiB at most.
+        .set("queued.max.messages.kbytes", "2048")
+        .set("queued.min.messages", "10000")
+        .set("fetch.queue.backoff.ms", "10")
         // Per-partition lag for /metrics comes from these statistics.
         .set("statistics.interval.ms", "5000");
     c

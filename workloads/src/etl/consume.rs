@@ -43,6 +43,15 @@ type Partition = (String, i32);
 /// partitions still open (what was read is loaded; the next run resumes).
 const STALL_LIMIT: Duration = Duration::from_secs(60);
 
+/// A batch is loaded when it holds `etl.batch_size` messages or this many
+/// payload bytes, whichever comes first: memory stays bounded whatever the
+/// message sizes (a batch in memory is about three times its payloads).
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+
+fn batch_full(batch: &Batch, config: &Config) -> bool {
+    batch.len() >= config.etl.batch_size || batch.payload_bytes() >= MAX_BATCH_BYTES
+}
+
 /// How long a follower holds a partly filled batch before loading it.
 const FOLLOW_FLUSH: Duration = Duration::from_secs(1);
 
@@ -301,7 +310,12 @@ pub async fn read_to_end(
     let mut batch = Batch::new();
     let mut last_message = Instant::now();
     while !open.is_empty() && !stop.load(Ordering::Relaxed) {
-        let polled = tokio::task::block_in_place(|| consumer.poll(Duration::from_millis(50)));
+        // Without blocking a runtime thread: several readers share few
+        // threads, and a blocked thread makes the runtime start another.
+        let polled = consumer.poll(Duration::ZERO);
+        if polled.is_none() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         match polled {
             Some(Ok(message)) => {
                 last_message = Instant::now();
@@ -330,7 +344,7 @@ pub async fn read_to_end(
                 }
             }
         }
-        if batch.len() >= config.etl.batch_size || (open.is_empty() && !batch.is_empty()) {
+        if batch_full(&batch, config) || (open.is_empty() && !batch.is_empty()) {
             if let Some(Committed::Superseded) = loader.settle(&consumer, report).await? {
                 return Err(EtlError::Superseded);
             }
@@ -405,7 +419,7 @@ pub async fn follow(
             Some(Err(e)) => tracing::warn!(error = %e, "consumer"),
             None => {}
         }
-        let full = batch.len() >= config.etl.batch_size;
+        let full = batch_full(&batch, config);
         let idle = !batch.is_empty() && last_load.elapsed() > FOLLOW_FLUSH;
         if full || idle || loader.finished() {
             // A load that found its messages stored by another member first:

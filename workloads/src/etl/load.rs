@@ -103,6 +103,7 @@ pub struct Batch {
     log_events: HashMap<i64, LogEvent>,
     reviews: HashMap<String, Review>,
     dead: Vec<(String, i32, i64, DeadLetter)>,
+    payload_bytes: usize,
     /// Next offset per partition, written with the rows.
     offsets: BTreeMap<(String, i32), i64>,
     malformed: u64,
@@ -158,6 +159,11 @@ impl Batch {
         self.raw.offset.is_empty()
     }
 
+    /// Payload bytes in the batch (what its memory grows with).
+    pub fn payload_bytes(&self) -> usize {
+        self.payload_bytes
+    }
+
     /// The next offset of each partition in the batch, as Kafka commits them.
     pub fn next_offsets_list(&self) -> rdkafka::error::KafkaResult<rdkafka::TopicPartitionList> {
         let mut list = rdkafka::TopicPartitionList::new();
@@ -196,6 +202,7 @@ impl Batch {
                 Err(_) => "malformed",
             }
         };
+        self.payload_bytes += payload.len();
         let text = String::from_utf8_lossy(payload);
         let payload = if kind == "malformed" {
             self.malformed += 1;
