@@ -43,6 +43,9 @@ k8s_version=$(required k8s.io/kubernetes "$module/go.mod")
 kwok_version=$(required sigs.k8s.io/kwok "$module/kwok/go.mod")
 bin="$cache/k8s-$k8s_version/bin"
 kwok_bin="$cache/kwok-$kwok_version/bin/kwok"
+# KEDA's CRDs, from its module: the end-to-end suite checks the ETL
+# followers' ScaledObject example against them (KEDA itself does not run).
+keda_version=v2.21.0
 # Go's module and build caches live with the rest of baedal's cache, so an
 # empty ~/.cache/baedal is a truly cold build.
 export GOMODCACHE=${GOMODCACHE:-$cache/go/mod}
@@ -59,6 +62,7 @@ nodes=(kwok-node-0 kwok-node-1 kwok-node-2)
 kubeconfig="$state/admin.kubeconfig"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+keda_crds() { echo "$GOMODCACHE/github.com/kedacore/keda/v2@$keda_version/config/crd/bases"; }
 
 # --- build -----------------------------------------------------------------
 build() {
@@ -74,6 +78,10 @@ build() {
         (cd "$module" && go build -trimpath -ldflags "$ldflags" -o "$bin/" \
             k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
             k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl ./etcd)
+    fi
+    if [ ! -d "$(keda_crds)" ]; then
+        log "fetching KEDA $keda_version's CRDs from the Go module proxy"
+        go mod download github.com/kedacore/keda/v2@"$keda_version"
     fi
     if [ ! -x "$kwok_bin" ]; then
         log "building kwok $kwok_version (once, into $(dirname "$kwok_bin"))"
@@ -323,6 +331,7 @@ case "${1:-}" in
         echo "export BAEDAL_KUBECTL=$bin/kubectl"
         echo "export BAEDAL_CLUSTER_DIR=$state"
         echo "export BAEDAL_K8S_VERSION=$k8s_version"
+        echo "export BAEDAL_KEDA_CRDS=$(keda_crds)"
         ;;
     *) echo "usage: $0 up|down|env|build|kubeconfig" >&2; exit 2 ;;
 esac

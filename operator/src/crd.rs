@@ -613,6 +613,13 @@ pub struct EtlSpec {
     #[serde(default = "default_history")]
     #[schemars(range(min = 0, max = 100))]
     pub failed_jobs_history_limit: i32,
+    /// Followers: `baedal etl --follow` in a Deployment `<name>-etl-follow`,
+    /// one consumer group loading continuously and keeping the live views
+    /// current. With followers, the CronJob only rebuilds the marts and the
+    /// Redis views on its schedule (`baedal etl --marts-only`). Unset: the
+    /// CronJob loads in batches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow: Option<EtlFollowSpec>,
     /// Messages loaded per Postgres transaction (`etl.batch_size`).
     #[serde(default = "default_batch_size")]
     #[schemars(range(min = 1))]
@@ -633,10 +640,31 @@ impl Default for EtlSpec {
             backoff_limit: default_backoff_limit(),
             successful_jobs_history_limit: default_history(),
             failed_jobs_history_limit: default_history(),
+            follow: None,
             batch_size: default_batch_size(),
             resources: Resources::etl(),
         }
     }
+}
+
+/// The ETL followers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EtlFollowSpec {
+    /// Followers; more than the topics' partitions is useless (the extra
+    /// ones get none).
+    #[serde(default = "default_followers")]
+    #[schemars(range(min = 1, max = 100))]
+    pub replicas: i32,
+    /// Something else sets the replica count (a KEDA ScaledObject on the
+    /// consumer group's lag, an HPA on an external metric): the operator
+    /// creates the Deployment and then leaves `replicas` alone.
+    #[serde(default)]
+    pub externally_scaled: bool,
+}
+
+fn default_followers() -> i32 {
+    1
 }
 
 fn default_schedule() -> String {

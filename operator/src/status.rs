@@ -229,7 +229,23 @@ pub fn components(p: &DeliveryPipeline, obs: &Observations) -> Vec<(&'static str
             )
         }),
     };
-    let etl = failed(&Names::etl(&name)).unwrap_or_else(|| etl_health(p, obs.etl_job));
+    let etl = failed(&Names::etl(&name))
+        .or_else(|| failed(&Names::etl_follow(&name)))
+        .unwrap_or_else(|| {
+            // Followers not yet available come first; then the CronJob's runs.
+            let followers = p.spec.etl.follow.as_ref().map(|_| {
+                workload_health(
+                    obs.applied,
+                    ChildKind::Deployment,
+                    &Names::etl_follow(&name),
+                    suspended,
+                )
+            });
+            match followers {
+                Some(h @ (Health::Progressing(..) | Health::Failed(..))) => h,
+                _ => etl_health(p, obs.etl_job),
+            }
+        });
     vec![
         ("Kafka", kafka),
         ("Postgres", postgres),

@@ -16,7 +16,6 @@ use rdkafka::admin::{
     AdminClient, AdminOptions, NewPartitions, NewTopic, ResourceSpecifier, TopicReplication,
 };
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::types::RDKafkaErrorCode;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -191,12 +190,11 @@ async fn current_topics(
     admin: &AdminClient<DefaultClientContext>,
     desired: &[DesiredTopic],
 ) -> Result<BTreeMap<String, CurrentTopic>, String> {
-    let client_config = baedal_contract::kafka::client_config(config);
-    // Metadata is a blocking librdkafka call: off the async threads.
+    let owned = config.clone();
+    // Metadata is a blocking librdkafka call: off the async threads. A
+    // failure names the brokers and the reason (TLS, login, refused).
     let partitions = tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = client_config.create().map_err(|e| e.to_string())?;
-        let metadata = consumer
-            .fetch_metadata(None, TIMEOUT)
+        let metadata = baedal_contract::kafka::metadata(&owned, None, TIMEOUT)
             .map_err(|e| format!("reading metadata: {e}"))?;
         Ok::<_, String>(
             metadata

@@ -4,7 +4,7 @@ use baedal_contract::config::Config;
 use baedal_operator::build::{
     build, env_var, Child, ChildKind, Children, CONFIG_HASH, CONFIG_KEY, INGEST_INPUTS,
 };
-use baedal_operator::crd::{AutoscalingSpec, RedisMode, SecretKeyRef, SourceMode};
+use baedal_operator::crd::{AutoscalingSpec, EtlFollowSpec, RedisMode, SecretKeyRef, SourceMode};
 use baedal_operator::deref::Dereferenced;
 use baedal_operator::testing::{pipeline, PipelineExt};
 use k8s_openapi::api::core::v1::PodTemplateSpec;
@@ -86,19 +86,18 @@ fn a_default_pipeline_has_every_child_in_apply_order() {
     .map(|(k, n)| (*k, n.to_string()))
     .collect();
     assert_eq!(got, want);
-    let absent: Vec<ChildKind> = children(&pipeline("orders"))
-        .absent
-        .iter()
-        .map(|(k, _)| *k)
-        .collect();
-    assert_eq!(
-        absent,
-        [
-            ChildKind::HorizontalPodAutoscaler,
-            ChildKind::Ingress,
-            ChildKind::Deployment
-        ]
-    );
+    let absent: Vec<(ChildKind, String)> = children(&pipeline("orders")).absent;
+    let want_absent: Vec<(ChildKind, String)> = [
+        (ChildKind::ServiceAccount, "orders-etl-follow"),
+        (ChildKind::HorizontalPodAutoscaler, "orders-api"),
+        (ChildKind::Ingress, "orders-api"),
+        (ChildKind::Deployment, "orders-ingest"),
+        (ChildKind::Deployment, "orders-etl-follow"),
+    ]
+    .iter()
+    .map(|(k, n)| (*k, n.to_string()))
+    .collect();
+    assert_eq!(absent, want_absent);
 }
 
 #[test]
@@ -376,6 +375,67 @@ fn ca_secrets_are_mounted_as_files_the_config_names_and_reach_the_operator_in_me
         Some("RDS CA PEM")
     );
     assert_eq!(own.database.ssl_root_cert, None);
+}
+
+fn args(template: &PodTemplateSpec) -> Vec<String> {
+    template.spec.as_ref().expect("pod").containers[0]
+        .args
+        .clone()
+        .unwrap_or_default()
+}
+
+#[test]
+fn followers_are_a_deployment_and_the_cronjob_then_only_rebuilds_the_marts() {
+    let mut p = pipeline("orders");
+    let batch = children(&p);
+    assert!(batch
+        .absent
+        .contains(&(ChildKind::Deployment, "orders-etl-follow".into())));
+    let cron_args = |c: &Children| {
+        args(
+            &cronjob(c)
+                .spec
+                .expect("spec")
+                .job_template
+                .spec
+                .expect("job")
+                .template,
+        )
+    };
+    assert_eq!(cron_args(&batch), ["etl"]);
+
+    p.spec.etl.follow = Some(EtlFollowSpec {
+        replicas: 3,
+        externally_scaled: false,
+    });
+    let c = children(&p);
+    let followers = deployment(&c, "orders-etl-follow");
+    let spec = followers.spec.clone().expect("spec");
+    assert_eq!(spec.replicas, Some(3));
+    assert_eq!(args(&spec.template), ["etl", "--follow"]);
+    let pod = spec.template.spec.clone().expect("pod");
+    assert_eq!(
+        pod.service_account_name.as_deref(),
+        Some("orders-etl-follow")
+    );
+    assert!(c
+        .get(ChildKind::ServiceAccount, "orders-etl-follow")
+        .is_some());
+    let component = spec.selector.match_labels.clone().unwrap_or_default();
+    assert_eq!(component["app.kubernetes.io/component"], "etl-follow");
+    assert_eq!(cron_args(&c), ["etl", "--marts-only"]);
+
+    // Scaled by something else (KEDA on lag): the count is left alone.
+    p.spec.etl.follow = Some(EtlFollowSpec {
+        replicas: 3,
+        externally_scaled: true,
+    });
+    let scaled = deployment(&children(&p), "orders-etl-follow");
+    assert_eq!(scaled.spec.expect("spec").replicas, None);
+    // Suspended: none.
+    p.spec.suspend = true;
+    let stopped = deployment(&children(&p), "orders-etl-follow");
+    assert_eq!(stopped.spec.expect("spec").replicas, Some(0));
 }
 
 #[test]

@@ -236,7 +236,10 @@ async fn an_unreachable_broker_is_an_error_not_a_hang() {
         .ensure_topics(&config, &desired)
         .await
         .expect_err("nothing listens there");
-    assert!(err.contains("metadata"), "{err}");
+    assert!(
+        err.contains("cannot connect to Kafka at 127.0.0.1:1"),
+        "{err}"
+    );
     assert!(started.elapsed().as_secs() < 30);
 }
 
@@ -263,4 +266,72 @@ async fn workloads_one_version_behind_accept_a_newer_schema() {
         .await
         .expect("an older image against a newer schema");
     servers.drop_schema(&config).await.expect("drop");
+}
+
+/// The operator's own clients over TLS, with the CA bundles held in memory
+/// as the dereferenced Secrets give them: topics through SASL_SSL
+/// (SCRAM-SHA-512), the schema through `sslmode=verify-full`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_and_schema_are_provisioned_over_tls_with_the_ca_in_memory() {
+    let env = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set: run scripts/services.sh"))
+    };
+    let dir = std::path::PathBuf::from(env("BAEDAL_TEST_TLS_DIR"));
+    let password = std::fs::read_to_string(dir.join("password")).expect("password");
+    let password = password.trim();
+    let ca = std::fs::read_to_string(dir.join("ca.pem")).expect("ca");
+    let prefix = format!("{}.", unique("tls"));
+    let schema = unique("tls");
+    let mut config = config(&prefix, &schema);
+    config.kafka.bootstrap = env("BAEDAL_TEST_KAFKA_SASL_SSL");
+    config.kafka.security_protocol = Some("SASL_SSL".into());
+    config.kafka.sasl_mechanism = Some("SCRAM-SHA-512".into());
+    config.kafka.sasl_username = Some("baedal".into());
+    config.kafka.sasl_password = Some(password.into());
+    config.kafka.ssl_ca_pem = Some(ca.clone());
+    config.database.url = format!(
+        "postgres://baedal_tls:{password}@{}/baedal_tls?sslmode=verify-full",
+        env("BAEDAL_TEST_POSTGRES_TLS")
+    );
+    config.database.ssl_root_cert_pem = Some(ca);
+    let servers = Servers;
+
+    let desired = desired_topics(&spec(&prefix, 2, Some(24)));
+    let created = servers
+        .ensure_topics(&config, &desired)
+        .await
+        .expect("topics over SASL_SSL");
+    assert!(created.problems.is_empty(), "{:?}", created.problems);
+    assert!(created.topics.iter().all(|t| t.partitions == 2));
+    let longer = desired_topics(&spec(&prefix, 2, Some(48)));
+    let updated = servers
+        .ensure_topics(&config, &longer)
+        .await
+        .expect("configs over SASL_SSL");
+    assert_eq!(updated.applied.len(), 5, "{:?}", updated.applied);
+    let version = servers
+        .migrate(&config)
+        .await
+        .expect("migrate over verify-full");
+    assert_eq!(version, latest_migration());
+    servers
+        .drop_schema(&config)
+        .await
+        .expect("drop over verify-full");
+    let names: Vec<String> = desired.iter().map(|t| t.name.clone()).collect();
+    servers
+        .delete_topics(&config, &names)
+        .await
+        .expect("delete over SASL_SSL");
+
+    // The same with a CA that signed nothing here: a clear error, no hang.
+    config.kafka.ssl_ca_pem = Some(std::fs::read_to_string(dir.join("other-ca.pem")).expect("ca"));
+    let started = std::time::Instant::now();
+    let error = servers
+        .ensure_topics(&config, &desired)
+        .await
+        .expect_err("a wrong CA");
+    assert!(error.contains("certificate verify failed"), "{error}");
+    assert!(!error.contains(password), "the error shows the password");
+    assert!(started.elapsed().as_secs() < 30);
 }

@@ -74,9 +74,15 @@ pub enum Command {
     /// Load Kafka into Postgres and Redis: from the positions stored in
     /// Postgres to the end of every partition (or forever with --follow).
     Etl {
-        /// Keep consuming after the end, loading every second.
+        /// Keep consuming after the end as a member of the consumer group
+        /// `etl.group_id`, loading every second and keeping the live views
+        /// current.
         #[arg(long)]
         follow: bool,
+        /// Read no Kafka: only rebuild the marts and refresh the Redis views
+        /// (the CronJob's work when followers load).
+        #[arg(long, conflicts_with = "follow")]
+        marts_only: bool,
         #[arg(long, env = "BAEDAL_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -245,14 +251,23 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             ))?;
             Ok(())
         }
-        Command::Etl { follow, config } => {
+        Command::Etl {
+            follow,
+            marts_only,
+            config,
+        } => {
+            let mode = match (follow, marts_only) {
+                (true, _) => etl::Mode::Follow,
+                (false, true) => etl::Mode::MartsOnly,
+                (false, false) => etl::Mode::ToEnd,
+            };
             let config = Config::load(config.as_deref())?;
             let metrics = etl::EtlMetrics::default();
             let mut registry = Registry::default();
             metrics.register(&mut registry);
             metrics::serve_in_background(config.metrics_listen.clone(), Arc::new(registry));
             let stop = stop_flag()?;
-            let report = runtime()?.block_on(etl::run(&config, follow, &metrics, &stop))?;
+            let report = runtime()?.block_on(etl::run(&config, mode, &metrics, &stop))?;
             print_out(&format!(
                 "read {} messages ({} new) in {} batches: {} orders changed, {} new dead letters, in {:.1} s",
                 report.messages,

@@ -92,6 +92,24 @@ fn fails_in_time<T, E: std::fmt::Display>(
     error
 }
 
+/// Awaits `attempt`, which must fail within [`FAIL_WITHIN`]; returns its error.
+async fn refused_in_time<T, E: std::fmt::Display>(
+    what: &str,
+    attempt: impl std::future::Future<Output = Result<T, E>>,
+) -> String {
+    let started = Instant::now();
+    let error = match attempt.await {
+        Ok(_) => panic!("{what}: connected, but must not"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        started.elapsed() < FAIL_WITHIN,
+        "{what}: took {:?} to fail",
+        started.elapsed()
+    );
+    error
+}
+
 fn assert_names(what: &str, error: &str, needles: &[&str], password: &str) {
     eprintln!("{what}: {error}");
     for needle in needles {
@@ -218,16 +236,7 @@ async fn postgres_connects_with_each_sslmode_and_refuses_what_is_wrong() {
         ),
     ];
     for (what, config, needles) in cases {
-        let started = Instant::now();
-        let error = match baedal_contract::schema::connect(&config).await {
-            Ok(_) => panic!("{what}: connected, but must not"),
-            Err(e) => e.to_string(),
-        };
-        assert!(
-            started.elapsed() < FAIL_WITHIN,
-            "{what}: {:?}",
-            started.elapsed()
-        );
+        let error = refused_in_time(what, baedal_contract::schema::connect(&config)).await;
         assert_names(what, &error, &needles, &tls.password);
     }
 }
@@ -267,16 +276,7 @@ async fn redis_connects_over_tls_and_refuses_what_is_wrong() {
         ),
     ];
     for (what, config, needles) in cases {
-        let started = Instant::now();
-        let error = match baedal::redis_client::connect(&config).await {
-            Ok(_) => panic!("{what}: connected, but must not"),
-            Err(e) => e.to_string(),
-        };
-        assert!(
-            started.elapsed() < FAIL_WITHIN,
-            "{what}: {:?}",
-            started.elapsed()
-        );
+        let error = refused_in_time(what, baedal::redis_client::connect(&config)).await;
         assert_names(what, &error, &needles, &tls.password);
     }
 }

@@ -203,6 +203,9 @@ impl Names {
     pub fn etl(pipeline: &str) -> String {
         format!("{pipeline}-etl")
     }
+    pub fn etl_follow(pipeline: &str) -> String {
+        format!("{pipeline}-etl-follow")
+    }
     pub fn api(pipeline: &str) -> String {
         format!("{pipeline}-api")
     }
@@ -384,6 +387,11 @@ pub fn build(p: &DeliveryPipeline, secrets: &Dereferenced) -> Children {
     let mut absent = Vec::new();
 
     let mut components = vec!["api", "etl"];
+    if p.spec.etl.follow.is_some() {
+        components.push(etl::FOLLOW_COMPONENT);
+    } else {
+        absent.push((ChildKind::ServiceAccount, Names::etl_follow(&name)));
+    }
     if p.spec.ingest.enabled {
         components.push("ingest");
     } else {
@@ -436,6 +444,10 @@ pub fn build(p: &DeliveryPipeline, secrets: &Dereferenced) -> Children {
         }
     }
 
+    match etl::etl_follow_deployment(p, &hash) {
+        Some(d) => objects.push(Child::Deployment(d)),
+        None => absent.push((ChildKind::Deployment, Names::etl_follow(&name))),
+    }
     objects.push(Child::CronJob(etl::etl_cronjob(p, &hash)));
     Children { objects, absent }
 }

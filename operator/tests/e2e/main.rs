@@ -4,6 +4,7 @@
 //! Each test has a namespace and an operator process of its own.
 
 mod cluster;
+mod followers;
 mod operator;
 mod pods;
 
@@ -129,8 +130,8 @@ async fn the_apiserver_refuses_invalid_specs_with_the_rules_message() {
         (
             "a Kafka CA without TLS",
             good.replace(
-                "    topicPrefix: baedal.\n",
-                "    topicPrefix: baedal.\n    caSecret: {name: kafka-ca, key: ca.crt}\n",
+                "  kafka:\n",
+                "  kafka:\n    caSecret: {name: kafka-ca, key: ca.crt}\n",
             ),
             "kafka.caSecret needs securityProtocol SSL or SASL_SSL",
         ),

@@ -15,6 +15,7 @@
 //!   member loaded them during a rebalance) writes nothing, and the follower
 //!   re-reads from the stored positions: no row is lost or doubled.
 
+use super::live::LiveViews;
 use super::load::{Batch, Committed, LoadStats};
 use super::{EtlError, EtlReport};
 use crate::config::Config;
@@ -22,6 +23,7 @@ use crate::kafka;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
@@ -62,10 +64,27 @@ struct PartitionLabel {
 }
 
 /// The ETL's Prometheus metrics.
-#[derive(Default, Clone)]
+#[derive(Clone)]
 pub struct EtlMetrics {
     /// Messages on the broker not yet loaded, per partition this process reads.
     lag: Family<PartitionLabel, Gauge>,
+    /// A follower: seconds from an order's send to its live views' refresh.
+    pub(super) visible: Histogram,
+    /// The same, kept for the exit summary (at most [`MAX_SAMPLES`]).
+    pub(super) samples: Arc<Mutex<Vec<f64>>>,
+}
+
+/// Latencies kept for the exit summary; the histogram has all of them.
+const MAX_SAMPLES: usize = 1 << 20;
+
+impl Default for EtlMetrics {
+    fn default() -> Self {
+        EtlMetrics {
+            lag: Family::default(),
+            visible: Histogram::new(exponential_buckets(0.05, 2.0, 12)),
+            samples: Arc::default(),
+        }
+    }
 }
 
 impl EtlMetrics {
@@ -75,6 +94,43 @@ impl EtlMetrics {
             "Messages on the broker not yet loaded into Postgres (high watermark minus \
              the loaded position), per partition this process reads",
             self.lag.clone(),
+        );
+        registry.register(
+            "baedal_etl_live_latency_seconds",
+            "A follower: seconds from an order's send (its Kafka timestamp) to the refresh \
+             of the live views that show it",
+            self.visible.clone(),
+        );
+    }
+
+    /// Records how long orders took to become visible.
+    pub(super) fn observe_visible(&self, seconds: impl Iterator<Item = f64>) {
+        let mut samples = self.samples.lock().unwrap_or_else(|p| p.into_inner());
+        for s in seconds {
+            self.visible.observe(s);
+            if samples.len() < MAX_SAMPLES {
+                samples.push(s);
+            }
+        }
+    }
+
+    /// Logs the latency percentiles of this process's life (a follower's).
+    fn log_latency(&self) {
+        let mut samples = self
+            .samples
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if samples.is_empty() {
+            return;
+        }
+        samples.sort_by(f64::total_cmp);
+        let at = |q: f64| samples[((samples.len() - 1) as f64 * q).round() as usize];
+        tracing::info!(
+            orders = samples.len(),
+            p50_ms = (at(0.5) * 1000.0).round(),
+            p99_ms = (at(0.99) * 1000.0).round(),
+            "send to live views"
         );
     }
 }
@@ -398,7 +454,11 @@ pub async fn follow(
     };
     let mut batch = Batch::new();
     let mut last_load = Instant::now();
-    let mut live = LiveViews::new(config, pool);
+    let mut live = LiveViews::new(config, pool, metrics);
+    // Send times (Kafka timestamps, ms) of the orders read and of those in
+    // the load in flight: how long each took to reach the live views.
+    let orders_topic = config.topic("orders");
+    let (mut reading, mut loading): (Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new());
     while !stop.load(Ordering::Relaxed) {
         let polled = tokio::task::block_in_place(|| consumer.poll(Duration::from_millis(50)));
         if let Some(reason) = events
@@ -412,10 +472,19 @@ pub async fn follow(
         if events.revoked.swap(false, Ordering::SeqCst) {
             // Partitions moved: what was not loaded is the new owner's now.
             batch = Batch::new();
-            loader.settle(&consumer, report).await?;
+            reading.clear();
+            if let Some(Committed::Loaded(_)) = loader.settle(&consumer, report).await? {
+                live.loaded(std::mem::take(&mut loading));
+            }
+            loading.clear();
         }
         match polled {
-            Some(Ok(message)) => add_message(&mut batch, &message),
+            Some(Ok(message)) => {
+                if message.topic() == orders_topic {
+                    reading.extend(message.timestamp().to_millis());
+                }
+                add_message(&mut batch, &message)
+            }
             Some(Err(e)) => tracing::warn!(error = %e, "consumer"),
             None => {}
         }
@@ -427,76 +496,26 @@ pub async fn follow(
             match loader.settle(&consumer, report).await? {
                 Some(Committed::Superseded) => {
                     batch = Batch::new();
+                    reading.clear();
+                    loading.clear();
                     rewind(&consumer, pool).await?;
                 }
-                Some(Committed::Loaded(_)) => live.changed = true,
+                Some(Committed::Loaded(_)) => live.loaded(std::mem::take(&mut loading)),
                 None => {}
             }
         }
         live.refresh_when_due();
         if full || idle {
             last_load = Instant::now();
+            loading = std::mem::take(&mut reading);
             loader.start(std::mem::take(&mut batch))?;
         }
     }
     if let Some(Committed::Superseded) = loader.settle(&consumer, report).await? {
         tracing::info!("the last batch was loaded by another member first");
     }
+    metrics.log_latency();
     Ok(())
-}
-
-/// The live views of a follower: refreshed in the background after loads,
-/// one refresh at a time, at most every `etl.live_refresh_ms`.
-struct LiveViews {
-    config: Config,
-    pool: PgPool,
-    /// Something was loaded since the last refresh started.
-    changed: bool,
-    running: Option<JoinHandle<()>>,
-    last: Option<Instant>,
-    /// Orders loaded at or after this (database time) are (re)cached.
-    since: Arc<Mutex<Option<chrono::DateTime<chrono::Utc>>>>,
-}
-
-impl LiveViews {
-    fn new(config: &Config, pool: &PgPool) -> Self {
-        LiveViews {
-            config: config.clone(),
-            pool: pool.clone(),
-            changed: false,
-            running: None,
-            last: None,
-            since: Arc::default(),
-        }
-    }
-
-    fn refresh_when_due(&mut self) {
-        let interval = Duration::from_millis(self.config.etl.live_refresh_ms);
-        let idle = self.running.as_ref().is_none_or(|r| r.is_finished());
-        let due = self.last.is_none_or(|t| t.elapsed() >= interval);
-        if !(self.changed && idle && due) {
-            return;
-        }
-        self.changed = false;
-        self.last = Some(Instant::now());
-        let (config, pool, since) = (self.config.clone(), self.pool.clone(), self.since.clone());
-        self.running = Some(tokio::spawn(async move {
-            let started: Result<chrono::DateTime<chrono::Utc>, _> =
-                sqlx::query_scalar("SELECT now()").fetch_one(&pool).await;
-            // None the first time: every order of the latest days.
-            let from = *since.lock().unwrap_or_else(|p| p.into_inner());
-            match super::realtime::refresh_live(&config, &pool, from).await {
-                Ok(()) => {
-                    if let Ok(started) = started {
-                        *since.lock().unwrap_or_else(|p| p.into_inner()) = Some(started);
-                    }
-                    tracing::debug!("live views refreshed");
-                }
-                // The next load tries again; loading goes on meanwhile.
-                Err(e) => tracing::warn!(error = %e, "refreshing the live views"),
-            }
-        }));
-    }
 }
 
 /// Seeks every assigned partition back to its stored position.

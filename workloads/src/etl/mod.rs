@@ -12,6 +12,7 @@
 //! and the Redis views refreshed.
 
 mod consume;
+mod live;
 mod load;
 pub mod marts;
 pub mod realtime;
@@ -69,26 +70,38 @@ pub struct EtlReport {
     pub seconds: f64,
 }
 
-/// Runs the ETL until every partition is drained (or forever with `follow`,
-/// until `stop` is set).
+/// What a run reads before it rebuilds the marts and the Redis views.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Every partition up to the high watermarks seen at the start (the CronJob).
+    ToEnd,
+    /// As a member of the consumer group, until `stop` (a follower).
+    Follow,
+    /// Nothing: only the marts and the views (the CronJob beside followers).
+    MartsOnly,
+}
+
+/// Runs the ETL in `mode`.
 pub async fn run(
     config: &Config,
-    follow: bool,
+    mode: Mode,
     metrics: &EtlMetrics,
     stop: &Arc<AtomicBool>,
 ) -> Result<EtlReport, EtlError> {
     let started = Instant::now();
     // Both servers answer, or the run stops here with the reason.
-    tokio::task::block_in_place(|| {
-        crate::kafka::missing_topics(config).map(|missing| {
-            if !missing.is_empty() {
-                tracing::warn!(
-                    ?missing,
-                    "topics not on the broker yet: nothing to read from them"
-                );
-            }
-        })
-    })?;
+    if mode != Mode::MartsOnly {
+        tokio::task::block_in_place(|| {
+            crate::kafka::missing_topics(config).map(|missing| {
+                if !missing.is_empty() {
+                    tracing::warn!(
+                        ?missing,
+                        "topics not on the broker yet: nothing to read from them"
+                    );
+                }
+            })
+        })?;
+    }
     let pool = db::migrate(&config.database).await?;
     // Orders loaded since the last successful run started get (re)cached.
     let since: Option<chrono::DateTime<chrono::Utc>> =
@@ -100,9 +113,9 @@ pub async fn run(
         .await?;
     let topics: Vec<String> = TOPICS.iter().map(|t| config.topic(t)).collect();
     let mut report = EtlReport::default();
-    if follow {
+    if mode == Mode::Follow {
         consume::follow(config, &pool, &topics, metrics, stop, &mut report).await?;
-    } else {
+    } else if mode == Mode::ToEnd {
         // One reader per topic, all at once: each topic's batches commit in
         // order, with its own offsets, and no two topics write the same rows.
         let tasks: Vec<_> = topics

@@ -228,3 +228,34 @@ pub fn sweep_stale_namespaces() {
         Ok::<(), Box<dyn std::error::Error>>(())
     });
 }
+
+/// Rows in one table of the namespace's schema.
+pub fn count(ns: &Namespace, table: &str) -> i64 {
+    runtime().block_on(async {
+        let pool = ns.pool().await;
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+            .fetch_one(&pool)
+            .await
+            .unwrap_or(0)
+    })
+}
+
+/// The namespace holds every message of a dataset exactly once: `records`
+/// raw rows, `rejected` dead letters, and the dataset's canonical orders and
+/// their items.
+pub fn assert_loaded_exactly(
+    ns: &Namespace,
+    records: i64,
+    rejected: i64,
+    expected: &HashMap<String, Order>,
+) {
+    assert_eq!(
+        count(ns, "raw_records"),
+        records,
+        "every message loaded exactly once"
+    );
+    assert_eq!(count(ns, "dead_letters"), rejected);
+    assert_eq!(count(ns, "orders"), expected.len() as i64);
+    let items: usize = expected.values().map(|o| o.items.len()).sum();
+    assert_eq!(count(ns, "order_items"), items as i64);
+}
