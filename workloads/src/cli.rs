@@ -208,6 +208,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let config = Config::load(config.as_deref())?;
             let source = crate::source::Source::open(&source)?;
+            // /metrics first: it answers while the topics are checked.
+            let metrics = Arc::new(ingest::IngestMetrics::default());
+            let mut registry = Registry::default();
+            metrics.register(&mut registry);
+            metrics::serve_in_background(config.metrics_listen.clone(), Arc::new(registry));
             let missing = kafka::missing_topics(&config)?;
             if config.kafka.create_topics {
                 if !missing.is_empty() {
@@ -223,10 +228,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     );
                 }
             }
-            let metrics = Arc::new(ingest::IngestMetrics::default());
-            let mut registry = Registry::default();
-            metrics.register(&mut registry);
-            metrics::serve_in_background(config.metrics_listen.clone(), Arc::new(registry));
             let stop = stop_flag()?;
             let mode = match mode {
                 IngestMode::Batch => ingest::Mode::Batch,

@@ -278,6 +278,12 @@ fn an_etl_killed_in_the_middle_of_a_load_and_rerun_ends_with_the_same_counts() {
     });
 }
 
+/// `/metrics`, or `None` while nothing listens yet.
+fn try_scrape(port: u16) -> Option<String> {
+    std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    Some(scrape(port))
+}
+
 fn scrape(port: u16) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -310,18 +316,34 @@ fn replay_paces_records_serves_metrics_and_sigterm_flushes_and_exits_cleanly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let sent = |metrics: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with("baedal_ingest_records_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    // Once records flow, the rate caps what is sent in a 2.5 s window.
+    let started = Instant::now();
+    let first = loop {
+        if let Some(m) = try_scrape(port).filter(|m| sent(m) > 0.0) {
+            break m;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no record sent within 30 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let window = Instant::now();
     std::thread::sleep(Duration::from_millis(2500));
     let metrics = scrape(port);
+    let seconds = window.elapsed().as_secs_f64();
     assert!(metrics.contains("baedal_ingest_records_total"), "{metrics}");
-    let sent: f64 = metrics
-        .lines()
-        .filter(|l| l.starts_with("baedal_ingest_records_total{"))
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum();
-    // Reading takes a moment before pacing starts; the rate caps what is sent.
+    let paced = sent(&metrics) - sent(&first);
     assert!(
-        sent > 50.0 && sent <= 400.0 * 2.5 + 1.0,
-        "{sent} records sent in 2.5 s at 400/s"
+        paced > 50.0 && paced <= 400.0 * seconds + 50.0,
+        "{paced} records sent in {seconds:.1} s at 400/s"
     );
     let pid = child.id().to_string();
     assert!(Command::new("kill")
