@@ -178,19 +178,24 @@ fn event_time(record: &Record) -> i64 {
 
 struct Sender<'a> {
     producer: ThreadedProducer<Deliveries>,
-    config: &'a Config,
+    /// Per record kind: its topic's full name and its sent-records counter,
+    /// made once rather than per record.
+    topics: std::collections::BTreeMap<&'static str, (String, Counter)>,
     metrics: Arc<IngestMetrics>,
     stop: &'a AtomicBool,
 }
 
 impl Sender<'_> {
     fn send(&self, topic: &str, key: &str, payload: &[u8], file: &str) -> Result<(), IngestError> {
-        let topic = self.config.topic(topic);
+        let topic = self
+            .topics
+            .get(topic)
+            .map_or(topic, |(name, _)| name.as_str());
         let headers = OwnedHeaders::new().insert(Header {
             key: "source",
             value: Some(file),
         });
-        let mut record = BaseRecord::to(&topic)
+        let mut record = BaseRecord::to(topic)
             .key(key)
             .payload(payload)
             .headers(headers);
@@ -211,12 +216,9 @@ impl Sender<'_> {
             .map_err(|e| IngestError::Source(file.into(), e.to_string()))?;
         let topic = topic_of(record);
         self.send(topic, &key_of(record), &payload, file)?;
-        self.metrics
-            .produced
-            .get_or_create(&TopicLabel {
-                topic: topic.into(),
-            })
-            .inc();
+        if let Some((_, sent)) = self.topics.get(topic) {
+            sent.inc();
+        }
         Ok(())
     }
 
@@ -268,9 +270,21 @@ pub fn run(
             .client()
             .fetch_metadata(Some(&config.topic(topic)), Duration::from_secs(10))?;
     }
+    let topics = crate::config::TOPICS
+        .iter()
+        .map(|kind| {
+            let counter = metrics
+                .produced
+                .get_or_create(&TopicLabel {
+                    topic: (*kind).to_string(),
+                })
+                .clone();
+            (*kind, (config.topic(kind), counter))
+        })
+        .collect();
     let sender = Sender {
         producer,
-        config,
+        topics,
         metrics,
         stop,
     };

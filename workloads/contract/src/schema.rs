@@ -70,8 +70,12 @@ async fn first_connection<T>(
 /// Connects a pool whose connections see the configured schema first.
 pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     // Bulk loads are long by design: slow-statement notes are debug output, not warnings.
+    // NOTICEs (`… already exists, skipping`) are not worth a log line.
     let options = connect_options(config)?
-        .options([("search_path", config.schema.as_str())])
+        .options([
+            ("search_path", config.schema.as_str()),
+            ("client_min_messages", "warning"),
+        ])
         .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
     let pool = PgPoolOptions::new()
         .max_connections(config.max_connections)
