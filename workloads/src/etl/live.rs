@@ -8,6 +8,7 @@
 use super::consume::EtlMetrics;
 use crate::config::Config;
 use sqlx::PgPool;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
@@ -24,6 +25,8 @@ pub(super) struct LiveViews {
     changed: bool,
     running: Option<JoinHandle<()>>,
     last: Option<Instant>,
+    /// How long the last refresh took, milliseconds.
+    took_ms: Arc<AtomicU64>,
     /// Orders loaded at or after this (database time) are (re)cached.
     since: Arc<Mutex<Option<chrono::DateTime<chrono::Utc>>>>,
 }
@@ -38,6 +41,7 @@ impl LiveViews {
             changed: false,
             running: None,
             last: None,
+            took_ms: Arc::default(),
             since: Arc::default(),
         }
     }
@@ -48,8 +52,14 @@ impl LiveViews {
         self.pending.extend(sent);
     }
 
+    /// Starts a refresh when something was loaded, none is running, and
+    /// `etl.live_refresh_ms` has passed since the last one started, or three
+    /// times its duration if that is longer: refreshes take at most a third
+    /// of the time however large the data (each rebuilds marts over every
+    /// order), so loading keeps the rest.
     pub(super) fn refresh_when_due(&mut self) {
-        let interval = Duration::from_millis(self.config.etl.live_refresh_ms);
+        let took = Duration::from_millis(self.took_ms.load(Ordering::Relaxed));
+        let interval = Duration::from_millis(self.config.etl.live_refresh_ms).max(took * 3);
         let idle = self.running.as_ref().is_none_or(|r| r.is_finished());
         let due = self.last.is_none_or(|t| t.elapsed() >= interval);
         if !(self.changed && idle && due) {
@@ -59,7 +69,9 @@ impl LiveViews {
         self.last = Some(Instant::now());
         let (config, pool, since) = (self.config.clone(), self.pool.clone(), self.since.clone());
         let (metrics, sent) = (self.metrics.clone(), std::mem::take(&mut self.pending));
+        let took_ms = self.took_ms.clone();
         self.running = Some(tokio::spawn(async move {
+            let clock = Instant::now();
             let started: Result<chrono::DateTime<chrono::Utc>, _> =
                 sqlx::query_scalar("SELECT now()").fetch_one(&pool).await;
             // None the first time: every order of the latest days.
@@ -76,6 +88,7 @@ impl LiveViews {
                 // The next load tries again; loading goes on meanwhile.
                 Err(e) => tracing::warn!(error = %e, "refreshing the live views"),
             }
+            took_ms.store(clock.elapsed().as_millis() as u64, Ordering::Relaxed);
         }));
     }
 }
