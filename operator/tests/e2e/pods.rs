@@ -423,7 +423,30 @@ pub async fn runs_as_declared() {
         serde_json::from_str(&body.1).unwrap_or_else(|e| panic!("{e}: {}", body.1));
     assert!(json.to_string().contains("orders"), "{json}");
 
-    // A failing ETL run fails its Job, and the Etl condition says so.
+    // A failing ETL run fails its Job, and the Etl condition says so. The
+    // schedule first moves out of the test's way: a Job the CronJob starts
+    // meanwhile would be the newest run, and the condition would report it.
+    Api::<DeliveryPipeline>::namespaced(client.clone(), &ns.name)
+        .patch(
+            "quickstart",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"etl": {"schedule": "0 0 1 1 *"}}})),
+        )
+        .await
+        .expect("a yearly schedule");
+    eventually("the yearly schedule", Duration::from_secs(30), || async {
+        (c.kubectl_ok(&[
+            "get",
+            "cronjob",
+            "quickstart-etl",
+            "-n",
+            &ns.name,
+            "-o",
+            "jsonpath={.spec.schedule}",
+        ]) == "0 0 1 1 *")
+            .then_some(())
+    })
+    .await;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &ns.name);
     secrets
         .patch(
