@@ -75,6 +75,11 @@ fn uid_of(ns: &str, kind: &str, name: &str) -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
+/// A merge patch of the example pipeline, as `kubectl patch` sends it.
+fn patch_pipeline(ns: &str, patch: &str) {
+    cluster().kubectl_ok(&["patch", "dp", NAME, "-n", ns, "--type=merge", "-p", patch]);
+}
+
 fn field(ns: &str, kind: &str, name: &str, path: &str) -> String {
     cluster().kubectl_ok(&[
         "get",
@@ -378,16 +383,7 @@ async fn a_steady_pipeline_writes_nothing_and_a_change_writes_only_its_child() {
     };
     let before = versions(&ns.name);
     let since = audit_now();
-    c.kubectl_ok(&[
-        "patch",
-        "dp",
-        NAME,
-        "-n",
-        &ns.name,
-        "--type=merge",
-        "-p",
-        r#"{"spec":{"etl":{"schedule":"*/7 * * * *"}}}"#,
-    ]);
+    patch_pipeline(&ns.name, r#"{"spec":{"etl":{"schedule":"*/7 * * * *"}}}"#);
     eventually("the new schedule applied", RECREATED_WITHIN, || async {
         (field(
             &ns.name,
@@ -436,16 +432,10 @@ async fn a_child_the_apiserver_refuses_is_named_and_the_rest_is_still_applied() 
     // A volume for the managed Redis changes the StatefulSet's
     // volumeClaimTemplates, which Kubernetes refuses to update (422); the
     // new schedule in the same change must still reach the CronJob.
-    cluster().kubectl_ok(&[
-        "patch",
-        "dp",
-        NAME,
-        "-n",
+    patch_pipeline(
         &ns.name,
-        "--type=merge",
-        "-p",
         r#"{"spec":{"redis":{"managed":{"storage":"1Gi"}},"etl":{"schedule":"*/9 * * * *"}}}"#,
-    ]);
+    );
     eventually("the new schedule applied", RECREATED_WITHIN, || async {
         (field(
             &ns.name,
@@ -491,18 +481,8 @@ async fn suspend_stops_the_workloads_and_resume_restores_them() {
     create_quickstart(&ns.name);
     let client = cluster().admin().await;
     wait_ready(&client, &ns.name).await;
-    let c = cluster();
     let set = |value: bool| {
-        c.kubectl_ok(&[
-            "patch",
-            "dp",
-            NAME,
-            "-n",
-            &ns.name,
-            "--type=merge",
-            "-p",
-            &format!(r#"{{"spec":{{"suspend":{value}}}}}"#),
-        ])
+        patch_pipeline(&ns.name, &format!(r#"{{"spec":{{"suspend":{value}}}}}"#));
     };
     set(true);
     eventually("the pipeline Suspended", READY_WITHIN, || async {
@@ -540,16 +520,10 @@ async fn deletion_retains_or_deletes_the_data_and_a_namespace_always_goes() {
         let ns = Namespace::create(&format!("e2e-{}", policy.to_lowercase()));
         let _operator = Operator::start(&ns.name, "op-delete");
         create_quickstart(&ns.name);
-        cluster().kubectl_ok(&[
-            "patch",
-            "dp",
-            NAME,
-            "-n",
+        patch_pipeline(
             &ns.name,
-            "--type=merge",
-            "-p",
             &format!(r#"{{"spec":{{"deletionPolicy":"{policy}"}}}}"#),
-        ]);
+        );
         wait_ready(&client, &ns.name).await;
         let topics = pods::topics_with_prefix(&format!("{}.", ns.name));
         assert_eq!(topics.len(), 5, "{topics:?}");

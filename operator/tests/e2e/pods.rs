@@ -426,14 +426,7 @@ pub async fn runs_as_declared() {
     // A failing ETL run fails its Job, and the Etl condition says so. The
     // schedule first moves out of the test's way: a Job the CronJob starts
     // meanwhile would be the newest run, and the condition would report it.
-    Api::<DeliveryPipeline>::namespaced(client.clone(), &ns.name)
-        .patch(
-            "quickstart",
-            &PatchParams::default(),
-            &Patch::Merge(json!({"spec": {"etl": {"schedule": "0 0 1 1 *"}}})),
-        )
-        .await
-        .expect("a yearly schedule");
+    crate::patch_pipeline(&ns.name, r#"{"spec":{"etl":{"schedule":"0 0 1 1 *"}}}"#);
     eventually("the yearly schedule", Duration::from_secs(30), || async {
         (c.kubectl_ok(&[
             "get",
