@@ -21,12 +21,12 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 use serde::Serialize;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -176,73 +176,214 @@ fn event_time(record: &Record) -> i64 {
     }
 }
 
-struct Sender<'a> {
-    producer: ThreadedProducer<Deliveries>,
-    /// Per record kind: its topic's full name and its sent-records counter,
-    /// made once rather than per record.
-    topics: std::collections::BTreeMap<&'static str, (String, Counter)>,
-    metrics: Arc<IngestMetrics>,
-    stop: &'a AtomicBool,
+/// One record ready to send: its topic kind, key and canonical JSON.
+struct Outgoing {
+    /// The topic kind (`orders`, …, or `dead-letter`).
+    kind: &'static str,
+    key: String,
+    payload: Vec<u8>,
+    file: Arc<str>,
+    /// When the record happened (replay order); 0 for dead letters.
+    time: i64,
+    /// For a dead letter, its reason class (the metric's label).
+    dead_letter: Option<&'static str>,
 }
 
-impl Sender<'_> {
-    fn send(&self, topic: &str, key: &str, payload: &[u8], file: &str) -> Result<(), IngestError> {
-        let topic = self
-            .topics
-            .get(topic)
-            .map_or(topic, |(name, _)| name.as_str());
-        let headers = OwnedHeaders::new().insert(Header {
-            key: "source",
-            value: Some(file),
-        });
-        let mut record = BaseRecord::to(topic)
-            .key(key)
-            .payload(payload)
-            .headers(headers);
-        loop {
-            match self.producer.send(record) {
-                Ok(()) => return Ok(()),
-                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
-                    record = back;
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Err((e, _)) => return Err(e.into()),
-            }
-        }
+/// What the reading thread hands to the sending thread.
+enum Read {
+    Batch(Vec<Outgoing>),
+    File(FileReport),
+    Failed(IngestError),
+}
+
+/// Records per hand-over between the reading and the sending thread; with
+/// the channel's [`READ_AHEAD`] batches it bounds what is read ahead.
+const BATCH: usize = 512;
+const READ_AHEAD: usize = 8;
+
+impl Outgoing {
+    fn record(record: &Record, file: &Arc<str>) -> Result<Outgoing, IngestError> {
+        Ok(Outgoing {
+            kind: topic_of(record),
+            key: key_of(record),
+            payload: {
+                // Most records fit in 1 KiB: one allocation, no regrowth.
+                let mut payload = Vec::with_capacity(1024);
+                serde_json::to_writer(&mut payload, record)
+                    .map_err(|e| IngestError::Source(file.to_string(), e.to_string()))?;
+                payload
+            },
+            file: file.clone(),
+            time: event_time(record),
+            dead_letter: None,
+        })
     }
 
-    fn record(&self, record: &Record, file: &str) -> Result<(), IngestError> {
-        let payload = serde_json::to_vec(record)
-            .map_err(|e| IngestError::Source(file.into(), e.to_string()))?;
-        let topic = topic_of(record);
-        self.send(topic, &key_of(record), &payload, file)?;
-        if let Some((_, sent)) = self.topics.get(topic) {
-            sent.inc();
-        }
-        Ok(())
-    }
-
-    fn dead_letter(&self, error: &RecordError, file: &str) -> Result<(), IngestError> {
+    fn dead_letter(error: &RecordError, file: &Arc<str>) -> Result<Outgoing, IngestError> {
         let letter = DeadLetter {
             file,
             position: error.position.to_string(),
             reason_class: error.kind.as_str(),
             reason: &error.reason,
         };
-        let payload = serde_json::to_vec(&letter)
-            .map_err(|e| IngestError::Source(file.into(), e.to_string()))?;
-        self.send("dead-letter", file, &payload, file)?;
-        self.metrics
-            .dead_letters
-            .get_or_create(&ReasonLabel {
-                reason: error.kind.as_str().into(),
-            })
-            .inc();
+        Ok(Outgoing {
+            kind: DEAD_LETTER,
+            key: file.to_string(),
+            payload: serde_json::to_vec(&letter)
+                .map_err(|e| IngestError::Source(file.to_string(), e.to_string()))?,
+            file: file.clone(),
+            time: 0,
+            dead_letter: Some(error.kind.as_str()),
+        })
+    }
+}
+
+/// The dead-letter topic's kind.
+const DEAD_LETTER: &str = "dead-letter";
+
+/// Reads every file of `source` in order, serialises each record, and hands
+/// them over in batches: parsing runs on its own thread while the caller
+/// sends. Ends early when `stop` is set or the receiver is gone.
+fn read_source(source: &Source, stop: &AtomicBool, out: &SyncSender<Read>) {
+    let mut batch = Vec::with_capacity(BATCH);
+    for source_file in &source.files {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let name: Arc<str> = Arc::from(source_file.name.as_str());
+        let mut file = FileReport {
+            file: name.to_string(),
+            format: source_file.format,
+            records: 0,
+            dead_letters: 0,
+        };
+        let input = match source.reader(source_file) {
+            Ok(input) => input,
+            Err(e) => {
+                let _ = out.send(Read::Failed(IngestError::Source(
+                    name.to_string(),
+                    e.to_string(),
+                )));
+                return;
+            }
+        };
+        let records = readers::read(
+            std::path::Path::new(&source_file.name),
+            source_file.format,
+            input,
+        );
+        for result in records {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let outgoing = match result {
+                Ok(record) => {
+                    file.records += 1;
+                    Outgoing::record(&record, &name)
+                }
+                Err(e) => {
+                    file.dead_letters += 1;
+                    Outgoing::dead_letter(&e, &name)
+                }
+            };
+            match outgoing {
+                Ok(outgoing) => batch.push(outgoing),
+                Err(e) => {
+                    let _ = out.send(Read::Failed(e));
+                    return;
+                }
+            }
+            if batch.len() == BATCH
+                && out
+                    .send(Read::Batch(std::mem::replace(
+                        &mut batch,
+                        Vec::with_capacity(BATCH),
+                    )))
+                    .is_err()
+            {
+                return;
+            }
+        }
+        // A file's report follows its last record.
+        let done = out
+            .send(Read::Batch(std::mem::take(&mut batch)))
+            .and_then(|()| out.send(Read::File(file)));
+        if done.is_err() {
+            return;
+        }
+    }
+}
+
+/// Sends records through one idempotent producer, serving its delivery
+/// reports on the sending thread (no polling thread to join at the end).
+struct Sender<'a> {
+    producer: BaseProducer<Deliveries>,
+    /// Per topic kind: its topic's full name and its sent-records counter,
+    /// made once rather than per record.
+    topics: std::collections::BTreeMap<&'static str, (String, Counter)>,
+    metrics: Arc<IngestMetrics>,
+    stop: &'a AtomicBool,
+    /// Records handed to the producer so far.
+    sent: std::cell::Cell<u64>,
+}
+
+impl Sender<'_> {
+    fn send(&self, outgoing: &Outgoing) -> Result<(), IngestError> {
+        let (topic, sent) = self
+            .topics
+            .get(outgoing.kind)
+            .ok_or_else(|| IngestError::Source(outgoing.file.to_string(), "no topic".into()))?;
+        let mut record = BaseRecord::to(topic)
+            .key(&outgoing.key)
+            .payload(&outgoing.payload);
+        loop {
+            match self.producer.send(record) {
+                Ok(()) => break,
+                // The queue bounds memory: wait for deliveries to free it.
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    record = back;
+                    self.producer.poll(Duration::from_millis(5));
+                }
+                Err((e, _)) => return Err(e.into()),
+            }
+        }
+        // Serve delivery reports now and then, not per record.
+        let sent_so_far = self.sent.get() + 1;
+        self.sent.set(sent_so_far);
+        if sent_so_far % 128 == 0 {
+            self.producer.poll(Duration::ZERO);
+        }
+        match outgoing.dead_letter {
+            Some(reason) => {
+                self.metrics
+                    .dead_letters
+                    .get_or_create(&ReasonLabel {
+                        reason: reason.into(),
+                    })
+                    .inc();
+            }
+            None => {
+                sent.inc();
+            }
+        }
         Ok(())
     }
 
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Waits until every record is acknowledged (or failed), serving
+    /// delivery reports as they come rather than in 100 ms polls.
+    fn flush(&self, timeout: Duration) -> Result<(), IngestError> {
+        let deadline = Instant::now() + timeout;
+        while self.producer.in_flight_count() > 0 {
+            if Instant::now() >= deadline {
+                return Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut).into());
+            }
+            self.producer.poll(Duration::from_millis(1));
+        }
+        Ok(())
     }
 }
 
@@ -261,15 +402,8 @@ pub fn run(
         metrics: metrics.clone(),
         failed: AtomicU64::new(0),
     };
-    let producer: ThreadedProducer<Deliveries> =
+    let producer: BaseProducer<Deliveries> =
         kafka::producer_config(config).create_with_context(context)?;
-    // Learn every topic's partition leaders before the first record, so a
-    // topic first written mid-run (dead letters) does not stall the queue.
-    for topic in crate::config::TOPICS {
-        producer
-            .client()
-            .fetch_metadata(Some(&config.topic(topic)), Duration::from_secs(10))?;
-    }
     let topics = crate::config::TOPICS
         .iter()
         .map(|kind| {
@@ -287,77 +421,69 @@ pub fn run(
         topics,
         metrics,
         stop,
+        sent: std::cell::Cell::new(0),
     };
     let mut report = IngestReport::default();
-    let mut replay: Vec<(i64, Record, Arc<str>)> = Vec::new();
+    let mut replay: Vec<Outgoing> = Vec::new();
 
-    for source_file in &source.files {
-        if sender.stopped() {
-            break;
-        }
-        let name: Arc<str> = Arc::from(source_file.name.as_str());
-        let mut file = FileReport {
-            file: name.to_string(),
-            format: source_file.format,
-            records: 0,
-            dead_letters: 0,
-        };
-        let input = source
-            .reader(source_file)
-            .map_err(|e| IngestError::Source(name.to_string(), e.to_string()))?;
-        let records = readers::read(
-            std::path::Path::new(&source_file.name),
-            source_file.format,
-            input,
-        );
-        for result in records {
-            if sender.stopped() {
-                break;
-            }
-            match result {
-                Ok(record) => {
-                    file.records += 1;
-                    match mode {
-                        Mode::Batch => {
-                            sender.record(&record, &name)?;
-                            tick();
+    std::thread::scope(|scope| -> Result<(), IngestError> {
+        let (tx, rx) = sync_channel(READ_AHEAD);
+        scope.spawn(move || read_source(source, stop, &tx));
+        // Dropping the receiver on an error ends the reading thread.
+        for read in rx {
+            match read {
+                Read::Batch(batch) => {
+                    for outgoing in batch {
+                        if sender.stopped() {
+                            break;
                         }
-                        Mode::Replay { .. } => {
-                            replay.push((event_time(&record), record, name.clone()))
+                        match mode {
+                            Mode::Batch => {
+                                sender.send(&outgoing)?;
+                                tick();
+                            }
+                            Mode::Replay { .. } if outgoing.dead_letter.is_some() => {
+                                sender.send(&outgoing)?;
+                                tick();
+                            }
+                            Mode::Replay { .. } => replay.push(outgoing),
                         }
                     }
                 }
-                Err(e) => {
-                    file.dead_letters += 1;
-                    sender.dead_letter(&e, &name)?;
-                    tick();
+                Read::File(file) => {
+                    report.records += file.records;
+                    report.dead_letters += file.dead_letters;
+                    report.files.push(file);
                 }
+                Read::Failed(e) => return Err(e),
             }
         }
-        report.records += file.records;
-        report.dead_letters += file.dead_letters;
-        report.files.push(file);
-    }
+        Ok(())
+    })?;
 
     if let Mode::Replay { rate } = mode {
         // Stable sort: records of the same instant keep their file order.
-        replay.sort_by_key(|(t, _, _)| *t);
+        replay.sort_by_key(|o| o.time);
         let start = Instant::now();
-        for (i, (_, record, file)) in replay.iter().enumerate() {
+        for (i, outgoing) in replay.iter().enumerate() {
             if sender.stopped() {
                 break;
             }
             let due = start + Duration::from_secs_f64(i as f64 / rate.max(0.001));
             if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
+                // Serve delivery reports while waiting.
+                sender.producer.poll(wait);
+                if let Some(left) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(left);
+                }
             }
-            sender.record(record, file)?;
+            sender.send(outgoing)?;
             tick();
         }
     }
 
     report.interrupted = sender.stopped();
-    sender.producer.flush(Duration::from_secs(60))?;
+    sender.flush(Duration::from_secs(60))?;
     let failed = sender.producer.context().failed.load(Ordering::Relaxed);
     report.seconds = started.elapsed().as_secs_f64();
     if failed > 0 {

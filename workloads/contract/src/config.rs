@@ -101,6 +101,10 @@ pub struct EtlConfig {
     /// How often at most a follower (`etl --follow`) refreshes the live
     /// views (stats, leaderboards, alerts) while data flows, milliseconds.
     pub live_refresh_ms: u64,
+    /// Readers per topic in a batch run: reader k of n loads the partitions
+    /// numbered k modulo n, each in its own transactions, at once. Each holds
+    /// one Postgres connection while it commits (`database.max_connections`).
+    pub readers_per_topic: i32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -198,6 +202,7 @@ impl Default for EtlConfig {
             batch_size: 20_000,
             group_id: "baedal-etl".into(),
             live_refresh_ms: 2000,
+            readers_per_topic: 3,
         }
     }
 }
@@ -319,6 +324,11 @@ pub const ENV: &[(&str, &str, &str)] = &[
         "BAEDAL_ETL_LIVE_REFRESH_MS",
         "etl.live_refresh_ms",
         "how often at most a follower refreshes the live views",
+    ),
+    (
+        "BAEDAL_ETL_READERS_PER_TOPIC",
+        "etl.readers_per_topic",
+        "readers per topic in a batch run, each taking every n-th partition",
     ),
     (
         "BAEDAL_ALERT_LATE_RATE",
@@ -521,6 +531,9 @@ impl Config {
                 "BAEDAL_ETL_BATCH_SIZE" => self.etl.batch_size = parse_env(name, &value)?,
                 "BAEDAL_ETL_GROUP_ID" => self.etl.group_id = value,
                 "BAEDAL_ETL_LIVE_REFRESH_MS" => self.etl.live_refresh_ms = parse_env(name, &value)?,
+                "BAEDAL_ETL_READERS_PER_TOPIC" => {
+                    self.etl.readers_per_topic = parse_env(name, &value)?
+                }
                 "BAEDAL_ALERT_LATE_RATE" => {
                     self.alerts.late_rate_threshold = parse_env(name, &value)?
                 }

@@ -19,7 +19,10 @@ use std::time::Duration;
 pub fn client_config(config: &Config) -> ClientConfig {
     let mut c = ClientConfig::new();
     c.set("bootstrap.servers", &config.kafka.bootstrap)
-        .set("client.id", "baedal");
+        .set("client.id", "baedal")
+        // Connect to the bootstrap brokers at once: with sparse connections
+        // a client's first metadata request waits ~50 ms for one.
+        .set("enable.sparse.connections", "false");
     let k = &config.kafka;
     if let Some(p) = &k.security_protocol {
         c.set("security.protocol", p);

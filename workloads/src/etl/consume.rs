@@ -314,12 +314,28 @@ fn count(stats: &LoadStats, report: &mut EtlReport) {
     report.add(stats);
 }
 
+/// Which of a topic's partitions one batch reader takes: those whose number
+/// is `index` modulo `of`. Readers of one topic load at once; a key's
+/// records share a partition, so no two readers write the same row.
+#[derive(Debug, Clone, Copy)]
+pub struct Share {
+    pub index: i32,
+    pub of: i32,
+}
+
+impl Share {
+    fn holds(self, partition: i32) -> bool {
+        partition.rem_euclid(self.of.max(1)) == self.index
+    }
+}
+
 /// A batch run over `topics`: from the stored positions to the high
 /// watermarks seen now.
 pub async fn read_to_end(
     config: &Config,
     pool: &PgPool,
     topics: &[String],
+    share: Share,
     metrics: &EtlMetrics,
     stop: &AtomicBool,
     report: &mut EtlReport,
@@ -343,7 +359,7 @@ pub async fn read_to_end(
                 Some(code) => return Err(EtlError::Kafka(KafkaError::MetadataFetch(code))),
                 None => {}
             }
-            for p in t.partitions() {
+            for p in t.partitions().iter().filter(|p| share.holds(p.id())) {
                 let (low, high) = tokio::task::block_in_place(|| {
                     consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))
                 })?;

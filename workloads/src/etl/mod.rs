@@ -116,11 +116,16 @@ pub async fn run(
     if mode == Mode::Follow {
         consume::follow(config, &pool, &topics, metrics, stop, &mut report).await?;
     } else if mode == Mode::ToEnd {
-        // One reader per topic, all at once: each topic's batches commit in
-        // order, with its own offsets, and no two topics write the same rows.
+        // Readers per topic, all at once: each takes a share of the topic's
+        // partitions and commits its batches in order, with their offsets. A
+        // key's records share a partition, so no two readers write one row.
+        let readers = config.etl.readers_per_topic.max(1);
         let tasks: Vec<_> = topics
             .iter()
-            .map(|topic| {
+            .flat_map(|topic| {
+                (0..readers).map(move |index| (topic, consume::Share { index, of: readers }))
+            })
+            .map(|(topic, share)| {
                 let (config, pool, stop, topic, metrics) = (
                     config.clone(),
                     pool.clone(),
@@ -131,8 +136,16 @@ pub async fn run(
                 tokio::spawn(async move {
                     let mut report = EtlReport::default();
                     let topics = std::slice::from_ref(&topic);
-                    consume::read_to_end(&config, &pool, topics, &metrics, &stop, &mut report)
-                        .await?;
+                    consume::read_to_end(
+                        &config,
+                        &pool,
+                        topics,
+                        share,
+                        &metrics,
+                        &stop,
+                        &mut report,
+                    )
+                    .await?;
                     Ok::<_, EtlError>(report)
                 })
             })
