@@ -270,12 +270,14 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let stop = stop_flag()?;
             let report = runtime()?.block_on(etl::run(&config, mode, &metrics, &stop))?;
             print_out(&format!(
-                "read {} messages ({} new) in {} batches: {} orders changed, {} new dead letters, in {:.1} s",
+                "read {} messages ({} new) in {} batches: {} orders changed, {} new dead letters, \
+                 {} unstorable, in {:.1} s",
                 report.messages,
                 report.new_messages,
                 report.batches,
                 report.orders_changed,
                 report.dead_letters,
+                report.unstorable,
                 report.seconds
             ))?;
             Ok(())

@@ -72,7 +72,8 @@ struct Raw {
     offset: Vec<i64>,
     kind: Vec<String>,
     key: Vec<Option<String>>,
-    payload: Vec<String>,
+    /// The message as it came (a batch is rebuilt from these when split).
+    payload: Vec<Vec<u8>>,
 }
 
 impl Raw {
@@ -86,12 +87,27 @@ impl Raw {
             row.value(Some(self.offset[i]));
             row.text(Some(&self.kind[i]));
             row.text(self.key[i].as_deref());
-            row.text(Some(&self.payload[i]));
+            row.text(Some(&raw_payload(&self.kind[i], &self.payload[i])));
             row.end();
         }
         out
     }
 }
+
+/// A message's payload as the raw layer keeps it: a malformed one as a JSON
+/// string, so nothing is lost; a valid one verbatim but for `\u0000`, the
+/// one thing Postgres refuses in a `json` value.
+fn raw_payload(kind: &str, payload: &[u8]) -> String {
+    let text = String::from_utf8_lossy(payload);
+    if kind == MALFORMED {
+        serde_json::Value::String(text.replace('\0', "")).to_string()
+    } else {
+        text.replace("\\u0000", "")
+    }
+}
+
+/// The raw-layer kind of a payload that is not what its topic carries.
+const MALFORMED: &str = "malformed";
 
 /// Messages consumed since the last commit.
 #[derive(Default)]
@@ -130,6 +146,8 @@ pub struct LoadStats {
     pub orders_changed: u64,
     pub dead_letters: u64,
     pub malformed: u64,
+    /// Messages Postgres refused, stored as dead letters instead.
+    pub unstorable: u64,
 }
 
 /// A stable 64-bit content hash (FNV-1a) of a log event's canonical JSON.
@@ -190,7 +208,7 @@ impl Batch {
                         .push((topic.to_string(), partition, offset, letter));
                     "dead_letter"
                 }
-                Err(_) => "malformed",
+                Err(_) => MALFORMED,
             }
         } else {
             match serde_json::from_slice::<Record>(payload) {
@@ -199,25 +217,19 @@ impl Batch {
                     self.add_record(topic, record, payload);
                     kind
                 }
-                Err(_) => "malformed",
+                Err(_) => MALFORMED,
             }
         };
         self.payload_bytes += payload.len();
-        let text = String::from_utf8_lossy(payload);
-        let payload = if kind == "malformed" {
+        if kind == MALFORMED {
             self.malformed += 1;
-            // Kept as a JSON string, so the raw layer loses nothing.
-            serde_json::Value::String(text.into_owned()).to_string()
-        } else {
-            // Valid JSON already; Postgres refuses only the NUL character.
-            text.replace("\\u0000", "")
-        };
+        }
         self.raw.topic.push(topic.to_string());
         self.raw.partition.push(partition);
         self.raw.offset.push(offset);
         self.raw.kind.push(kind.to_string());
         self.raw.key.push(key);
-        self.raw.payload.push(payload);
+        self.raw.payload.push(payload.to_vec());
         let next = self
             .offsets
             .entry((topic.to_string(), partition))
@@ -248,8 +260,9 @@ impl Batch {
         }
     }
 
-    /// Writes the batch and its offsets in one transaction.
-    pub async fn commit(self, pool: &PgPool) -> Result<Committed, sqlx::Error> {
+    /// Writes the batch and its offsets in one transaction (see
+    /// [`Batch::commit`] for what happens when that fails).
+    pub(super) async fn write(&self, pool: &PgPool) -> Result<Committed, sqlx::Error> {
         let started = std::time::Instant::now();
         let mut tx = pool.begin().await?;
         let r = &self.raw;
@@ -270,29 +283,13 @@ impl Batch {
             Err(e) => return Err(e),
         };
         let raw_done = started.elapsed();
-        let orders_changed = upsert_orders(&mut tx, self.orders).await?;
+        let orders_changed = upsert_orders(&mut tx, &self.orders).await?;
         let orders_done = started.elapsed();
-        insert_conversations(&mut tx, self.conversations).await?;
-        insert_log_events(&mut tx, self.log_events).await?;
-        insert_reviews(&mut tx, self.reviews).await?;
-        let dead_letters = insert_dead_letters(&mut tx, self.dead).await?;
-
-        let (topics, (partitions, offsets)): (Vec<String>, (Vec<i32>, Vec<i64>)) = self
-            .offsets
-            .into_iter()
-            .map(|((t, p), o)| (t, (p, o)))
-            .unzip();
-        sqlx::query(
-            "INSERT INTO etl_offsets (topic, partition, next_offset)
-             SELECT * FROM UNNEST($1::text[], $2::int[], $3::bigint[])
-             ON CONFLICT (topic, partition) DO UPDATE
-             SET next_offset = GREATEST(etl_offsets.next_offset, EXCLUDED.next_offset), updated_at = now()",
-        )
-        .bind(&topics)
-        .bind(&partitions)
-        .bind(&offsets)
-        .execute(&mut *tx)
-        .await?;
+        insert_conversations(&mut tx, &self.conversations).await?;
+        insert_log_events(&mut tx, &self.log_events).await?;
+        insert_reviews(&mut tx, &self.reviews).await?;
+        let dead_letters = insert_dead_letters(&mut tx, &self.dead).await?;
+        store_offsets(&mut tx, &self.offsets).await?;
         let rows_done = started.elapsed();
         tx.commit().await?;
         tracing::debug!(
@@ -308,8 +305,86 @@ impl Batch {
             orders_changed,
             dead_letters,
             malformed: self.malformed,
+            unstorable: 0,
         }))
     }
+
+    /// A batch of messages `range` of this one, read again from their payloads.
+    pub(super) fn slice(&self, range: std::ops::Range<usize>) -> Batch {
+        let r = &self.raw;
+        let mut part = Batch::new();
+        for i in range {
+            part.add(
+                &r.topic[i],
+                r.partition[i],
+                r.offset[i],
+                r.key[i].clone(),
+                &r.payload[i],
+            );
+        }
+        part
+    }
+
+    /// Stores message `i` alone as unstorable: its raw row (the payload as a
+    /// JSON string), a dead letter with Postgres's reason and the message's
+    /// Kafka position, and its offset. Nothing of it reaches the clean tables.
+    pub(super) async fn write_unstorable(
+        &self,
+        pool: &PgPool,
+        i: usize,
+        reason: &str,
+    ) -> Result<(), sqlx::Error> {
+        let r = &self.raw;
+        let (topic, partition, offset) = (&r.topic[i], r.partition[i], r.offset[i]);
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO raw_records (topic, partition, \"offset\", kind, record_key, payload)
+             VALUES ($1, $2, $3, 'unstorable', $4, $5::json) ON CONFLICT DO NOTHING",
+        )
+        .bind(topic)
+        .bind(partition)
+        .bind(offset)
+        .bind(r.key[i].as_deref().map(|k| k.replace('\0', "")))
+        .bind(raw_payload(MALFORMED, &r.payload[i]))
+        .execute(&mut *tx)
+        .await?;
+        let letter = DeadLetter {
+            file: format!("kafka {topic}"),
+            position: format!("partition {partition} offset {offset}"),
+            reason_class: UNSTORABLE.into(),
+            reason: format!("Postgres refused the record: {}", reason.replace('\0', "")),
+        };
+        insert_dead_letters(&mut tx, &[(topic.clone(), partition, offset, letter)]).await?;
+        let next = BTreeMap::from([((topic.clone(), partition), offset + 1)]);
+        store_offsets(&mut tx, &next).await?;
+        tx.commit().await
+    }
+}
+
+/// The dead-letter reason class of a record Postgres refused.
+pub const UNSTORABLE: &str = "unstorable";
+
+/// Stores the next offset of each partition (never moving one back).
+async fn store_offsets(
+    tx: &mut Tx<'_>,
+    offsets: &BTreeMap<(String, i32), i64>,
+) -> Result<(), sqlx::Error> {
+    let (topics, (partitions, next)): (Vec<&str>, (Vec<i32>, Vec<i64>)) = offsets
+        .iter()
+        .map(|((t, p), o)| (t.as_str(), (*p, *o)))
+        .unzip();
+    sqlx::query(
+        "INSERT INTO etl_offsets (topic, partition, next_offset)
+         SELECT * FROM UNNEST($1::text[], $2::int[], $3::bigint[])
+         ON CONFLICT (topic, partition) DO UPDATE
+         SET next_offset = GREATEST(etl_offsets.next_offset, EXCLUDED.next_offset), updated_at = now()",
+    )
+    .bind(&topics)
+    .bind(&partitions)
+    .bind(&next)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// A unique violation of `raw_records`' key (topic, partition, offset).
@@ -329,7 +404,7 @@ fn utc(t: &crate::model::SourceTime) -> DateTime<Utc> {
 /// older one changes nothing) and rewrites the items of the orders that changed.
 async fn upsert_orders(
     tx: &mut Tx<'_>,
-    orders: HashMap<String, (Order, String)>,
+    orders: &HashMap<String, (Order, String)>,
 ) -> Result<u64, sqlx::Error> {
     if orders.is_empty() {
         return Ok(0);
@@ -471,7 +546,7 @@ async fn upsert_orders(
 
 async fn insert_conversations(
     tx: &mut Tx<'_>,
-    conversations: HashMap<String, Conversation>,
+    conversations: &HashMap<String, Conversation>,
 ) -> Result<(), sqlx::Error> {
     if conversations.is_empty() {
         return Ok(());
@@ -531,7 +606,7 @@ async fn insert_conversations(
 
 async fn insert_log_events(
     tx: &mut Tx<'_>,
-    events: HashMap<i64, LogEvent>,
+    events: &HashMap<i64, LogEvent>,
 ) -> Result<(), sqlx::Error> {
     if events.is_empty() {
         return Ok(());
@@ -559,16 +634,16 @@ async fn insert_log_events(
         Vec::new(),
     );
     for (h, e) in events {
-        hash.push(h);
+        hash.push(*h);
         ts.push(utc(&e.timestamp));
-        level.push(e.level.as_str().to_string());
-        service.push(e.service);
-        trace.push(e.trace_id);
-        order.push(e.order_id);
-        event.push(e.event);
+        level.push(e.level.as_str());
+        service.push(e.service.as_str());
+        trace.push(e.trace_id.as_deref());
+        order.push(e.order_id.as_deref());
+        event.push(e.event.as_str());
         latency.push(e.latency_ms);
-        message.push(e.message);
-        stack.push(e.stack_trace);
+        message.push(e.message.as_deref());
+        stack.push(e.stack_trace.as_deref());
     }
     sqlx::query(
         "INSERT INTO log_events (event_hash, ts, level, service, trace_id, order_id, event, latency_ms, message, stack_trace)
@@ -592,7 +667,7 @@ async fn insert_log_events(
 
 async fn insert_reviews(
     tx: &mut Tx<'_>,
-    reviews: HashMap<String, Review>,
+    reviews: &HashMap<String, Review>,
 ) -> Result<(), sqlx::Error> {
     if reviews.is_empty() {
         return Ok(());
@@ -606,13 +681,13 @@ async fn insert_reviews(
         Vec::new(),
         Vec::new(),
     );
-    for r in reviews.into_values() {
-        id.push(r.review_id);
-        order.push(r.order_id);
-        customer.push(r.customer_id);
-        restaurant.push(r.restaurant_id);
+    for r in reviews.values() {
+        id.push(r.review_id.as_str());
+        order.push(r.order_id.as_deref());
+        customer.push(r.customer_id.as_deref());
+        restaurant.push(r.restaurant_id.as_str());
         rating.push(r.rating);
-        body.push(r.text);
+        body.push(r.text.as_str());
         created.push(utc(&r.created_at));
     }
     sqlx::query(
@@ -635,7 +710,7 @@ async fn insert_reviews(
 /// Returns how many dead letters were new.
 async fn insert_dead_letters(
     tx: &mut Tx<'_>,
-    dead: Vec<(String, i32, i64, DeadLetter)>,
+    dead: &[(String, i32, i64, DeadLetter)],
 ) -> Result<u64, sqlx::Error> {
     if dead.is_empty() {
         return Ok(0);
@@ -650,13 +725,13 @@ async fn insert_dead_letters(
         Vec::new(),
     );
     for (t, p, o, d) in dead {
-        topic.push(t);
-        partition.push(p);
-        offset.push(o);
-        file.push(d.file);
-        position.push(d.position);
-        class.push(d.reason_class);
-        reason.push(d.reason);
+        topic.push(t.as_str());
+        partition.push(*p);
+        offset.push(*o);
+        file.push(d.file.as_str());
+        position.push(d.position.as_str());
+        class.push(d.reason_class.as_str());
+        reason.push(d.reason.as_str());
     }
     let result = sqlx::query(
         "INSERT INTO dead_letters (topic, partition, \"offset\", source_file, position, reason_class, reason)
@@ -690,7 +765,7 @@ mod tests {
             offset: vec![41],
             kind: vec!["order".into()],
             key: vec![None],
-            payload: vec![r#"{"memo":"line\nbreak"}"#.into()],
+            payload: vec![br#"{"memo":"line\nbreak"}"#.to_vec()],
         };
         assert_eq!(
             String::from_utf8(raw.copy_text()).unwrap(),

@@ -11,6 +11,7 @@
 //! batch fills or a second passes. After a batch run, the marts are rebuilt
 //! and the Redis views refreshed.
 
+mod commit;
 mod consume;
 mod live;
 mod load;
@@ -54,6 +55,37 @@ pub enum EtlError {
          and not beside followers of the same pipeline"
     )]
     Superseded,
+    #[error(
+        "another batch ETL holds the lock of schema {schema:?}: batch runs go one at a time; \
+         this one exits without loading (the next run reads on from where that one ends)"
+    )]
+    Locked { schema: String },
+}
+
+/// The name of the Postgres advisory lock a batch run (a run to the end, or
+/// marts only) holds from start to end, one per schema: two batch runs on
+/// one database would otherwise race on the same rows and marts.
+pub fn batch_lock_name(schema: &str) -> String {
+    format!("baedal etl {schema}")
+}
+
+/// Takes the batch lock on a connection of its own, held until it is
+/// dropped (the session ends, and Postgres releases the lock).
+async fn take_batch_lock(
+    pool: &sqlx::PgPool,
+    schema: &str,
+) -> Result<sqlx::PgConnection, EtlError> {
+    let mut connection = pool.acquire().await?.detach();
+    let taken: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+        .bind(batch_lock_name(schema))
+        .fetch_one(&mut connection)
+        .await?;
+    if !taken {
+        return Err(EtlError::Locked {
+            schema: schema.to_string(),
+        });
+    }
+    Ok(connection)
 }
 
 /// What one run did.
@@ -67,6 +99,8 @@ pub struct EtlReport {
     pub orders_changed: u64,
     pub dead_letters: u64,
     pub malformed: u64,
+    /// Messages Postgres refused: dead letters of class `unstorable`.
+    pub unstorable: u64,
     pub seconds: f64,
 }
 
@@ -103,6 +137,12 @@ pub async fn run(
         })?;
     }
     let pool = db::migrate(&config.database).await?;
+    let _batch_lock = match mode {
+        Mode::ToEnd | Mode::MartsOnly => {
+            Some(take_batch_lock(&pool, &config.database.schema).await?)
+        }
+        Mode::Follow => None,
+    };
     // Orders loaded since the last successful run started get (re)cached.
     let since: Option<chrono::DateTime<chrono::Utc>> =
         sqlx::query_scalar("SELECT max(started_at) FROM etl_runs WHERE finished_at IS NOT NULL")
@@ -190,6 +230,7 @@ impl EtlReport {
         self.orders_changed += other.orders_changed;
         self.dead_letters += other.dead_letters;
         self.malformed += other.malformed;
+        self.unstorable += other.unstorable;
     }
 
     fn add(&mut self, stats: &load::LoadStats) {
@@ -198,6 +239,7 @@ impl EtlReport {
         self.orders_changed += stats.orders_changed;
         self.dead_letters += stats.dead_letters;
         self.malformed += stats.malformed;
+        self.unstorable += stats.unstorable;
         self.batches += 1;
     }
 }

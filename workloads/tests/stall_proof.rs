@@ -1,0 +1,173 @@
+//! Nothing a user feeds the pipeline stops it.
+//! - Records Postgres cannot store never stop a partition: a batch that fails
+//!   on its data is split until the bad record is alone, that record goes to
+//!   `dead_letters` with the reason and its Kafka position, and the rest loads.
+//! - Two batch ETLs on one database: the second exits at once with a clear
+//!   message, and the data and marts stay whole.
+
+mod common;
+
+use common::{count, runtime, Namespace};
+
+const HEADER: &str =
+    "order_id,order_time,customer_id,restaurant_id,order_amount,order_status,menu_items\n";
+
+fn csv_row(id: u32, customer: &str) -> String {
+    format!("O{id:09},2024-03-01 12:00:00,{customer},R00001,12000,DELIVERED,치킨:1:12000\n")
+}
+
+/// Unstorable dead letters: (topic, reason, position).
+fn unstorable(ns: &Namespace) -> Vec<(String, String, String)> {
+    runtime().block_on(async {
+        let pool = ns.pool().await;
+        sqlx::query_as(
+            "SELECT topic, reason, position FROM dead_letters
+             WHERE reason_class = 'unstorable' ORDER BY topic, partition, \"offset\"",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    })
+}
+
+#[test]
+fn a_nul_byte_in_a_csv_field_or_a_json_string_costs_only_its_record() {
+    let ns = Namespace::new();
+    let dir = tempfile::tempdir().unwrap();
+    // Forty orders in CSV, one with a NUL byte in its customer id and one
+    // with an id too long for the key's index; three in JSON, one with an
+    // escaped NUL in the customer's name.
+    let mut csv = HEADER.to_string();
+    for id in 1..=40 {
+        let customer = if id == 17 { "C00\u{0}0017" } else { "C000017" };
+        csv.push_str(&csv_row(id, customer));
+    }
+    // 9,000 characters that do not compress: more than a B-tree entry holds.
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let long_id: String = (0..9000)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            char::from(b"0123456789abcdefghijklmnopqrstuv"[(state >> 40) as usize % 32])
+        })
+        .collect();
+    csv.push_str(&csv_row(41, "C000041").replacen("O000000041", &long_id, 1));
+    std::fs::write(dir.path().join("orders.csv"), csv).unwrap();
+    let json_order = |id: u32, name: &str| {
+        format!(
+            r#"{{"orderId":"O{id:09}","orderTime":"2024-03-02T12:00:00+09:00","status":"DELIVERED",
+                "customer":{{"customerId":"C000099","name":"{name}"}},
+                "restaurant":{{"restaurantId":"R00002"}},
+                "payment":{{"amount":9000}},"items":[]}}"#
+        )
+    };
+    let json = format!(
+        "[{},{},{}]",
+        json_order(101, "김*원"),
+        json_order(102, "이\\u0000*수"),
+        json_order(103, "박*민")
+    );
+    std::fs::write(dir.path().join("orders.json"), json).unwrap();
+    let source = dir.path().display().to_string();
+    ns.run(&["ingest", "--source", &source]);
+
+    // The run ends well, every other order is stored, and each bad record is
+    // a dead letter naming what Postgres refused and where it sits.
+    ns.run(&["etl"]);
+    assert_eq!(count(&ns, "orders"), 41);
+    assert_eq!(
+        count(&ns, "raw_records"),
+        44,
+        "every message in the raw layer"
+    );
+    let letters = unstorable(&ns);
+    assert_eq!(letters.len(), 3, "{letters:?}");
+    for (topic, _, position) in &letters {
+        assert!(topic.ends_with("orders"), "{topic}");
+        assert!(position.contains("offset"), "{position}");
+    }
+    let reasons = |needle: &str| letters.iter().filter(|l| l.1.contains(needle)).count();
+    assert_eq!(reasons("0x00"), 2, "{letters:?}");
+    assert_eq!(reasons("index row"), 1, "{letters:?}");
+
+    // A rerun finds nothing new: the bad records' offsets were stored too.
+    let again = ns.run(&["etl"]);
+    assert!(again.contains("(0 new)"), "{again}");
+    assert_eq!(unstorable(&ns).len(), 3);
+}
+
+#[test]
+fn a_second_batch_etl_exits_with_a_clear_message_while_the_first_holds_the_lock() {
+    let ns = Namespace::new();
+    let dir = tempfile::tempdir().unwrap();
+    common::generate(dir.path(), 5, 0.01);
+    ns.run(&["ingest", "--source", &dir.path().display().to_string()]);
+    // Migrate the schema, so a session of the test can hold the lock.
+    ns.run(&["etl", "--marts-only"]);
+
+    // While another session holds the schema's batch lock, a run refuses.
+    runtime().block_on(async {
+        let pool = ns.pool().await;
+        let mut holder = pool.acquire().await.unwrap();
+        sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+            .bind(baedal::etl::batch_lock_name(&ns.0))
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        let refused =
+            common::run_with_deadline(ns.command(&["etl"]), std::time::Duration::from_secs(30));
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(!refused.status.success());
+        assert!(
+            stderr.contains("another batch ETL holds the lock"),
+            "{stderr}"
+        );
+        let loaded: i64 = sqlx::query_scalar("SELECT count(*) FROM raw_records")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(loaded, 0, "the refused run loaded nothing");
+        sqlx::query("SELECT pg_advisory_unlock_all()")
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+    });
+
+    // Two runs at once: each ends well or with that message, and whichever
+    // loaded, every message is stored once and the marts are full.
+    let children: Vec<_> = (0..2)
+        .map(|_| {
+            ns.command(&["etl"])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut succeeded = 0;
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.status.success() || stderr.contains("another batch ETL holds the lock"),
+            "{stderr}"
+        );
+        succeeded += usize::from(out.status.success());
+    }
+    assert!(succeeded >= 1);
+    let records = count(&ns, "raw_records");
+    assert!(records > 0);
+    runtime().block_on(async {
+        let pool = ns.pool().await;
+        let distinct: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM (SELECT DISTINCT topic, partition, \"offset\" FROM raw_records) d",
+        )
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        assert_eq!(distinct, records);
+    });
+    assert!(count(&ns, "mart_customer_rfm") > 0);
+    assert!(count(&ns, "mart_hourly_orders") > 0);
+}
