@@ -22,7 +22,8 @@ impl Batch {
     pub async fn commit(&self, pool: &PgPool) -> Result<Committed, sqlx::Error> {
         let mut stats = LoadStats::default();
         // Ranges of messages still to write, the next one last.
-        let mut pending: Vec<Range<usize>> = Vec::from([0..self.len()]);
+        let mut pending: Vec<Range<usize>> = Vec::new();
+        pending.push(0..self.len());
         while let Some(range) = pending.pop() {
             let part;
             let batch = if range.len() == self.len() {
