@@ -18,7 +18,7 @@ fn main() -> std::io::Result<()> {
         .find(|a| !a.starts_with("--"))
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("data/generated/bench"));
-    let files = readers::dataset_files(&dir)?;
+    let files = readers::dataset_files(&dir)?.files;
     if files.is_empty() {
         eprintln!(
             "no dataset files in {} (run: baedal datagen --scale 1 --out {})",

@@ -355,7 +355,11 @@ pub fn profile_file(
 pub fn profile_dir(dir: &Path) -> std::io::Result<Profile> {
     let mut files = Vec::new();
     let mut seen_in: HashMap<String, u32> = HashMap::new();
-    for (path, format) in readers::dataset_files(dir)? {
+    let listing = readers::dataset_files(dir)?;
+    for skipped in &listing.unrecognised {
+        tracing::warn!(file = %skipped.display(), "{}", readers::NOT_A_DATASET_FILE);
+    }
+    for (path, format) in listing.files {
         let (profile, ids) = profile_file(&path, format)?;
         for id in ids {
             *seen_in.entry(id).or_default() += 1;

@@ -74,11 +74,20 @@ impl Source {
         let p = PathBuf::from(path);
         let err = |e| SourceError::Local(path.into(), e);
         let found = if p.is_dir() {
-            readers::dataset_files(&p).map_err(err)?
+            let listing = readers::dataset_files(&p).map_err(err)?;
+            for skipped in &listing.unrecognised {
+                tracing::warn!(file = %skipped.display(), "{}", readers::NOT_A_DATASET_FILE);
+            }
+            listing.files
         } else {
             match readers::detect_format(&p).map_err(err)? {
                 Some(format) => vec![(p, format)],
-                None => vec![],
+                None => {
+                    return Err(SourceError::Uri {
+                        uri: path.into(),
+                        reason: readers::NOT_A_DATASET_FILE.into(),
+                    })
+                }
             }
         };
         let files = found
@@ -152,14 +161,15 @@ impl Source {
                         .await
                         .map_err(store_err)?,
                 };
-                if let Some(format) =
-                    readers::detect_from(std::path::Path::new(location.as_ref()), &head)
-                {
-                    files.push(SourceFile {
+                match readers::detect_from(std::path::Path::new(location.as_ref()), &head) {
+                    Some(format) => files.push(SourceFile {
                         name: file_name(location.as_ref()),
                         format,
                         location: Location::Object(location),
-                    });
+                    }),
+                    None => {
+                        tracing::warn!(file = %location, "{}", readers::NOT_A_DATASET_FILE)
+                    }
                 }
             }
             Ok::<_, SourceError>(files)

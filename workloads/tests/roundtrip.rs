@@ -23,7 +23,8 @@ fn generate(dir: &Path, seed: u64, scale: f64, names: FileNames) -> DefectSummar
 fn every_record_written_is_read_or_rejected_and_rejects_match_the_summary_by_class() {
     let dir = tempfile::tempdir().unwrap();
     let summary = generate(dir.path(), 7, 0.05, FileNames::Canonical);
-    let files = readers::dataset_files(dir.path()).unwrap();
+    let listing = readers::dataset_files(dir.path()).unwrap();
+    let files = listing.files;
     assert_eq!(
         files.len(),
         6,
@@ -159,6 +160,7 @@ fn the_guides_korean_file_names_are_recognised_by_content() {
     generate(dir.path(), 5, 0.01, FileNames::Guide);
     let mut formats: Vec<SourceFormat> = readers::dataset_files(dir.path())
         .unwrap()
+        .files
         .into_iter()
         .map(|(_, f)| f)
         .collect();

@@ -171,3 +171,64 @@ fn a_second_batch_etl_exits_with_a_clear_message_while_the_first_holds_the_lock(
     assert!(count(&ns, "mart_customer_rfm") > 0);
     assert!(count(&ns, "mart_hourly_orders") > 0);
 }
+
+#[test]
+fn json_lines_orders_are_read_and_a_file_of_no_format_is_named() {
+    let ns = Namespace::new();
+    let dir = tempfile::tempdir().unwrap();
+    let nested = |id: u32| {
+        format!(
+            r#"{{"orderId":"O{id:09}","orderTime":"2024-03-02T12:00:00+09:00","status":"DELIVERED","customer":{{"customerId":"C1"}},"restaurant":{{"restaurantId":"R1"}},"payment":{{"amount":9000}}}}"#
+        )
+    };
+    let flat = |id: u32| {
+        format!(
+            r#"{{"order_id":"O{id:09}","order_time":"2024-03-02 13:00:00","customer_id":"C2","restaurant_id":"R2","order_amount":12000,"order_status":"DELIVERED","rating":null}}"#
+        )
+    };
+    std::fs::write(
+        dir.path().join("a.jsonl"),
+        format!("{}\n{}\n\n", nested(1), flat(2)),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("b.ndjson"), format!("{}\n", flat(3))).unwrap();
+    // `.json` holding one object per line, as pandas writes with lines=True.
+    std::fs::write(
+        dir.path().join("c.json"),
+        format!("{}\n{}\n", flat(4), nested(5)),
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("empty.json"), "").unwrap();
+    std::fs::write(dir.path().join("notes.txt"), "shipping notes\n").unwrap();
+
+    let out = common::run_with_deadline(
+        ns.command(&["ingest", "--source", &dir.path().display().to_string()]),
+        std::time::Duration::from_secs(60),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout)
+        .contains("sent 5 records and 0 dead letters from 3 files"));
+    for skipped in ["empty.json", "notes.txt"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(skipped) && l.contains("matches no dataset format")),
+            "{skipped} not reported: {stderr}"
+        );
+    }
+    ns.run(&["etl"]);
+    assert_eq!(count(&ns, "orders"), 5);
+
+    // Named on its own, a file of no format is an error, not an empty run.
+    let alone = common::run_with_deadline(
+        ns.command(&[
+            "ingest",
+            "--source",
+            &dir.path().join("empty.json").display().to_string(),
+        ]),
+        std::time::Duration::from_secs(30),
+    );
+    assert!(!alone.status.success());
+    assert!(String::from_utf8_lossy(&alone.stderr).contains("matches no dataset format"));
+}

@@ -6,8 +6,11 @@
 //! element that fails is reported at its byte offset and the next one is read.
 
 use super::{ErrorKind, ErrorSink, Position, ReadResult, RecordError, MAX_RECORD_BYTES};
-use crate::model::{Conversation, Order, OrderItem, OrderStatus, Record, SourceTime, Text};
+use crate::model::{
+    Conversation, Order, OrderItem, OrderStatus, Record, SourceTime, Text, ORDER_COLUMNS,
+};
 use serde::Deserialize;
+use serde_json::{Map, Value};
 use std::io::{self, BufRead};
 use std::path::Path;
 
@@ -290,6 +293,44 @@ impl<R: BufRead> Iterator for JsonReader<R> {
             ),
         }
     }
+}
+
+/// An order from a JSON object: the app API's nested document when it has
+/// `orderId`, otherwise a flat record in the CSV's column names (any alias),
+/// values of any plain type (what pandas and most exports write).
+pub(crate) fn order_from_object(fields: Map<String, Value>) -> Result<Order, (ErrorKind, String)> {
+    if fields.contains_key("orderId") {
+        let doc: OrderDoc = serde_json::from_value(Value::Object(fields)).map_err(|e| {
+            let kind = if e.to_string().starts_with("missing field") {
+                ErrorKind::MissingField
+            } else {
+                ErrorKind::InvalidValue
+            };
+            (kind, e.to_string())
+        })?;
+        return doc.into_order();
+    }
+    let mut values: [Option<String>; ORDER_COLUMNS.len()] = Default::default();
+    let mut known = 0;
+    for (key, value) in &fields {
+        if let Some(col) = super::csv::map_header(key) {
+            known += 1;
+            values[col] = match value {
+                Value::Null => None,
+                Value::String(s) => Some(s.clone()),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Bool(b) => Some(b.to_string()),
+                other => Some(other.to_string()),
+            };
+        }
+    }
+    if known == 0 {
+        return Err((
+            ErrorKind::MissingField,
+            "an object with no order field (neither orderId nor a CSV column name)".into(),
+        ));
+    }
+    super::csv::order_from_columns(|col| values[col].as_deref())
 }
 
 /// An order as the app API exports it (camelCase, nested).

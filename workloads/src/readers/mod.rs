@@ -15,6 +15,7 @@
 mod csv;
 mod encoding;
 mod json;
+mod json_lines;
 mod lines;
 mod log;
 pub mod pickle;
@@ -167,6 +168,8 @@ pub enum SourceFormat {
     JsonOrders,
     /// A JSON array of conversations.
     JsonMessages,
+    /// Orders as JSON Lines: one object per line (nested or flat).
+    JsonLines,
     /// XML `<orders>` with one `<order>` per order.
     Xml,
     /// System log lines.
@@ -181,6 +184,7 @@ impl SourceFormat {
             SourceFormat::Csv => "csv",
             SourceFormat::JsonOrders => "json_orders",
             SourceFormat::JsonMessages => "json_messages",
+            SourceFormat::JsonLines => "json_lines",
             SourceFormat::Xml => "xml",
             SourceFormat::Log => "log",
             SourceFormat::Pickle => "pickle",
@@ -209,7 +213,8 @@ pub fn detect_from(path: &Path, head: &[u8]) -> Option<SourceFormat> {
         "xml" => Some(SourceFormat::Xml),
         "log" => Some(SourceFormat::Log),
         "pickle" | "pkl" | "p" => Some(SourceFormat::Pickle),
-        "json" => sniff_json(head),
+        "jsonl" | "ndjson" => Some(SourceFormat::JsonLines),
+        "json" => sniff_json(head).or_else(|| sniff_json_lines(head)),
         _ => sniff(head),
     }
 }
@@ -224,6 +229,7 @@ fn sniff(head: &[u8]) -> Option<SourceFormat> {
     match first {
         b'<' => Some(SourceFormat::Xml),
         b'[' => sniff_json(head),
+        b'{' => sniff_json_lines(head),
         _ if text.len() >= 20
             && text[..4].iter().all(u8::is_ascii_digit)
             && text[4] == b'-'
@@ -260,6 +266,27 @@ fn sniff_json(head: &[u8]) -> Option<SourceFormat> {
     }
 }
 
+/// JSON Lines: the first line is a whole JSON object (a pretty-printed
+/// object, such as a report, is not), or runs past the sniffed head.
+fn sniff_json_lines(head: &[u8]) -> Option<SourceFormat> {
+    let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
+    let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
+    let text = &text[start..];
+    match memchr::memchr(b'\n', text) {
+        Some(end) => {
+            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&text[..end])
+                .ok()
+                .map(|_| SourceFormat::JsonLines)
+        }
+        None if text.len() == head.len() - start && head.len() >= 4096 => {
+            (text.first() == Some(&b'{')).then_some(SourceFormat::JsonLines)
+        }
+        None => serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(text)
+            .ok()
+            .map(|_| SourceFormat::JsonLines),
+    }
+}
+
 /// Opens a reader for `path` in the given format.
 pub fn open(
     path: &Path,
@@ -282,23 +309,38 @@ pub fn read<R: BufRead + Send + 'static>(
         SourceFormat::JsonMessages => {
             Box::new(JsonReader::new(path, input, JsonKind::Conversations))
         }
+        SourceFormat::JsonLines => Box::new(json_lines::JsonLinesReader::new(path, input)),
         SourceFormat::Xml => Box::new(XmlReader::new(path, input)),
         SourceFormat::Log => Box::new(LogReader::new(path, input)),
         SourceFormat::Pickle => Box::new(PickleReader::new(path, input)),
     }
 }
 
-/// Every dataset file directly inside `dir`, with its detected format, sorted by name.
-pub fn dataset_files(dir: &Path) -> std::io::Result<Vec<(PathBuf, SourceFormat)>> {
-    let mut found = Vec::new();
+/// The files directly inside a directory: the dataset files with their
+/// detected formats, and the files that match no format. Both sorted.
+#[derive(Debug, Default)]
+pub struct Listing {
+    pub files: Vec<(PathBuf, SourceFormat)>,
+    pub unrecognised: Vec<PathBuf>,
+}
+
+/// Every file directly inside `dir`, recognised or not.
+pub fn dataset_files(dir: &Path) -> std::io::Result<Listing> {
+    let mut listing = Listing::default();
     for entry in std::fs::read_dir(dir)? {
         let path = entry?.path();
         if path.is_file() {
-            if let Some(format) = detect_format(&path)? {
-                found.push((path, format));
+            match detect_format(&path)? {
+                Some(format) => listing.files.push((path, format)),
+                None => listing.unrecognised.push(path),
             }
         }
     }
-    found.sort();
-    Ok(found)
+    listing.files.sort();
+    listing.unrecognised.sort();
+    Ok(listing)
 }
+
+/// What a file that matches no format is told.
+pub const NOT_A_DATASET_FILE: &str = "matches no dataset format (CSV, a JSON array, JSON Lines, \
+     XML, a system log, a pickle): skipped";

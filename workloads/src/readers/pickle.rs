@@ -14,10 +14,9 @@
 //! CPython-written pickle memoises every object, and since a later `GET` may
 //! refer to any of them, those are kept until the end of the file.
 
-use super::csv::order_from_columns;
-use super::json::OrderDoc;
+use super::json::order_from_object;
 use super::{ErrorKind, ErrorSink, Position, ReadResult, RecordError, MAX_RECORD_BYTES};
-use crate::model::{Conversation, LogEvent, Record, Review, ORDER_COLUMNS};
+use crate::model::{Conversation, LogEvent, Record, Review};
 use serde_json::{Map, Number, Value};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufRead};
@@ -732,17 +731,9 @@ impl<R: BufRead> PickleReader<R> {
                         "order payload is not a dict".into(),
                     ));
                 };
-                if fields.contains_key("orderId") {
-                    let doc: OrderDoc =
-                        serde_json::from_value(Value::Object(fields)).map_err(serde_err)?;
-                    doc.into_order()
-                        .map(Record::Order)
-                        .map_err(|(k, r)| err(k, r))
-                } else {
-                    order_from_flat(&fields)
-                        .map(Record::Order)
-                        .map_err(|(k, r)| err(k, r))
-                }
+                order_from_object(fields)
+                    .map(Record::Order)
+                    .map_err(|(k, r)| err(k, r))
             }
             other => Err(err(
                 ErrorKind::InvalidValue,
@@ -750,25 +741,6 @@ impl<R: BufRead> PickleReader<R> {
             )),
         }
     }
-}
-
-/// An order in the CSV's field names (any alias), values of any plain type.
-fn order_from_flat(
-    fields: &Map<String, Value>,
-) -> Result<crate::model::Order, (ErrorKind, String)> {
-    let mut values: [Option<String>; ORDER_COLUMNS.len()] = Default::default();
-    for (key, value) in fields {
-        if let Some(col) = super::csv::map_header(key) {
-            values[col] = match value {
-                Value::Null => None,
-                Value::String(s) => Some(s.clone()),
-                Value::Number(n) => Some(n.to_string()),
-                Value::Bool(b) => Some(b.to_string()),
-                other => Some(other.to_string()),
-            };
-        }
-    }
-    order_from_columns(|col| values[col].as_deref())
 }
 
 fn refused(what: &str) -> (ErrorKind, String) {

@@ -142,7 +142,7 @@ pub fn generate(dir: &Path, seed: u64, scale: f64) -> DefectSummary {
 /// order id, the readable version with the latest `updated_at`.
 pub fn canonical_orders(dir: &Path) -> HashMap<String, Order> {
     let mut orders: HashMap<String, Order> = HashMap::new();
-    for (path, format) in readers::dataset_files(dir).unwrap() {
+    for (path, format) in readers::dataset_files(dir).unwrap().files {
         for record in readers::open(&path, format).unwrap().flatten() {
             if let Record::Order(o) = record {
                 let newer = orders
