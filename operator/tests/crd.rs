@@ -169,3 +169,16 @@ fn the_cel_rules_reject_bad_specs() {
         assert!(err.contains(needle), "{pointer}: {err}");
     }
 }
+
+#[test]
+fn the_topic_override_keys_are_the_pipelines_topics() {
+    // The CEL rule is written out in the CRD type; it must list the topics
+    // the contract defines, no more and no fewer.
+    let quoted: Vec<String> = baedal_operator::crd::TOPICS
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect();
+    let rule = format!("self.all(k, k in [{}])", quoted.join(", "));
+    let yaml = crd_yaml().expect("crd renders");
+    assert!(yaml.contains(&rule), "the CRD lacks the rule {rule}");
+}

@@ -12,6 +12,7 @@
 //! SIGTERM or SIGINT stops reading, flushes what was sent and exits cleanly.
 
 use crate::config::Config;
+use baedal_contract::topics::Topic;
 use crate::kafka;
 use crate::model::Record;
 use crate::readers::{self, RecordError, SourceFormat};
@@ -146,13 +147,13 @@ struct DeadLetter<'a> {
     reason: &'a str,
 }
 
-/// The topic (suffix) for a kind of record.
-pub fn topic_of(record: &Record) -> &'static str {
+/// The topic a kind of record goes to.
+pub fn topic_of(record: &Record) -> Topic {
     match record {
-        Record::Order(_) => "orders",
-        Record::Conversation(_) => "messages",
-        Record::LogEvent(_) => "logs",
-        Record::Review(_) => "reviews",
+        Record::Order(_) => Topic::Orders,
+        Record::Conversation(_) => Topic::Messages,
+        Record::LogEvent(_) => Topic::Logs,
+        Record::Review(_) => Topic::Reviews,
     }
 }
 
@@ -178,8 +179,7 @@ fn event_time(record: &Record) -> i64 {
 
 /// One record ready to send: its topic kind, key and canonical JSON.
 struct Outgoing {
-    /// The topic kind (`orders`, …, or `dead-letter`).
-    kind: &'static str,
+    topic: Topic,
     key: String,
     payload: Vec<u8>,
     file: Arc<str>,
@@ -204,7 +204,7 @@ const READ_AHEAD: usize = 8;
 impl Outgoing {
     fn record(record: &Record, file: &Arc<str>) -> Result<Outgoing, IngestError> {
         Ok(Outgoing {
-            kind: topic_of(record),
+            topic: topic_of(record),
             key: key_of(record),
             payload: {
                 // Most records fit in 1 KiB: one allocation, no regrowth.
@@ -227,7 +227,7 @@ impl Outgoing {
             reason: &error.reason,
         };
         Ok(Outgoing {
-            kind: DEAD_LETTER,
+            topic: Topic::DeadLetter,
             key: file.to_string(),
             payload: serde_json::to_vec(&letter)
                 .map_err(|e| IngestError::Source(file.to_string(), e.to_string()))?,
@@ -237,9 +237,6 @@ impl Outgoing {
         })
     }
 }
-
-/// The dead-letter topic's kind.
-const DEAD_LETTER: &str = "dead-letter";
 
 /// Reads every file of `source` in order, serialises each record, and hands
 /// them over in batches: parsing runs on its own thread while the caller
@@ -318,9 +315,9 @@ fn read_source(source: &Source, stop: &AtomicBool, out: &SyncSender<Read>) {
 /// reports on the sending thread (no polling thread to join at the end).
 struct Sender<'a> {
     producer: BaseProducer<Deliveries>,
-    /// Per topic kind: its topic's full name and its sent-records counter,
-    /// made once rather than per record.
-    topics: std::collections::BTreeMap<&'static str, (String, Counter)>,
+    /// Per topic: its full name and its sent-records counter, made once
+    /// rather than per record.
+    topics: std::collections::BTreeMap<Topic, (String, Counter)>,
     metrics: Arc<IngestMetrics>,
     stop: &'a AtomicBool,
     /// Records handed to the producer so far.
@@ -331,7 +328,7 @@ impl Sender<'_> {
     fn send(&self, outgoing: &Outgoing) -> Result<(), IngestError> {
         let (topic, sent) = self
             .topics
-            .get(outgoing.kind)
+            .get(&outgoing.topic)
             .ok_or_else(|| IngestError::Source(outgoing.file.to_string(), "no topic".into()))?;
         let mut record = BaseRecord::to(topic)
             .key(&outgoing.key)
@@ -404,16 +401,16 @@ pub fn run(
     };
     let producer: BaseProducer<Deliveries> =
         kafka::producer_config(config).create_with_context(context)?;
-    let topics = crate::config::TOPICS
-        .iter()
-        .map(|kind| {
+    let topics = Topic::ALL
+        .into_iter()
+        .map(|topic| {
             let counter = metrics
                 .produced
                 .get_or_create(&TopicLabel {
-                    topic: (*kind).to_string(),
+                    topic: topic.suffix().to_string(),
                 })
                 .clone();
-            (*kind, (config.topic(kind), counter))
+            (topic, (config.topic(topic.suffix()), counter))
         })
         .collect();
     let sender = Sender {

@@ -601,8 +601,7 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// The record topics and what goes to each.
-pub const TOPICS: [&str; 5] = ["orders", "messages", "logs", "reviews", "dead-letter"];
+pub use crate::topics::TOPICS;
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,6 @@
 //! What the baedal workloads and the operator agree on, in one small crate
 //! both depend on: the configuration (its keys, environment variables and
-//! defaults, [`config`]), the topic names ([`config::TOPICS`]), the Kafka
+//! defaults, [`config`]), the topics ([`topics`]), the Kafka
 //! client settings ([`kafka`]), the Postgres schema and its versioned
 //! migrations ([`schema`]), and the logging set-up ([`logging`]). The
 //! operator needs nothing else of the data plane: no readers, no HTTP
@@ -10,6 +10,7 @@ pub mod config;
 pub mod kafka;
 pub mod logging;
 pub mod schema;
+pub mod topics;
 
 /// A server that could not be reached or refused the connection: which one
 /// (address and security mode, never a credential) and why, in one line.

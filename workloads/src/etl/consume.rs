@@ -473,7 +473,7 @@ pub async fn follow(
     let mut live = LiveViews::new(config, pool, metrics);
     // Send times (Kafka timestamps, ms) of the orders read and of those in
     // the load in flight: how long each took to reach the live views.
-    let orders_topic = config.topic("orders");
+    let orders_topic = config.topic(baedal_contract::topics::Topic::Orders.suffix());
     let (mut reading, mut loading): (Vec<i64>, Vec<i64>) = (Vec::new(), Vec::new());
     while !stop.load(Ordering::Relaxed) {
         let polled = tokio::task::block_in_place(|| consumer.poll(Duration::from_millis(50)));

@@ -2,6 +2,7 @@
 //! with array (`UNNEST`) statements: raw rows, clean rows, and the offsets.
 
 use crate::model::{Conversation, LogEvent, Order, Record, Review};
+use baedal_contract::topics::Topic;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sqlx::PgPool;
@@ -201,7 +202,7 @@ impl Batch {
         key: Option<String>,
         payload: &[u8],
     ) {
-        let kind = if topic.ends_with("dead-letter") {
+        let kind = if topic.ends_with(Topic::DeadLetter.suffix()) {
             match serde_json::from_slice::<DeadLetter>(payload) {
                 Ok(letter) => {
                     self.dead
