@@ -68,7 +68,10 @@ pub fn validate(p: &DeliveryPipeline) -> Result<(), Vec<String>> {
     for (kind, o) in &t.overrides {
         check(
             TOPICS.contains(&kind.as_str()),
-            &format!("kafka.topics.overrides: unknown topic {kind:?} ({})", TOPICS.join(", ")),
+            &format!(
+                "kafka.topics.overrides: unknown topic {kind:?} ({})",
+                TOPICS.join(", ")
+            ),
         );
         check(
             o.partitions.is_none_or(|n| n > 0) && o.replication_factor.is_none_or(|n| n > 0),

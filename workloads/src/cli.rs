@@ -328,8 +328,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(config.as_deref())?;
             let mut text = config.redacted();
             text.push_str("\n# environment variables\n");
-            for (name, key, meaning) in crate::config::ENV {
-                text.push_str(&format!("# {name:<34} {key:<28} {meaning}\n"));
+            for var in crate::config::ENV {
+                text.push_str(&format!(
+                    "# {:<34} {:<28} {}\n",
+                    var.name, var.key, var.meaning
+                ));
             }
             print_out(&text)?;
             Ok(())

@@ -12,11 +12,11 @@
 //! SIGTERM or SIGINT stops reading, flushes what was sent and exits cleanly.
 
 use crate::config::Config;
-use baedal_contract::topics::Topic;
 use crate::kafka;
 use crate::model::Record;
 use crate::readers::{self, RecordError, SourceFormat};
 use crate::source::Source;
+use baedal_contract::topics::Topic;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

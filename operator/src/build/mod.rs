@@ -217,9 +217,7 @@ impl Names {
 /// The environment variable that sets a configuration key, from the
 /// workloads' own table (so the operator never spells a name twice).
 pub fn env_var(key: &str) -> Option<&'static str> {
-    ENV.iter()
-        .find(|(_, k, _)| *k == key)
-        .map(|(name, _, _)| *name)
+    ENV.iter().find(|var| var.key == key).map(|var| var.name)
 }
 
 /// The workloads' configuration for this pipeline: everything but the

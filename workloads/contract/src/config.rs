@@ -217,154 +217,233 @@ impl Default for AlertConfig {
     }
 }
 
-/// Every environment variable the workloads read: (name, config key, meaning).
-pub const ENV: &[(&str, &str, &str)] = &[
-    (
-        "BAEDAL_CONFIG",
-        "-",
-        "path of a YAML file with any of the keys below",
-    ),
-    (
-        "BAEDAL_KAFKA_BOOTSTRAP",
-        "kafka.bootstrap",
-        "broker list, host:port[,host:port]",
-    ),
-    (
-        "BAEDAL_TOPIC_PREFIX",
-        "kafka.topic_prefix",
-        "prefix of every topic name",
-    ),
-    (
-        "BAEDAL_KAFKA_SECURITY_PROTOCOL",
-        "kafka.security_protocol",
-        "PLAINTEXT, SSL, SASL_SSL, …",
-    ),
-    (
-        "BAEDAL_KAFKA_SASL_MECHANISM",
-        "kafka.sasl_mechanism",
-        "SASL mechanism",
-    ),
-    (
-        "BAEDAL_KAFKA_SASL_USERNAME",
-        "kafka.sasl_username",
-        "SASL user",
-    ),
-    (
-        "BAEDAL_KAFKA_SASL_PASSWORD",
-        "kafka.sasl_password",
-        "SASL password (from a Secret)",
-    ),
-    (
-        "BAEDAL_KAFKA_SSL_CA_LOCATION",
-        "kafka.ssl_ca_location",
-        "PEM file of the brokers' CA (SSL, SASL_SSL)",
-    ),
-    (
-        "BAEDAL_KAFKA_CREATE_TOPICS",
-        "kafka.create_topics",
-        "whether the ingest creates missing topics (false when the operator provisions them)",
-    ),
-    (
-        "BAEDAL_DATABASE_URL",
-        "database.url",
-        "Postgres URL (from a Secret)",
-    ),
-    (
-        "BAEDAL_DATABASE_SSL_ROOT_CERT",
-        "database.ssl_root_cert",
-        "PEM file of the CA for sslmode=verify-ca/verify-full",
-    ),
-    (
-        "BAEDAL_DATABASE_SCHEMA",
-        "database.schema",
-        "Postgres schema of baedal's tables",
-    ),
-    (
-        "BAEDAL_DATABASE_MAX_CONNECTIONS",
-        "database.max_connections",
-        "connection pool size",
-    ),
-    (
-        "BAEDAL_REDIS_URL",
-        "redis.url",
-        "Redis URL (from a Secret when it has a password)",
-    ),
-    (
-        "BAEDAL_REDIS_CA_CERT",
-        "redis.ca_cert",
-        "PEM file of the CA for rediss://",
-    ),
-    (
-        "BAEDAL_REDIS_PREFIX",
-        "redis.key_prefix",
-        "prefix of every Redis key",
-    ),
-    (
-        "BAEDAL_ORDER_CACHE_TTL",
-        "redis.order_ttl_secs",
-        "seconds a cached order lives",
-    ),
-    (
-        "BAEDAL_ORDER_CACHE_DAYS",
-        "redis.order_cache_days",
-        "days of the latest data the ETL pre-caches",
-    ),
-    (
-        "BAEDAL_CACHE_TTL",
-        "redis.cache_ttl_secs",
-        "seconds a cached API answer lives",
-    ),
-    (
-        "BAEDAL_ETL_BATCH_SIZE",
-        "etl.batch_size",
-        "messages per Postgres transaction",
-    ),
-    ("BAEDAL_ETL_GROUP_ID", "etl.group_id", "consumer group id"),
-    (
-        "BAEDAL_ETL_LIVE_REFRESH_MS",
-        "etl.live_refresh_ms",
-        "how often at most a follower refreshes the live views",
-    ),
-    (
-        "BAEDAL_ETL_READERS_PER_TOPIC",
-        "etl.readers_per_topic",
-        "readers per topic in a batch run, each taking every n-th partition",
-    ),
-    (
-        "BAEDAL_ALERT_LATE_RATE",
-        "alerts.late_rate_threshold",
-        "late-delivery rate that raises an alert",
-    ),
-    (
-        "BAEDAL_ALERT_WINDOW_MINUTES",
-        "alerts.window_minutes",
-        "alert window, minutes",
-    ),
-    (
-        "BAEDAL_ALERT_MIN_ORDERS",
-        "alerts.min_orders",
-        "fewest delivered orders in the window to judge",
-    ),
-    (
-        "BAEDAL_API_LISTEN",
-        "api.listen",
-        "address the API listens on",
-    ),
-    (
-        "BAEDAL_API_DB_TIMEOUT_MS",
-        "api.db_timeout_ms",
-        "longest an API request waits for Postgres",
-    ),
-    (
-        "BAEDAL_API_REDIS_TIMEOUT_MS",
-        "api.redis_timeout_ms",
-        "longest an API request waits for Redis",
-    ),
-    (
-        "BAEDAL_METRICS_ADDR",
-        "metrics_listen",
-        "address of /metrics (ingest, ETL)",
-    ),
+/// One environment variable: its name, the configuration key it sets, what
+/// it means, and the field it sets (this table is the one place a name
+/// meets its key).
+pub struct EnvVar {
+    pub name: &'static str,
+    pub key: &'static str,
+    pub meaning: &'static str,
+    field: Option<fn(&mut Config) -> &mut dyn FromEnv>,
+}
+
+/// A configuration field an environment variable can set.
+trait FromEnv {
+    fn set_from(&mut self, value: &str) -> Result<(), String>;
+}
+
+impl FromEnv for String {
+    fn set_from(&mut self, value: &str) -> Result<(), String> {
+        value.clone_into(self);
+        Ok(())
+    }
+}
+
+impl FromEnv for Option<String> {
+    fn set_from(&mut self, value: &str) -> Result<(), String> {
+        *self = Some(value.to_string());
+        Ok(())
+    }
+}
+
+macro_rules! from_env_parsed {
+    ($($t:ty),*) => {$(
+        impl FromEnv for $t {
+            fn set_from(&mut self, value: &str) -> Result<(), String> {
+                *self = value.trim().parse().map_err(|e: <$t as std::str::FromStr>::Err| e.to_string())?;
+                Ok(())
+            }
+        }
+    )*};
+}
+from_env_parsed!(bool, u32, u64, usize, i32, i64, f64);
+
+/// The variable naming the configuration file.
+pub const CONFIG_FILE_VAR: &str = "BAEDAL_CONFIG";
+
+/// Every environment variable the workloads read.
+pub const ENV: &[EnvVar] = &[
+    EnvVar {
+        name: CONFIG_FILE_VAR,
+        key: "-",
+        meaning: "path of a YAML file with any of the keys below",
+        field: None,
+    },
+    EnvVar {
+        name: "BAEDAL_KAFKA_BOOTSTRAP",
+        key: "kafka.bootstrap",
+        meaning: "broker list, host:port[,host:port]",
+        field: Some(|c| &mut c.kafka.bootstrap),
+    },
+    EnvVar {
+        name: "BAEDAL_TOPIC_PREFIX",
+        key: "kafka.topic_prefix",
+        meaning: "prefix of every topic name",
+        field: Some(|c| &mut c.kafka.topic_prefix),
+    },
+    EnvVar {
+        name: "BAEDAL_KAFKA_SECURITY_PROTOCOL",
+        key: "kafka.security_protocol",
+        meaning: "PLAINTEXT, SSL, SASL_SSL, …",
+        field: Some(|c| &mut c.kafka.security_protocol),
+    },
+    EnvVar {
+        name: "BAEDAL_KAFKA_SASL_MECHANISM",
+        key: "kafka.sasl_mechanism",
+        meaning: "SASL mechanism",
+        field: Some(|c| &mut c.kafka.sasl_mechanism),
+    },
+    EnvVar {
+        name: "BAEDAL_KAFKA_SASL_USERNAME",
+        key: "kafka.sasl_username",
+        meaning: "SASL user",
+        field: Some(|c| &mut c.kafka.sasl_username),
+    },
+    EnvVar {
+        name: "BAEDAL_KAFKA_SASL_PASSWORD",
+        key: "kafka.sasl_password",
+        meaning: "SASL password (from a Secret)",
+        field: Some(|c| &mut c.kafka.sasl_password),
+    },
+    EnvVar {
+        name: "BAEDAL_KAFKA_SSL_CA_LOCATION",
+        key: "kafka.ssl_ca_location",
+        meaning: "PEM file of the brokers' CA (SSL, SASL_SSL)",
+        field: Some(|c| &mut c.kafka.ssl_ca_location),
+    },
+    EnvVar {
+        name: "BAEDAL_KAFKA_CREATE_TOPICS",
+        key: "kafka.create_topics",
+        meaning:
+            "whether the ingest creates missing topics (false when the operator provisions them)",
+        field: Some(|c| &mut c.kafka.create_topics),
+    },
+    EnvVar {
+        name: "BAEDAL_DATABASE_URL",
+        key: "database.url",
+        meaning: "Postgres URL (from a Secret)",
+        field: Some(|c| &mut c.database.url),
+    },
+    EnvVar {
+        name: "BAEDAL_DATABASE_SSL_ROOT_CERT",
+        key: "database.ssl_root_cert",
+        meaning: "PEM file of the CA for sslmode=verify-ca/verify-full",
+        field: Some(|c| &mut c.database.ssl_root_cert),
+    },
+    EnvVar {
+        name: "BAEDAL_DATABASE_SCHEMA",
+        key: "database.schema",
+        meaning: "Postgres schema of baedal's tables",
+        field: Some(|c| &mut c.database.schema),
+    },
+    EnvVar {
+        name: "BAEDAL_DATABASE_MAX_CONNECTIONS",
+        key: "database.max_connections",
+        meaning: "connection pool size",
+        field: Some(|c| &mut c.database.max_connections),
+    },
+    EnvVar {
+        name: "BAEDAL_REDIS_URL",
+        key: "redis.url",
+        meaning: "Redis URL (from a Secret when it has a password)",
+        field: Some(|c| &mut c.redis.url),
+    },
+    EnvVar {
+        name: "BAEDAL_REDIS_CA_CERT",
+        key: "redis.ca_cert",
+        meaning: "PEM file of the CA for rediss://",
+        field: Some(|c| &mut c.redis.ca_cert),
+    },
+    EnvVar {
+        name: "BAEDAL_REDIS_PREFIX",
+        key: "redis.key_prefix",
+        meaning: "prefix of every Redis key",
+        field: Some(|c| &mut c.redis.key_prefix),
+    },
+    EnvVar {
+        name: "BAEDAL_ORDER_CACHE_TTL",
+        key: "redis.order_ttl_secs",
+        meaning: "seconds a cached order lives",
+        field: Some(|c| &mut c.redis.order_ttl_secs),
+    },
+    EnvVar {
+        name: "BAEDAL_ORDER_CACHE_DAYS",
+        key: "redis.order_cache_days",
+        meaning: "days of the latest data the ETL pre-caches",
+        field: Some(|c| &mut c.redis.order_cache_days),
+    },
+    EnvVar {
+        name: "BAEDAL_CACHE_TTL",
+        key: "redis.cache_ttl_secs",
+        meaning: "seconds a cached API answer lives",
+        field: Some(|c| &mut c.redis.cache_ttl_secs),
+    },
+    EnvVar {
+        name: "BAEDAL_ETL_BATCH_SIZE",
+        key: "etl.batch_size",
+        meaning: "messages per Postgres transaction",
+        field: Some(|c| &mut c.etl.batch_size),
+    },
+    EnvVar {
+        name: "BAEDAL_ETL_GROUP_ID",
+        key: "etl.group_id",
+        meaning: "consumer group id",
+        field: Some(|c| &mut c.etl.group_id),
+    },
+    EnvVar {
+        name: "BAEDAL_ETL_LIVE_REFRESH_MS",
+        key: "etl.live_refresh_ms",
+        meaning: "how often at most a follower refreshes the live views",
+        field: Some(|c| &mut c.etl.live_refresh_ms),
+    },
+    EnvVar {
+        name: "BAEDAL_ETL_READERS_PER_TOPIC",
+        key: "etl.readers_per_topic",
+        meaning: "readers per topic in a batch run, each taking every n-th partition",
+        field: Some(|c| &mut c.etl.readers_per_topic),
+    },
+    EnvVar {
+        name: "BAEDAL_ALERT_LATE_RATE",
+        key: "alerts.late_rate_threshold",
+        meaning: "late-delivery rate that raises an alert",
+        field: Some(|c| &mut c.alerts.late_rate_threshold),
+    },
+    EnvVar {
+        name: "BAEDAL_ALERT_WINDOW_MINUTES",
+        key: "alerts.window_minutes",
+        meaning: "alert window, minutes",
+        field: Some(|c| &mut c.alerts.window_minutes),
+    },
+    EnvVar {
+        name: "BAEDAL_ALERT_MIN_ORDERS",
+        key: "alerts.min_orders",
+        meaning: "fewest delivered orders in the window to judge",
+        field: Some(|c| &mut c.alerts.min_orders),
+    },
+    EnvVar {
+        name: "BAEDAL_API_LISTEN",
+        key: "api.listen",
+        meaning: "address the API listens on",
+        field: Some(|c| &mut c.api.listen),
+    },
+    EnvVar {
+        name: "BAEDAL_API_DB_TIMEOUT_MS",
+        key: "api.db_timeout_ms",
+        meaning: "longest an API request waits for Postgres",
+        field: Some(|c| &mut c.api.db_timeout_ms),
+    },
+    EnvVar {
+        name: "BAEDAL_API_REDIS_TIMEOUT_MS",
+        key: "api.redis_timeout_ms",
+        meaning: "longest an API request waits for Redis",
+        field: Some(|c| &mut c.api.redis_timeout_ms),
+    },
+    EnvVar {
+        name: "BAEDAL_METRICS_ADDR",
+        key: "metrics_listen",
+        meaning: "address of /metrics (ingest, ETL)",
+        field: Some(|c| &mut c.metrics_listen),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -455,17 +534,6 @@ fn remove_key(value: &mut serde_yaml::Value, parent: &[String], key: &str) -> bo
     }
 }
 
-fn parse_env<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, ConfigError>
-where
-    T::Err: std::fmt::Display,
-{
-    value.trim().parse().map_err(|e: T::Err| ConfigError::Env {
-        name: name.into(),
-        value: value.into(),
-        reason: e.to_string(),
-    })
-}
-
 impl Config {
     /// Defaults, then the file (`path`, or `BAEDAL_CONFIG`), then the environment.
     pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
@@ -479,7 +547,7 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let file = path
             .map(Path::to_path_buf)
-            .or_else(|| env("BAEDAL_CONFIG").map(Into::into));
+            .or_else(|| env(CONFIG_FILE_VAR).map(Into::into));
         let mut config = match file {
             Some(path) => {
                 let shown = path.display().to_string();
@@ -505,50 +573,17 @@ impl Config {
     }
 
     fn apply_env(&mut self, env: impl Fn(&str) -> Option<String>) -> Result<(), ConfigError> {
-        for (name, _, _) in ENV {
-            let Some(value) = env(name) else { continue };
-            match *name {
-                "BAEDAL_KAFKA_BOOTSTRAP" => self.kafka.bootstrap = value,
-                "BAEDAL_TOPIC_PREFIX" => self.kafka.topic_prefix = value,
-                "BAEDAL_KAFKA_SECURITY_PROTOCOL" => self.kafka.security_protocol = Some(value),
-                "BAEDAL_KAFKA_SASL_MECHANISM" => self.kafka.sasl_mechanism = Some(value),
-                "BAEDAL_KAFKA_SASL_USERNAME" => self.kafka.sasl_username = Some(value),
-                "BAEDAL_KAFKA_SASL_PASSWORD" => self.kafka.sasl_password = Some(value),
-                "BAEDAL_KAFKA_SSL_CA_LOCATION" => self.kafka.ssl_ca_location = Some(value),
-                "BAEDAL_KAFKA_CREATE_TOPICS" => self.kafka.create_topics = parse_env(name, &value)?,
-                "BAEDAL_DATABASE_URL" => self.database.url = value,
-                "BAEDAL_DATABASE_SSL_ROOT_CERT" => self.database.ssl_root_cert = Some(value),
-                "BAEDAL_DATABASE_SCHEMA" => self.database.schema = value,
-                "BAEDAL_DATABASE_MAX_CONNECTIONS" => {
-                    self.database.max_connections = parse_env(name, &value)?
-                }
-                "BAEDAL_REDIS_URL" => self.redis.url = value,
-                "BAEDAL_REDIS_CA_CERT" => self.redis.ca_cert = Some(value),
-                "BAEDAL_REDIS_PREFIX" => self.redis.key_prefix = value,
-                "BAEDAL_ORDER_CACHE_TTL" => self.redis.order_ttl_secs = parse_env(name, &value)?,
-                "BAEDAL_ORDER_CACHE_DAYS" => self.redis.order_cache_days = parse_env(name, &value)?,
-                "BAEDAL_CACHE_TTL" => self.redis.cache_ttl_secs = parse_env(name, &value)?,
-                "BAEDAL_ETL_BATCH_SIZE" => self.etl.batch_size = parse_env(name, &value)?,
-                "BAEDAL_ETL_GROUP_ID" => self.etl.group_id = value,
-                "BAEDAL_ETL_LIVE_REFRESH_MS" => self.etl.live_refresh_ms = parse_env(name, &value)?,
-                "BAEDAL_ETL_READERS_PER_TOPIC" => {
-                    self.etl.readers_per_topic = parse_env(name, &value)?
-                }
-                "BAEDAL_ALERT_LATE_RATE" => {
-                    self.alerts.late_rate_threshold = parse_env(name, &value)?
-                }
-                "BAEDAL_ALERT_WINDOW_MINUTES" => {
-                    self.alerts.window_minutes = parse_env(name, &value)?
-                }
-                "BAEDAL_ALERT_MIN_ORDERS" => self.alerts.min_orders = parse_env(name, &value)?,
-                "BAEDAL_API_LISTEN" => self.api.listen = value,
-                "BAEDAL_API_DB_TIMEOUT_MS" => self.api.db_timeout_ms = parse_env(name, &value)?,
-                "BAEDAL_API_REDIS_TIMEOUT_MS" => {
-                    self.api.redis_timeout_ms = parse_env(name, &value)?
-                }
-                "BAEDAL_METRICS_ADDR" => self.metrics_listen = value,
-                _ => {}
-            }
+        for var in ENV {
+            let (Some(field), Some(value)) = (var.field, env(var.name)) else {
+                continue;
+            };
+            field(self)
+                .set_from(&value)
+                .map_err(|reason| ConfigError::Env {
+                    name: var.name.into(),
+                    value,
+                    reason,
+                })?;
         }
         if !self
             .database
@@ -676,6 +711,48 @@ mod tests {
         let e = Config::load_with(None, env(&[("BAEDAL_DATABASE_SCHEMA", "x; drop table")]))
             .unwrap_err();
         assert!(e.to_string().contains("schema"), "{e}");
+    }
+
+    #[test]
+    fn every_variable_sets_the_key_it_names() {
+        let default = Config::default();
+        let at = |config: &Config, key: &str| {
+            let tree = serde_yaml::to_value(config).unwrap();
+            key.split('.')
+                .try_fold(tree, |node, part| node.get(part).cloned())
+        };
+        for var in ENV.iter().filter(|v| v.field.is_some()) {
+            // Credentials are not serialised: the loaded value must differ.
+            if var.key.ends_with("password") {
+                let loaded = Config::load_with(None, env(&[(var.name, "7")])).unwrap();
+                assert_eq!(
+                    loaded.kafka.sasl_password.as_deref(),
+                    Some("7"),
+                    "{}",
+                    var.name
+                );
+                continue;
+            }
+            let set = ["7", "9", "true", "false"].into_iter().find_map(|v| {
+                let loaded = Config::load_with(None, env(&[(var.name, v)])).ok()?;
+                let value = at(&loaded, var.key)?;
+                (Some(&value) != at(&default, var.key).as_ref()).then_some((v, value))
+            });
+            let Some((given, value)) = set else {
+                panic!("{} does not set {}", var.name, var.key)
+            };
+            let shown = match value {
+                serde_yaml::Value::String(s) => s,
+                other => serde_yaml::to_string(&other).unwrap().trim().to_string(),
+            };
+            assert_eq!(
+                shown.trim_end_matches(".0"),
+                given,
+                "{} → {}",
+                var.name,
+                var.key
+            );
+        }
     }
 
     #[test]
