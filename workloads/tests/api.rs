@@ -904,3 +904,59 @@ fn demand_forecast_and_churn_follow_their_documented_rules_on_the_files() {
         assert!(risks.windows(2).all(|w| w[0] >= w[1]) && risks.iter().all(|r| *r > 2.0));
     });
 }
+
+#[test]
+fn alerts_use_the_configured_window_and_match_the_files() {
+    let data = loaded();
+    runtime().block_on(async {
+        let pool = data.ns.pool().await;
+        for window in [30i64, 60] {
+            let mut config = config(&data.ns);
+            config.alerts.window_minutes = window;
+            config.alerts.late_rate_threshold = 0.1;
+            config.alerts.min_orders = 2;
+            let alerts = baedal::etl::realtime::late_delivery_alerts(&config, &pool)
+                .await
+                .unwrap();
+            // The same windows from the files: epoch-aligned, over the last
+            // 24 hours of valid orders.
+            let latest = valid(&data.orders).map(|o| o.order_time.at).max().unwrap();
+            let since = latest - chrono::Duration::hours(24);
+            let span = window * 60;
+            let mut windows: std::collections::BTreeMap<i64, (i64, i64, i64)> = Default::default();
+            for o in valid(&data.orders).filter(|o| o.order_time.at > since) {
+                let start = o.order_time.at.timestamp().div_euclid(span) * span;
+                let w = windows.entry(start).or_default();
+                w.0 += 1;
+                let delivered = o.order_status.counts_as_revenue()
+                    && o.platform.as_deref() != Some("포장")
+                    && o.estimated_delivery_min.is_some()
+                    && o.actual_delivery_min
+                        .is_some_and(|m| (1..=180).contains(&m));
+                if delivered {
+                    w.1 += 1;
+                    if o.actual_delivery_min.unwrap() > o.estimated_delivery_min.unwrap() + 10 {
+                        w.2 += 1;
+                    }
+                }
+            }
+            let expected: Vec<(i64, i64)> = windows
+                .iter()
+                .filter(|(_, (orders, delivered, late))| {
+                    *orders >= 2 && *delivered > 0 && *late as f64 / *delivered as f64 > 0.1
+                })
+                .map(|(start, (orders, _, _))| ((start + span) * 1000, *orders))
+                .collect();
+            let got: Vec<(i64, i64)> = alerts
+                .iter()
+                .map(|a| (a.id.trim_end_matches("-0").parse().unwrap(), a.orders))
+                .collect();
+            assert!(
+                !expected.is_empty(),
+                "window {window}: the data raises alerts"
+            );
+            assert_eq!(got, expected, "window {window}");
+            assert!(alerts.iter().all(|a| a.window_minutes == window));
+        }
+    });
+}

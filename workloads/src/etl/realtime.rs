@@ -254,30 +254,42 @@ impl Alert {
     }
 }
 
-/// The alerts of the last 24 hours of data, oldest first, computed from
-/// the hourly mart (the API answers with these when Redis is down).
+/// The alerts of the last 24 hours of data, oldest first: windows of
+/// `alerts.window_minutes` (aligned to the epoch, so 60 gives whole hours)
+/// whose late-delivery rate exceeds `alerts.late_rate_threshold` over at
+/// least `alerts.min_orders` orders. The API answers with these when Redis
+/// is down.
 pub async fn late_delivery_alerts(
     config: &Config,
     pool: &PgPool,
 ) -> Result<Vec<Alert>, sqlx::Error> {
     let a = &config.alerts;
-    let hours: Vec<(chrono::DateTime<chrono::Utc>, i64, f64)> = sqlx::query_as(
-        "WITH latest AS (SELECT max(hour) AS h FROM mart_hourly_orders)
-         SELECT hour + interval '1 hour', orders, late_rate FROM mart_hourly_orders, latest
-         WHERE hour > latest.h - interval '24 hours' AND late_rate > $1 AND orders >= $2
-         ORDER BY hour",
-    )
+    let window_minutes = a.window_minutes.max(1);
+    let windows: Vec<(chrono::DateTime<chrono::Utc>, i64, f64)> = sqlx::query_as(&format!(
+        "WITH latest AS (SELECT max(order_time) AS t FROM orders WHERE is_valid),
+         windows AS (
+             SELECT to_timestamp((floor(extract(epoch FROM order_time) / ($3 * 60)) * ($3 * 60))::float8) AS start,
+                    count(*) AS orders,
+                    (avg({LATE}) FILTER (WHERE {DELIVERY_OK}))::float8 AS late_rate
+             FROM orders, latest
+             WHERE is_valid AND order_time > latest.t - interval '24 hours'
+             GROUP BY 1)
+         SELECT start + make_interval(mins => $3::int), orders, late_rate FROM windows
+         WHERE late_rate > $1 AND orders >= $2
+         ORDER BY start"
+    ))
     .bind(a.late_rate_threshold)
     .bind(a.min_orders)
+    .bind(window_minutes)
     .fetch_all(pool)
     .await?;
-    Ok(hours
+    Ok(windows
         .into_iter()
         .map(|(end, orders, rate)| Alert {
             id: format!("{}-0", end.timestamp_millis()),
             kind: "late_delivery_rate".into(),
             window_end: end.with_timezone(&crate::model::kst()).to_rfc3339(),
-            window_minutes: 60,
+            window_minutes,
             late_rate: (rate * 10_000.0).round() / 10_000.0,
             threshold: a.late_rate_threshold,
             orders,
