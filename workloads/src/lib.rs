@@ -15,4 +15,5 @@ pub mod model;
 pub mod profile;
 pub mod readers;
 pub mod redis_client;
+pub mod rules;
 pub mod source;

@@ -243,7 +243,7 @@ impl OrderStatus {
 
     /// Whether the order counts towards revenue (GMV) per DATA.md.
     pub fn counts_as_revenue(self) -> bool {
-        matches!(self, OrderStatus::Delivered | OrderStatus::Delayed)
+        crate::rules::REVENUE_STATUSES.contains(&self)
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::params::{Filters, Params, FILTER_PARAMS, FILTER_SQL};
 use super::{cache::CachedJson, ApiContext, ApiError};
-use crate::etl::marts::{DELIVERY_OK, LATE, REVENUE};
+use crate::rules::{distance_band_case, DELIVERY_OK, LATE, REVENUE};
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -331,12 +331,13 @@ async fn delivery_optimization(
         ) = ctx
             .query(filters.bind(sqlx::query_as(&overall_sql)).fetch_one(&ctx.db))
             .await?;
+        let distance_band = distance_band_case();
         let buckets_sql = format!(
             "SELECT dimension, bucket, count(*) AS orders, avg(actual_delivery_min)::float8 AS avg_delivery_min,
                     avg({LATE})::float8 AS late_rate, avg(delivery_fee)::float8 AS avg_fee,
                     avg(distance_km)::float8 AS avg_distance_km
              FROM ({base}) d, LATERAL (VALUES
-                 ('distance_band', {DISTANCE_BAND}),
+                 ('distance_band', {distance_band}),
                  ('district', COALESCE(district, '(unknown)')),
                  ('hour', lpad(extract(hour FROM order_time AT TIME ZONE 'Asia/Seoul')::int::text, 2, '0')),
                  ('weather', COALESCE(weather, '(unknown)'))) AS v(dimension, bucket)
@@ -375,11 +376,6 @@ async fn delivery_optimization(
     })
     .await
 }
-
-/// Distance bands, as in the delivery mart.
-pub const DISTANCE_BAND: &str = "CASE WHEN distance_km < 1 THEN '0-1km' WHEN distance_km < 2 THEN '1-2km'
-    WHEN distance_km < 3 THEN '2-3km' WHEN distance_km < 5 THEN '3-5km' WHEN distance_km >= 5 THEN '5km+'
-    ELSE '(unknown)' END";
 
 #[derive(Debug, Serialize, sqlx::FromRow, PartialEq)]
 pub struct MenuItem {

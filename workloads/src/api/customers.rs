@@ -19,7 +19,7 @@
 
 use super::params::Params;
 use super::{cache::CachedJson, ApiContext, ApiError};
-use crate::etl::marts::{REVENUE, RFM_SEGMENTS};
+use crate::rules::{case_of, CHURN_RULES, REFERENCE_CTE, REVENUE, RFM_SEGMENTS};
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
@@ -100,7 +100,10 @@ pub struct CustomerSegments {
 fn rules() -> Vec<SegmentRule> {
     RFM_SEGMENTS
         .iter()
-        .map(|(segment, rule)| SegmentRule { segment, rule })
+        .map(|r| SegmentRule {
+            segment: r.name,
+            rule: r.shown(),
+        })
         .collect()
 }
 
@@ -204,7 +207,7 @@ pub struct LifetimeValue {
 /// Every customer's value, for the CLV queries ($1 = r, $2 = d).
 fn customer_value_sql() -> String {
     format!(
-        "WITH reference AS (SELECT max(order_time) + interval '1 day' AS t FROM orders WHERE is_valid),
+        "WITH {REFERENCE_CTE},
          first AS (SELECT customer_id, min(order_time) AS first_at FROM orders
                    WHERE is_valid AND {REVENUE} GROUP BY customer_id)
     SELECT c.customer_id, c.segment, c.frequency AS orders, c.monetary AS historical_revenue,
@@ -220,7 +223,7 @@ fn customer_value_sql() -> String {
 /// `r`: the monthly retention rate (see the module docs).
 async fn monthly_retention(ctx: &ApiContext) -> Result<f64, ApiError> {
     let sql = format!(
-        "WITH reference AS (SELECT max(order_time) + interval '1 day' AS t FROM orders WHERE is_valid),
+        "WITH {REFERENCE_CTE},
               revenue AS (SELECT customer_id, order_time FROM orders WHERE is_valid AND {REVENUE}),
               before AS (SELECT DISTINCT customer_id FROM revenue, reference
                          WHERE order_time >= reference.t - interval '60 days' AND order_time < reference.t - interval '30 days'),
@@ -327,14 +330,6 @@ pub struct Churn {
     pub at_risk: Vec<ChurnRisk>,
 }
 
-/// The churn rules, tried in order (reference time as for RFM).
-pub const CHURN_RULES: [(&str, &str); 4] = [
-    ("churned", "no order for more than 30 days and for more than 3 mean gaps (one-time customers: 30 days)"),
-    ("at_risk", "no order for more than 2 mean gaps (and 2 or more orders)"),
-    ("one_time", "a single order, within the last 30 days"),
-    ("active", "otherwise"),
-];
-
 /// `GET /analytics/churn?limit=`: who stopped ordering. A customer's next
 /// order is expected about one mean gap (between their own orders) after the
 /// last; [`CHURN_RULES`] name how overdue it is.
@@ -343,8 +338,9 @@ async fn churn(State(ctx): State<ApiContext>, params: Params) -> Result<CachedJs
     let limit = params.limit(20)?;
     let key = format!("churn?{}", params.canonical());
     ctx.cached(&key, async {
+        let status = case_of(&CHURN_RULES);
         let per_customer = format!(
-            "WITH reference AS (SELECT max(order_time) + interval '1 day' AS t FROM orders WHERE is_valid),
+            "WITH {REFERENCE_CTE},
                   c AS (SELECT customer_id, count(*) AS orders, sum(COALESCE(order_amount, 0))::bigint AS revenue,
                                extract(epoch FROM (SELECT t FROM reference) - max(order_time)) / 86400 AS since,
                                CASE WHEN count(*) > 1 THEN extract(epoch FROM max(order_time) - min(order_time)) / 86400 / (count(*) - 1) END AS gap
@@ -352,11 +348,7 @@ async fn churn(State(ctx): State<ApiContext>, params: Params) -> Result<CachedJs
              SELECT customer_id, orders, revenue, since::float8 AS days_since_last_order,
                     COALESCE(gap, 0)::float8 AS mean_gap_days,
                     (since / greatest(COALESCE(gap, 30), 1))::float8 AS risk,
-                    CASE WHEN orders = 1 AND since > 30 THEN 'churned'
-                         WHEN orders > 1 AND since > 30 AND since > 3 * gap THEN 'churned'
-                         WHEN orders > 1 AND since > 2 * gap THEN 'at_risk'
-                         WHEN orders = 1 THEN 'one_time'
-                         ELSE 'active' END AS status
+                    {status} AS status
              FROM c"
         );
         let by_status: Vec<ChurnStatus> = ctx
@@ -387,7 +379,10 @@ async fn churn(State(ctx): State<ApiContext>, params: Params) -> Result<CachedJs
         Ok(Churn {
             rules: CHURN_RULES
                 .iter()
-                .map(|(segment, rule)| SegmentRule { segment, rule })
+                .map(|r| SegmentRule {
+                    segment: r.name,
+                    rule: r.shown(),
+                })
                 .collect(),
             churn_rate: if all > 0 { churned as f64 / all as f64 } else { 0.0 },
             by_status,

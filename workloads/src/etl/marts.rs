@@ -2,55 +2,23 @@
 //! table is replaced in its own transaction (a reader sees its old or its
 //! new rows, never half of each), all of them at once.
 //!
-//! Definitions (DATA.md):
-//! - Only valid orders (no impossible value) count anywhere below.
-//! - Revenue (GMV) is `order_amount` of orders DELIVERED or DELAYED.
-//! - Delivery statistics use delivered, non-pickup orders with
-//!   `actual_delivery_min` in 1..=180; "late" means actual > estimated + 10.
-//! - Hours and days are Korea Standard Time.
-//! - RFM: reference time = latest valid order time + 1 day; per customer,
-//!   R = whole days since the last revenue order, F = revenue orders,
-//!   M = their revenue; each scored 1–5 by quintile (`ntile(5)`, ties broken
-//!   by customer id; 5 = most recent / most frequent / highest spend). The
-//!   segment is the first rule that matches, in [`RFM_SEGMENTS`] order.
+//! The rules they apply are in [`crate::rules`]. Only valid orders (no
+//! impossible value) count anywhere below; hours and days are Korea
+//! Standard Time. RFM: per customer, R = whole days from the last revenue
+//! order to the reference time, F = revenue orders, M = their revenue; each
+//! scored 1–5 by quintile (`ntile(5)`, ties broken by customer id; 5 = most
+//! recent / most frequent / highest spend).
 
+use crate::rules::{
+    case_of, distance_band_case, DELIVERY_OK, LATE, REFERENCE_CTE, REVENUE, RFM_SEGMENTS,
+};
 use sqlx::PgPool;
-
-/// The RFM segment rules, in the order they are tried (R, F, M are 1–5).
-pub const RFM_SEGMENTS: [(&str, &str); 8] = [
-    ("Can't Lose", "R <= 2 AND F >= 4 AND M >= 4"),
-    ("Champions", "R >= 4 AND F >= 4"),
-    ("Loyal", "R >= 3 AND F >= 3"),
-    ("New", "R >= 4 AND F = 1"),
-    ("Potential Loyalist", "R >= 3"),
-    ("At Risk", "F >= 3"),
-    ("Hibernating", "R = 2"),
-    ("Lost", "otherwise (R = 1, F <= 2)"),
-];
-
-/// The orders that count toward revenue (not CANCELLED or REFUNDED).
-pub const REVENUE: &str = "order_status IN ('DELIVERED', 'DELAYED')";
-
-/// "Late": delivered more than 10 minutes after the estimate (1 or 0).
-pub const LATE: &str = "(actual_delivery_min > estimated_delivery_min + 10)::int";
-
-/// The delivered, non-pickup orders with a plausible delivery time.
-pub const DELIVERY_OK: &str =
-    "is_valid AND order_status IN ('DELIVERED', 'DELAYED') AND platform IS DISTINCT FROM '포장'
-    AND actual_delivery_min BETWEEN 1 AND 180 AND estimated_delivery_min IS NOT NULL";
 
 /// The rebuild, as groups of statements: one transaction per group.
 fn statements() -> Vec<Vec<String>> {
     let late = LATE;
-    let segment_case = "CASE
-            WHEN r <= 2 AND f >= 4 AND m >= 4 THEN 'Can''t Lose'
-            WHEN r >= 4 AND f >= 4 THEN 'Champions'
-            WHEN r >= 3 AND f >= 3 THEN 'Loyal'
-            WHEN r >= 4 AND f = 1 THEN 'New'
-            WHEN r >= 3 THEN 'Potential Loyalist'
-            WHEN f >= 3 THEN 'At Risk'
-            WHEN r = 2 THEN 'Hibernating'
-            ELSE 'Lost' END";
+    let segment_case = case_of(&RFM_SEGMENTS);
+    let distance_band = distance_band_case();
     // Every table is a DELETE followed by its INSERT: one pair per transaction.
     let pairs: Vec<String> = vec![
         "DELETE FROM customers".into(),
@@ -91,7 +59,7 @@ fn statements() -> Vec<Vec<String>> {
         ),
         "DELETE FROM mart_customer_rfm".into(),
         format!(
-            "WITH reference AS (SELECT max(order_time) + interval '1 day' AS t FROM orders WHERE is_valid),
+            "WITH {REFERENCE_CTE},
              agg AS (
                  SELECT customer_id,
                         floor(extract(epoch FROM (SELECT t FROM reference) - max(order_time)) / 86400)::int AS recency_days,
@@ -110,9 +78,7 @@ fn statements() -> Vec<Vec<String>> {
             "INSERT INTO mart_delivery_stats (dimension, bucket, orders, avg_delivery_min, late_rate, avg_fee)
              SELECT dimension, bucket, count(*), avg(actual_delivery_min), avg({late}), avg(delivery_fee)
              FROM orders, LATERAL (VALUES
-                 ('distance_band', CASE WHEN distance_km < 1 THEN '0-1km' WHEN distance_km < 2 THEN '1-2km'
-                     WHEN distance_km < 3 THEN '2-3km' WHEN distance_km < 5 THEN '3-5km' WHEN distance_km >= 5 THEN '5km+'
-                     ELSE '(unknown)' END),
+                 ('distance_band', {distance_band}),
                  ('district', COALESCE(district, '(unknown)')),
                  ('hour', lpad(extract(hour FROM order_time AT TIME ZONE 'Asia/Seoul')::text, 2, '0')),
                  ('weather', COALESCE(weather, '(unknown)'))) AS d(dimension, bucket)

@@ -16,9 +16,9 @@
 //!   for the last 24 hours of data; entry ids are the hour's end, so a rerun
 //!   adds nothing twice.
 
-use super::marts::{DELIVERY_OK, LATE, REVENUE};
 use super::EtlError;
 use crate::config::Config;
+use crate::rules::{DELIVERY_OK, LATE, REVENUE};
 use redis::AsyncCommands;
 use sqlx::PgPool;
 
