@@ -15,5 +15,6 @@ pub mod model;
 pub mod profile;
 pub mod readers;
 pub mod redis_client;
+pub mod redis_keys;
 pub mod rules;
 pub mod source;

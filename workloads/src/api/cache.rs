@@ -164,7 +164,7 @@ impl ApiContext {
         T: serde::Serialize,
         Fut: Future<Output = Result<T, ApiError>>,
     {
-        let key = format!("{}api:{key}", self.config.redis.key_prefix);
+        let key = crate::redis_keys::Keys::of(&self.config).api_answer(key);
         let ttl = self.config.redis.cache_ttl_secs;
         if ttl > 0 {
             if let Some(body) = self.cache_lookup(&key).await {

@@ -7,6 +7,7 @@ use super::cache::CachedJson;
 use super::params::Params;
 use super::{ApiContext, ApiError};
 use crate::etl::realtime::{self, Alert, ORDER_JSON_SQL};
+use crate::redis_keys::{stats_field, Keys, LEADERBOARDS};
 use axum::extract::{Path, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -41,7 +42,7 @@ async fn cached_order(
             "{order_id:?} is not an order id (O and nine digits, like O000012345)"
         )));
     }
-    let key = format!("{}order:{order_id}", ctx.config.redis.key_prefix);
+    let key = Keys::of(&ctx.config).order(&order_id);
     if let Some(body) = ctx.cache_lookup(&key).await {
         return Ok(CachedJson { body, hit: true });
     }
@@ -91,15 +92,15 @@ impl RealtimeStats {
         };
         for (name, value) in fields {
             match name.as_str() {
-                "date" => stats.date = Some(value),
-                "as_of" => stats.as_of = Some(value),
-                "orders" => stats.orders = value.parse().unwrap_or(0),
-                "revenue" => stats.revenue = value.parse().unwrap_or(0),
-                "cancelled" => stats.cancelled = value.parse().unwrap_or(0),
-                "active_orders" => stats.active_orders = value.parse().unwrap_or(0),
-                "late_rate" => stats.late_rate = value.parse().unwrap_or(0.0),
+                stats_field::DATE => stats.date = Some(value),
+                stats_field::AS_OF => stats.as_of = Some(value),
+                stats_field::ORDERS => stats.orders = value.parse().unwrap_or(0),
+                stats_field::REVENUE => stats.revenue = value.parse().unwrap_or(0),
+                stats_field::CANCELLED => stats.cancelled = value.parse().unwrap_or(0),
+                stats_field::ACTIVE_ORDERS => stats.active_orders = value.parse().unwrap_or(0),
+                stats_field::LATE_RATE => stats.late_rate = value.parse().unwrap_or(0.0),
                 other => {
-                    if let Some(category) = other.strip_prefix("category:") {
+                    if let Some(category) = other.strip_prefix(stats_field::CATEGORY_PREFIX) {
                         stats
                             .categories
                             .insert(category.to_string(), value.parse().unwrap_or(0));
@@ -118,7 +119,7 @@ async fn realtime_stats(
     params: Params,
 ) -> Result<Json<RealtimeStats>, ApiError> {
     params.only(&[])?;
-    let key = format!("{}realtime:stats", ctx.config.redis.key_prefix);
+    let key = Keys::of(&ctx.config).stats();
     let from_redis = ctx
         .redis
         .run(|mut c| async move { c.hgetall::<_, Vec<(String, String)>>(key).await })
@@ -159,11 +160,8 @@ async fn realtime_leaderboard(
 ) -> Result<Json<Leaderboard>, ApiError> {
     params.only(&["by", "limit"])?;
     let limit = params.limit(10)?;
-    let by = params.one_of("by", &["revenue", "orders"], "revenue")?;
-    let key = format!(
-        "{}leaderboard:restaurants:{by}",
-        ctx.config.redis.key_prefix
-    );
+    let by = params.one_of("by", &LEADERBOARDS, LEADERBOARDS[0])?;
+    let key = Keys::of(&ctx.config).leaderboard(by);
     let from_redis = ctx
         .redis
         .run(|mut c| async move {
@@ -216,7 +214,7 @@ async fn realtime_alerts(
 ) -> Result<Json<RealtimeAlerts>, ApiError> {
     params.only(&["limit"])?;
     let limit = params.limit(50)?;
-    let key = format!("{}alerts", ctx.config.redis.key_prefix);
+    let key = Keys::of(&ctx.config).alerts();
     let from_redis = ctx
         .redis
         .run(|mut c| async move {
@@ -252,20 +250,11 @@ async fn realtime_alerts(
 }
 
 fn alert_of_entry(entry: &redis::streams::StreamId) -> Alert {
-    let text = |name: &str| -> String {
+    Alert::from_entry(&entry.id, |name| {
         entry
             .map
             .get(name)
             .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
             .unwrap_or_default()
-    };
-    Alert {
-        id: entry.id.clone(),
-        kind: text("kind"),
-        window_end: text("window_end"),
-        window_minutes: text("window_minutes").parse().unwrap_or(0),
-        late_rate: text("late_rate").parse().unwrap_or(0.0),
-        threshold: text("threshold").parse().unwrap_or(0.0),
-        orders: text("orders").parse().unwrap_or(0),
-    }
+    })
 }

@@ -126,7 +126,7 @@ pub fn document() -> Value {
             "/realtime/stats": operation("The latest day's orders, revenue, active orders, late rate, orders by category", vec![]),
             "/realtime/alerts": operation("The newest late-delivery alerts, newest first", vec![limit(50)]),
             "/realtime/leaderboard": operation("The restaurants with the most revenue or orders, highest first",
-                vec![param("by", "revenue (default) or orders", json!({"type": "string", "enum": ["revenue", "orders"]})), limit(10)]),
+                vec![param("by", "revenue (default) or orders", json!({"type": "string", "enum": crate::redis_keys::LEADERBOARDS})), limit(10)]),
             "/healthz": operation("The process is up", vec![]),
             "/readyz": operation("ready, degraded (Redis down) or unavailable (503, Postgres down)", vec![]),
             "/metrics": operation("Prometheus metrics (text)", vec![]),

@@ -18,6 +18,7 @@
 
 use super::EtlError;
 use crate::config::Config;
+use crate::redis_keys::{alert_field, stats_field, Keys, LEADERBOARDS};
 use crate::rules::{DELIVERY_OK, LATE, REVENUE};
 use redis::AsyncCommands;
 use sqlx::PgPool;
@@ -63,7 +64,7 @@ pub async fn refresh_live(
 pub async fn refresh_views(config: &Config, pool: &PgPool) -> Result<(), EtlError> {
     let mut redis = connect(config).await?;
     stats(config, pool, &mut redis).await?;
-    leaderboards(&config.redis.key_prefix, pool, &mut redis).await?;
+    leaderboards(config, pool, &mut redis).await?;
     alerts(config, pool, &mut redis).await?;
     Ok(())
 }
@@ -88,7 +89,7 @@ async fn cache_orders(
         let mut pipe = redis::pipe();
         for (id, json) in chunk {
             pipe.set_ex(
-                format!("{}order:{id}", config.redis.key_prefix),
+                Keys::of(config).order(id),
                 json.to_string(),
                 config.redis.order_ttl_secs,
             )
@@ -152,22 +153,23 @@ pub async fn stats_fields(pool: &PgPool) -> Result<Vec<(String, String)>, sqlx::
     .fetch_all(pool)
     .await?;
     let mut fields: Vec<(String, String)> = vec![
-        ("date".into(), date),
-        ("as_of".into(), as_of),
-        ("orders".into(), orders.to_string()),
-        ("revenue".into(), revenue.to_string()),
-        ("cancelled".into(), cancelled.to_string()),
-        ("active_orders".into(), active.to_string()),
+        (stats_field::DATE.into(), date),
+        (stats_field::AS_OF.into(), as_of),
+        (stats_field::ORDERS.into(), orders.to_string()),
+        (stats_field::REVENUE.into(), revenue.to_string()),
+        (stats_field::CANCELLED.into(), cancelled.to_string()),
+        (stats_field::ACTIVE_ORDERS.into(), active.to_string()),
         (
-            "late_rate".into(),
+            stats_field::LATE_RATE.into(),
             format!("{:.4}", late_rate.unwrap_or(0.0)),
         ),
     ];
-    fields.extend(
-        categories
-            .into_iter()
-            .map(|(c, n)| (format!("category:{c}"), n.to_string())),
-    );
+    fields.extend(categories.into_iter().map(|(c, n)| {
+        (
+            format!("{}{c}", stats_field::CATEGORY_PREFIX),
+            n.to_string(),
+        )
+    }));
     Ok(fields)
 }
 
@@ -180,7 +182,7 @@ async fn stats(
     if fields.is_empty() {
         return Ok(());
     }
-    let key = format!("{}realtime:stats", config.redis.key_prefix);
+    let key = Keys::of(config).stats();
     redis::pipe()
         .atomic()
         .del(&key)
@@ -193,7 +195,7 @@ async fn stats(
 }
 
 async fn leaderboards(
-    prefix: &str,
+    config: &Config,
     pool: &PgPool,
     redis: &mut redis::aio::MultiplexedConnection,
 ) -> Result<(), EtlError> {
@@ -202,8 +204,8 @@ async fn leaderboards(
             .fetch_all(pool)
             .await
             .map_err(EtlError::Load)?;
-    for (board, pick) in [("revenue", 0usize), ("orders", 1usize)] {
-        let key = format!("{prefix}leaderboard:restaurants:{board}");
+    for (pick, board) in LEADERBOARDS.into_iter().enumerate() {
+        let key = Keys::of(config).leaderboard(board);
         let staging = format!("{key}:next");
         let mut pipe = redis::pipe();
         pipe.del(&staging).ignore();
@@ -244,13 +246,26 @@ impl Alert {
     /// The stream entry's fields.
     pub fn fields(&self) -> Vec<(&'static str, String)> {
         vec![
-            ("kind", self.kind.clone()),
-            ("window_end", self.window_end.clone()),
-            ("window_minutes", self.window_minutes.to_string()),
-            ("late_rate", format!("{:.4}", self.late_rate)),
-            ("threshold", format!("{:.4}", self.threshold)),
-            ("orders", self.orders.to_string()),
+            (alert_field::KIND, self.kind.clone()),
+            (alert_field::WINDOW_END, self.window_end.clone()),
+            (alert_field::WINDOW_MINUTES, self.window_minutes.to_string()),
+            (alert_field::LATE_RATE, format!("{:.4}", self.late_rate)),
+            (alert_field::THRESHOLD, format!("{:.4}", self.threshold)),
+            (alert_field::ORDERS, self.orders.to_string()),
         ]
+    }
+
+    /// The alert of a stream entry, from its id and its fields.
+    pub fn from_entry(id: &str, text: impl Fn(&str) -> String) -> Alert {
+        Alert {
+            id: id.to_string(),
+            kind: text(alert_field::KIND),
+            window_end: text(alert_field::WINDOW_END),
+            window_minutes: text(alert_field::WINDOW_MINUTES).parse().unwrap_or(0),
+            late_rate: text(alert_field::LATE_RATE).parse().unwrap_or(0.0),
+            threshold: text(alert_field::THRESHOLD).parse().unwrap_or(0.0),
+            orders: text(alert_field::ORDERS).parse().unwrap_or(0),
+        }
     }
 }
 
@@ -305,7 +320,7 @@ async fn alerts(
     let alerts = late_delivery_alerts(config, pool)
         .await
         .map_err(EtlError::Load)?;
-    let key = format!("{}alerts", config.redis.key_prefix);
+    let key = Keys::of(config).alerts();
     let newest: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
         .arg(&key)
         .arg("+")
