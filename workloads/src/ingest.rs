@@ -13,7 +13,7 @@
 
 use crate::config::Config;
 use crate::kafka;
-use crate::model::Record;
+use crate::model::{DeadLetter, Record};
 use crate::readers::{self, RecordError, SourceFormat};
 use crate::source::Source;
 use baedal_contract::topics::Topic;
@@ -138,15 +138,6 @@ pub struct FileReport {
     pub dead_letters: u64,
 }
 
-/// The dead-letter record: where and why a source record could not be read.
-#[derive(Serialize)]
-struct DeadLetter<'a> {
-    file: &'a str,
-    position: String,
-    reason_class: &'a str,
-    reason: &'a str,
-}
-
 /// The topic a kind of record goes to.
 pub fn topic_of(record: &Record) -> Topic {
     match record {
@@ -221,10 +212,10 @@ impl Outgoing {
 
     fn dead_letter(error: &RecordError, file: &Arc<str>) -> Result<Outgoing, IngestError> {
         let letter = DeadLetter {
-            file,
+            file: file.to_string(),
             position: error.position.to_string(),
-            reason_class: error.kind.as_str(),
-            reason: &error.reason,
+            reason_class: error.kind.as_str().into(),
+            reason: error.reason.clone(),
         };
         Ok(Outgoing {
             topic: Topic::DeadLetter,

@@ -627,6 +627,19 @@ pub struct Review {
     pub created_at: SourceTime,
 }
 
+/// A dead letter: a source record that could not be read (the ingest sends
+/// it to the dead-letter topic) or stored (the ETL), with where and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetter {
+    /// The source file (or, for a record Postgres refused, its topic).
+    pub file: String,
+    /// Where in it: `line N`, `byte N`, or a Kafka partition and offset.
+    pub position: String,
+    /// The class of reason, e.g. `wrong_field_count` or `unstorable`.
+    pub reason_class: String,
+    pub reason: String,
+}
+
 /// Any record a reader can yield.
 ///
 /// Orders are the large variant; records flow one at a time through the

@@ -1,21 +1,11 @@
 //! One batch of consumed messages, loaded into Postgres in one transaction
 //! with array (`UNNEST`) statements: raw rows, clean rows, and the offsets.
 
-use crate::model::{Conversation, LogEvent, Order, Record, Review};
+use crate::model::{Conversation, DeadLetter, LogEvent, Order, Record, Review};
 use baedal_contract::topics::Topic;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
 use sqlx::PgPool;
 use std::collections::{BTreeMap, HashMap};
-
-/// A dead-letter message as ingest writes it.
-#[derive(Debug, Deserialize)]
-struct DeadLetter {
-    file: String,
-    position: String,
-    reason_class: String,
-    reason: String,
-}
 
 /// Appends `value` in COPY's text format (backslash escapes).
 fn copy_field(out: &mut Vec<u8>, value: &str) {
