@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod columns;
 pub use baedal_contract::config;
 pub mod datagen;
 pub mod db;

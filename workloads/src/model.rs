@@ -429,58 +429,7 @@ pub struct Order {
     pub rating: Option<i64>,
 }
 
-/// The 29 CSV columns of DATA.md, in file order.
-pub const ORDER_COLUMNS: [&str; 29] = [
-    "order_id",
-    "order_time",
-    "updated_at",
-    "customer_id",
-    "customer_name",
-    "phone_number",
-    "restaurant_id",
-    "restaurant_name",
-    "category",
-    "menu_items",
-    "item_count",
-    "order_amount",
-    "discount_amount",
-    "delivery_fee",
-    "payment_method",
-    "platform",
-    "district",
-    "delivery_address",
-    "store_lat",
-    "store_lng",
-    "customer_lat",
-    "customer_lng",
-    "distance_km",
-    "estimated_delivery_min",
-    "actual_delivery_min",
-    "rider_id",
-    "weather",
-    "order_status",
-    "rating",
-];
-
-/// The index of a column in [`ORDER_COLUMNS`], for use in constants:
-/// `const { column_index("rating") }` fails to compile for an unknown name.
-pub const fn column_index(name: &str) -> usize {
-    let mut i = 0;
-    while i < ORDER_COLUMNS.len() {
-        let (a, b) = (ORDER_COLUMNS[i].as_bytes(), name.as_bytes());
-        if a.len() == b.len() {
-            let mut j = 0;
-            while j < a.len() && a[j] == b[j] {
-                j += 1;
-            }
-            if j == a.len() {
-                return i;
-            }
-        }
-        i += 1;
-    }
-    panic!("not an order column")
-}
+pub use crate::columns::{column_index, ORDER_COLUMNS};
 
 /// A value that no real order can have. Such orders are kept (raw layer) but
 /// flagged and left out of the statistics they would distort.

@@ -1,6 +1,7 @@
 //! One batch of consumed messages, loaded into Postgres in one transaction
 //! with array (`UNNEST`) statements: raw rows, clean rows, and the offsets.
 
+use crate::columns::stored_columns;
 use crate::model::{Conversation, DeadLetter, LogEvent, Order, Record, Review};
 use baedal_contract::topics::Topic;
 use chrono::{DateTime, Utc};
@@ -393,6 +394,76 @@ fn utc(t: &crate::model::SourceTime) -> DateTime<Utc> {
 
 /// Upserts orders (a later `updated_at` replaces an earlier one; an equal or
 /// older one changes nothing) and rewrites the items of the orders that changed.
+/// Writes an order's value of `column` (a stored column of
+/// [`crate::columns`]) to a COPY row; false for a column it does not know.
+fn write_column(row: &mut CopyRow<'_>, order: &Order, column: &str) -> bool {
+    match column {
+        "order_id" => row.text(Some(&order.order_id)),
+        "order_time" => row.value(Some(utc(&order.order_time).to_rfc3339())),
+        "updated_at" => row.value(order.updated_at.as_ref().map(|t| utc(t).to_rfc3339())),
+        "customer_id" => row.text(Some(&order.customer_id)),
+        "customer_name" => row.text(order.customer_name.as_deref()),
+        "phone_number" => row.text(order.phone_number.as_deref()),
+        "restaurant_id" => row.text(Some(&order.restaurant_id)),
+        "restaurant_name" => row.text(order.restaurant_name.as_deref()),
+        "category" => row.text(order.category.as_deref()),
+        "item_count" => row.value(order.item_count),
+        "order_amount" => row.value(order.order_amount),
+        "discount_amount" => row.value(order.discount_amount),
+        "delivery_fee" => row.value(order.delivery_fee),
+        "payment_method" => row.text(order.payment_method.as_deref()),
+        "platform" => row.text(order.platform.as_deref()),
+        "district" => row.text(order.district.as_deref()),
+        "delivery_address" => row.text(order.delivery_address.as_deref()),
+        "store_lat" => row.value(order.store_lat),
+        "store_lng" => row.value(order.store_lng),
+        "customer_lat" => row.value(order.customer_lat),
+        "customer_lng" => row.value(order.customer_lng),
+        "distance_km" => row.value(order.distance_km),
+        "estimated_delivery_min" => row.value(order.estimated_delivery_min),
+        "actual_delivery_min" => row.value(order.actual_delivery_min),
+        "rider_id" => row.text(order.rider_id.as_deref()),
+        "weather" => row.text(order.weather.as_deref()),
+        "order_status" => row.text(Some(order.order_status.as_str())),
+        "rating" => row.value(order.rating),
+        _ => {
+            row.text(None);
+            return false;
+        }
+    }
+    true
+}
+
+/// The input table a batch's orders are copied into, and the upsert from it
+/// into `orders` (the latest `updated_at` wins; `xmax = 0` tells a fresh
+/// insert from an update: only updated orders can have items to replace).
+/// Both list the stored columns of [`crate::columns`], by name.
+fn upsert_sql() -> (String, String) {
+    let columns: Vec<&str> = stored_columns().map(|(name, _)| name).collect();
+    let typed: Vec<String> = stored_columns()
+        .map(|(name, sql_type)| format!("{name} {sql_type}"))
+        .collect();
+    let updates: Vec<String> = columns
+        .iter()
+        .filter(|c| **c != "order_id")
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect();
+    let (list, typed, updates) = (columns.join(", "), typed.join(", "), updates.join(", "));
+    let create_input = format!(
+        "CREATE TEMP TABLE IF NOT EXISTS orders_in ({typed}, flags text, source_topic text) ON COMMIT DELETE ROWS"
+    );
+    let upsert = format!(
+        "INSERT INTO orders ({list}, flags, source_topic)
+         SELECT {list}, COALESCE(string_to_array(NULLIF(flags, ''), ','), '{{}}'), source_topic
+         FROM orders_in
+         ON CONFLICT (order_id) DO UPDATE SET {updates},
+             flags = EXCLUDED.flags, source_topic = EXCLUDED.source_topic, loaded_at = now()
+         WHERE COALESCE(EXCLUDED.updated_at, '-infinity') > COALESCE(orders.updated_at, '-infinity')
+         RETURNING order_id, xmax = 0"
+    );
+    (create_input, upsert)
+}
+
 async fn upsert_orders(
     tx: &mut Tx<'_>,
     orders: &HashMap<String, (Order, String)>,
@@ -408,34 +479,9 @@ async fn upsert_orders(
     for id in ids {
         let (order, topic) = &orders[id];
         let mut row = CopyRow::new(&mut rows);
-        row.text(Some(&order.order_id));
-        row.value(Some(utc(&order.order_time).to_rfc3339()));
-        row.value(order.updated_at.as_ref().map(|t| utc(t).to_rfc3339()));
-        row.text(Some(&order.customer_id));
-        row.text(order.customer_name.as_deref());
-        row.text(order.phone_number.as_deref());
-        row.text(Some(&order.restaurant_id));
-        row.text(order.restaurant_name.as_deref());
-        row.text(order.category.as_deref());
-        row.value(order.item_count);
-        row.value(order.order_amount);
-        row.value(order.discount_amount);
-        row.value(order.delivery_fee);
-        row.text(order.payment_method.as_deref());
-        row.text(order.platform.as_deref());
-        row.text(order.district.as_deref());
-        row.text(order.delivery_address.as_deref());
-        row.value(order.store_lat);
-        row.value(order.store_lng);
-        row.value(order.customer_lat);
-        row.value(order.customer_lng);
-        row.value(order.distance_km);
-        row.value(order.estimated_delivery_min);
-        row.value(order.actual_delivery_min);
-        row.text(order.rider_id.as_deref());
-        row.text(order.weather.as_deref());
-        row.text(Some(order.order_status.as_str()));
-        row.value(order.rating);
+        for (column, _) in stored_columns() {
+            write_column(&mut row, order, column);
+        }
         let flags: Vec<&str> = order
             .impossible_values()
             .iter()
@@ -446,51 +492,12 @@ async fn upsert_orders(
         row.end();
     }
     let t0 = std::time::Instant::now();
-    sqlx::query(
-        "CREATE TEMP TABLE IF NOT EXISTS orders_in (
-             order_id text, order_time timestamptz, updated_at timestamptz, customer_id text, customer_name text,
-             phone_number text, restaurant_id text, restaurant_name text, category text, item_count bigint,
-             order_amount bigint, discount_amount bigint, delivery_fee bigint, payment_method text, platform text,
-             district text, delivery_address text, store_lat float8, store_lng float8, customer_lat float8,
-             customer_lng float8, distance_km float8, estimated_delivery_min bigint, actual_delivery_min bigint,
-             rider_id text, weather text, order_status text, rating bigint, flags text, source_topic text
-         ) ON COMMIT DELETE ROWS",
-    )
-    .execute(&mut **tx)
-    .await?;
+    let (create_input, upsert) = upsert_sql();
+    sqlx::query(&create_input).execute(&mut **tx).await?;
     let mut copy = tx.copy_in_raw("COPY orders_in FROM STDIN").await?;
     copy.send(rows).await?;
     copy.finish().await?;
-    // `xmax = 0` tells a fresh insert from an update: only updated orders
-    // can have items to replace.
-    let changed: Vec<(String, bool)> = sqlx::query_as(
-        "INSERT INTO orders (order_id, order_time, updated_at, customer_id, customer_name, phone_number, restaurant_id,
-             restaurant_name, category, item_count, order_amount, discount_amount, delivery_fee, payment_method, platform,
-             district, delivery_address, store_lat, store_lng, customer_lat, customer_lng, distance_km,
-             estimated_delivery_min, actual_delivery_min, rider_id, weather, order_status, rating, flags, source_topic)
-         SELECT order_id, order_time, updated_at, customer_id, customer_name, phone_number, restaurant_id,
-             restaurant_name, category, item_count, order_amount, discount_amount, delivery_fee, payment_method, platform,
-             district, delivery_address, store_lat, store_lng, customer_lat, customer_lng, distance_km,
-             estimated_delivery_min, actual_delivery_min, rider_id, weather, order_status, rating,
-             COALESCE(string_to_array(NULLIF(flags, ''), ','), '{}'), source_topic
-         FROM orders_in
-         ON CONFLICT (order_id) DO UPDATE SET
-             order_time = EXCLUDED.order_time, updated_at = EXCLUDED.updated_at, customer_id = EXCLUDED.customer_id,
-             customer_name = EXCLUDED.customer_name, phone_number = EXCLUDED.phone_number,
-             restaurant_id = EXCLUDED.restaurant_id, restaurant_name = EXCLUDED.restaurant_name,
-             category = EXCLUDED.category, item_count = EXCLUDED.item_count, order_amount = EXCLUDED.order_amount,
-             discount_amount = EXCLUDED.discount_amount, delivery_fee = EXCLUDED.delivery_fee,
-             payment_method = EXCLUDED.payment_method, platform = EXCLUDED.platform, district = EXCLUDED.district,
-             delivery_address = EXCLUDED.delivery_address, store_lat = EXCLUDED.store_lat, store_lng = EXCLUDED.store_lng,
-             customer_lat = EXCLUDED.customer_lat, customer_lng = EXCLUDED.customer_lng, distance_km = EXCLUDED.distance_km,
-             estimated_delivery_min = EXCLUDED.estimated_delivery_min, actual_delivery_min = EXCLUDED.actual_delivery_min,
-             rider_id = EXCLUDED.rider_id, weather = EXCLUDED.weather, order_status = EXCLUDED.order_status,
-             rating = EXCLUDED.rating, flags = EXCLUDED.flags, source_topic = EXCLUDED.source_topic, loaded_at = now()
-         WHERE COALESCE(EXCLUDED.updated_at, '-infinity') > COALESCE(orders.updated_at, '-infinity')
-         RETURNING order_id, xmax = 0",
-    )
-    .fetch_all(&mut **tx)
-    .await?;
+    let changed: Vec<(String, bool)> = sqlx::query_as(&upsert).fetch_all(&mut **tx).await?;
     let t1 = t0.elapsed();
     let updated: Vec<&str> = changed
         .iter()
@@ -744,6 +751,31 @@ async fn insert_dead_letters(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_stored_order_column_has_a_value_in_the_copy_row() {
+        let csv = "order_id,order_time,customer_id,restaurant_id,order_status\nO1,2024-03-01 12:00:00,C1,R1,DELIVERED\n";
+        let read = crate::readers::read(
+            std::path::Path::new("o.csv"),
+            crate::readers::SourceFormat::Csv,
+            std::io::Cursor::new(csv.as_bytes().to_vec()),
+        )
+        .next();
+        let Some(Ok(Record::Order(order))) = read else {
+            panic!("{read:?}")
+        };
+        let mut out = Vec::new();
+        let mut row = CopyRow::new(&mut out);
+        for (column, _) in stored_columns() {
+            assert!(write_column(&mut row, &order, column), "{column}");
+        }
+        row.end();
+        let fields = String::from_utf8(out).unwrap();
+        assert_eq!(
+            fields.trim_end().split('\t').count(),
+            stored_columns().count()
+        );
+    }
 
     #[test]
     fn copy_text_escapes_what_copy_would_read_as_structure() {

@@ -24,72 +24,9 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 
 /// Maps a header cell (English or Korean, any case or spacing) to its index in
-/// [`ORDER_COLUMNS`].
+/// [`ORDER_COLUMNS`] (see [`crate::columns`]).
 pub fn map_header(name: &str) -> Option<usize> {
-    let key: String = name
-        .trim()
-        .trim_start_matches('\u{feff}')
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '_' | '-' | '(' | ')' | '.'))
-        .flat_map(char::to_lowercase)
-        .collect();
-    let canonical = match key.as_str() {
-        "orderid" | "주문번호" | "주문id" | "주문아이디" => "order_id",
-        "ordertime" | "orderedat" | "orderdate" | "주문시간" | "주문일시" | "주문시각"
-        | "주문일자" => "order_time",
-        "updatedat" | "updatetime" | "수정시간" | "수정일시" | "변경일시" | "최종수정일시" => {
-            "updated_at"
-        }
-        "customerid" | "고객id" | "고객아이디" | "고객번호" => "customer_id",
-        "customername" | "고객명" | "고객이름" | "주문자" | "주문자명" => {
-            "customer_name"
-        }
-        "phonenumber" | "phone" | "전화번호" | "연락처" | "휴대폰번호" => {
-            "phone_number"
-        }
-        "restaurantid" | "storeid" | "가게id" | "매장id" | "가게아이디" | "가게번호" => {
-            "restaurant_id"
-        }
-        "restaurantname" | "storename" | "가게명" | "가게이름" | "매장명" | "상호명" => {
-            "restaurant_name"
-        }
-        "category" | "카테고리" | "업종" | "음식카테고리" => "category",
-        "menuitems" | "menu" | "items" | "메뉴" | "주문메뉴" | "메뉴목록" => "menu_items",
-        "itemcount" | "수량" | "메뉴수" | "주문수량" => "item_count",
-        "orderamount" | "amount" | "주문금액" | "결제금액" | "총주문금액" => {
-            "order_amount"
-        }
-        "discountamount" | "discount" | "할인금액" | "할인" => "discount_amount",
-        "deliveryfee" | "배달료" | "배달팁" | "배달비" => "delivery_fee",
-        "paymentmethod" | "payment" | "결제수단" | "결제방법" => "payment_method",
-        "platform" | "플랫폼" | "주문유형" | "배달유형" => "platform",
-        "district" | "구" | "지역" | "자치구" | "시군구" => "district",
-        "deliveryaddress" | "address" | "배달주소" | "주소" => "delivery_address",
-        "storelat" | "가게위도" | "매장위도" => "store_lat",
-        "storelng" | "storelon" | "가게경도" | "매장경도" => "store_lng",
-        "customerlat" | "고객위도" => "customer_lat",
-        "customerlng" | "customerlon" | "고객경도" => "customer_lng",
-        "distancekm" | "distance" | "배달거리" | "거리" | "거리km" | "배달거리km" => {
-            "distance_km"
-        }
-        "estimateddeliverymin"
-        | "estimatedminutes"
-        | "예상배달시간"
-        | "예상소요시간"
-        | "예상배달시간분" => "estimated_delivery_min",
-        "actualdeliverymin"
-        | "actualminutes"
-        | "실제배달시간"
-        | "실제소요시간"
-        | "배달시간"
-        | "실제배달시간분" => "actual_delivery_min",
-        "riderid" | "라이더id" | "배달원id" | "라이더아이디" => "rider_id",
-        "weather" | "날씨" => "weather",
-        "orderstatus" | "status" | "주문상태" | "상태" | "배달상태" => "order_status",
-        "rating" | "평점" | "별점" => "rating",
-        _ => return None,
-    };
-    ORDER_COLUMNS.iter().position(|c| *c == canonical)
+    crate::columns::column_of_header(name)
 }
 
 /// Builds an [`Order`] from column values looked up by canonical column index.
