@@ -43,6 +43,10 @@ command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
 command -v mvn >/dev/null 2>&1 || apt_install maven
 # moto's S3-compatible server for the s3:// source test.
 python3 -c "import moto.server, boto3" 2>/dev/null || python3 -m pip install --quiet "moto[server]"
+# The API's OpenAPI conformance test (tests/api.rs) runs schemathesis.
+schemathesis=4.32.5
+[ "$(python3 -c 'import schemathesis; print(schemathesis.__version__)' 2>/dev/null)" = "$schemathesis" ] \
+    || python3 -m pip install --quiet "schemathesis==$schemathesis"
 # The dashboard's browser test: Debian's Chromium driven by playwright-core
 # (from npm, into the cache; it uses the system Chromium, downloads none).
 command -v chromium >/dev/null 2>&1 || apt_install chromium

@@ -571,15 +571,10 @@ fn bad_requests_get_400_with_a_json_error() {
     runtime().block_on(async {
         let app = app(config(&data.ns));
         for (uri, needle) in [
-            (
-                "/analytics/order-trends?district=%EC%97%86%EB%8A%94%EA%B5%AC",
-                "unknown district",
-            ),
-            (
-                "/analytics/order-trends?from=2024-05-01&to=2024-04-01",
-                "inverted",
-            ),
             ("/analytics/order-trends?from=2024-13-45", "not a date"),
+            ("/analytics/order-trends?to=", "to is empty"),
+            ("/realtime/leaderboard?by=", "by is empty"),
+            ("/analytics/demand-forecast?days=", "days is empty"),
             ("/analytics/order-trends?from=yesterday", "not a date"),
             ("/analytics/restaurant-performance?limit=100000000", "limit"),
             ("/analytics/restaurant-performance?limit=-1", "limit"),
@@ -613,6 +608,25 @@ fn bad_requests_get_400_with_a_json_error() {
         let nothing = get(&app, "/no/such/route").await;
         assert_eq!(nothing.status, StatusCode::NOT_FOUND);
         assert_eq!(nothing.json["error"], "not_found");
+        // A district the data does not have: no such orders, named.
+        let unknown = get(
+            &app,
+            "/analytics/order-trends?district=%EC%97%86%EB%8A%94%EA%B5%AC",
+        )
+        .await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+        assert!(unknown.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown district"));
+        // `from` after `to` selects no order.
+        let inverted = get(
+            &app,
+            "/analytics/order-trends?from=2024-05-01&to=2024-04-01",
+        )
+        .await;
+        assert_eq!(inverted.status, StatusCode::OK);
+        assert_eq!(inverted.json["by_day"], serde_json::json!([]));
         // A known district passes.
         let known = get(&app, "/analytics/dimensions").await;
         let district = known.json["districts"][0].as_str().unwrap().to_string();
@@ -759,12 +773,10 @@ impl Drop for Running {
     }
 }
 
-#[test]
-fn every_dashboard_page_draws_its_charts_in_headless_chromium_without_console_errors() {
-    let data = loaded();
+/// `baedal api` on a free port over the loaded data, and its base URL.
+fn serve(data: &Loaded) -> (Running, String) {
     let port = common::free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let _api = Running(
+    let api = Running(
         data.ns
             .command(&["api", "--listen", &format!("127.0.0.1:{port}")])
             .stdout(std::process::Stdio::null())
@@ -780,6 +792,41 @@ fn every_dashboard_page_draws_its_charts_in_headless_chromium_without_console_er
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    (api, format!("http://127.0.0.1:{port}"))
+}
+
+#[test]
+fn every_route_conforms_to_the_openapi_document_under_schemathesis() {
+    let data = loaded();
+    let (_api, base) = serve(data);
+    // Every check, a bounded budget: schema-valid requests are answered,
+    // schema-violating ones refused, and every answer is as documented.
+    let mut st = std::process::Command::new("python3");
+    st.args(["-m", "schemathesis.cli", "run"])
+        .arg(format!("{base}/openapi.json"))
+        .args([
+            "--checks",
+            "all",
+            "--max-examples",
+            "25",
+            "--workers",
+            "2",
+            "--no-color",
+        ]);
+    let out = common::run_with_deadline(st, Duration::from_secs(300));
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "schemathesis found failures:\n{report}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(report.contains("passed"), "{report}");
+}
+
+#[test]
+fn every_dashboard_page_draws_its_charts_in_headless_chromium_without_console_errors() {
+    let data = loaded();
+    let (_api, base) = serve(data);
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
     std::fs::create_dir_all(&shots).unwrap();
     let modules = std::env::var("BAEDAL_NODE_MODULES").unwrap_or_else(|_| {

@@ -8,15 +8,12 @@ use super::{cache::CachedJson, ApiContext, ApiError};
 use crate::rules::{distance_band_case, DELIVERY_OK, LATE, REVENUE};
 use axum::extract::State;
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use chrono::NaiveDate;
 use serde::Serialize;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
-        .route("/analytics/dimensions", get(get_dimensions))
         .route("/analytics/order-trends", get(order_trends))
         .route(
             "/analytics/restaurant-performance",
@@ -28,55 +25,6 @@ pub fn router() -> Router<ApiContext> {
         )
         .route("/analytics/menu", get(menu))
         .route("/analytics/demand-forecast", get(demand_forecast))
-}
-
-/// The values the filters accept: what occurs in the valid orders.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct Dimensions {
-    pub districts: Vec<String>,
-    pub categories: Vec<String>,
-    pub platforms: Vec<String>,
-}
-
-/// The known filter values, read from Postgres at most once per
-/// `redis.cache_ttl_secs` (at least once a second) per process.
-pub async fn dimensions(ctx: &ApiContext) -> Result<Arc<Dimensions>, ApiError> {
-    let fresh_for = Duration::from_secs(ctx.config.redis.cache_ttl_secs.max(1));
-    if let Some((at, known)) = ctx.known.read().await.as_ref() {
-        if at.elapsed() < fresh_for {
-            return Ok(known.clone());
-        }
-    }
-    let rows: Vec<(String, String)> = ctx
-        .query(
-            sqlx::query_as(
-                "SELECT 'district', district FROM orders WHERE is_valid AND district IS NOT NULL GROUP BY 2
-                 UNION ALL SELECT 'category', category FROM orders WHERE is_valid AND category IS NOT NULL GROUP BY 2
-                 UNION ALL SELECT 'platform', platform FROM orders WHERE is_valid AND platform IS NOT NULL GROUP BY 2
-                 ORDER BY 1, 2",
-            )
-            .fetch_all(&ctx.db),
-        )
-        .await?;
-    let mut known = Dimensions::default();
-    for (dimension, value) in rows {
-        match dimension.as_str() {
-            "district" => known.districts.push(value),
-            "category" => known.categories.push(value),
-            _ => known.platforms.push(value),
-        }
-    }
-    let known = Arc::new(known);
-    *ctx.known.write().await = Some((Instant::now(), known.clone()));
-    Ok(known)
-}
-
-async fn get_dimensions(
-    State(ctx): State<ApiContext>,
-    params: Params,
-) -> Result<Json<Dimensions>, ApiError> {
-    params.only(&[])?;
-    Ok(Json((*dimensions(&ctx).await?).clone()))
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -225,7 +173,7 @@ async fn restaurant_performance(
     params.only(&allowed)?;
     let filters = Filters::parse(&ctx, &params).await?;
     let limit = params.limit(50)?;
-    let sort = params.text("sort").unwrap_or("revenue").to_string();
+    let sort = params.typed("sort")?.unwrap_or("revenue").to_string();
     let order_by = match sort.as_str() {
         "revenue" => "rank, restaurant_id",
         "orders" => "orders DESC, restaurant_id",
@@ -422,18 +370,8 @@ async fn menu(State(ctx): State<ApiContext>, params: Params) -> Result<CachedJso
     params.only(&allowed)?;
     let filters = Filters::parse(&ctx, &params).await?;
     let limit = params.limit(20)?;
-    let min_support = match params.text("min_support") {
-        None => 0.001,
-        Some(v) => match v.parse::<f64>() {
-            Ok(s) if (0.0..=1.0).contains(&s) => s,
-            _ => {
-                return Err(ApiError::BadRequest(format!(
-                    "min_support={v:?} must be a number from 0 to 1"
-                )))
-            }
-        },
-    };
-    let order_by = match params.text("sort").unwrap_or("support") {
+    let min_support = params.number("min_support", 0.0..=1.0, 0.001)?;
+    let order_by = match params.typed("sort")?.unwrap_or("support") {
         "support" => "orders DESC, lift DESC, a, b",
         "lift" => "lift DESC, orders DESC, a, b",
         other => {
@@ -540,17 +478,7 @@ async fn demand_forecast(
     params: Params,
 ) -> Result<CachedJson, ApiError> {
     params.only(&["days"])?;
-    let days = match params.text("days") {
-        None => 7,
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if (1..=28).contains(&n) => n,
-            _ => {
-                return Err(ApiError::BadRequest(format!(
-                    "days={v:?} must be a whole number from 1 to 28"
-                )))
-            }
-        },
-    };
+    let days = params.integer("days", 1..=28, 7)?;
     let key = format!("demand-forecast?{}", params.canonical());
     ctx.cached(&key, async {
         // Orders per KST day and hour over the last FORECAST_WEEKS + 1 weeks.

@@ -41,7 +41,7 @@ pub const MONTHLY_DISCOUNT: f64 = 0.01;
 /// A customer id as the data writes them: letters, digits, `-` and `_`, at
 /// most 32 characters.
 fn customer_id(params: &Params) -> Result<Option<String>, ApiError> {
-    let Some(id) = params.text("customer_id") else {
+    let Some(id) = params.typed("customer_id")? else {
         return Ok(None);
     };
     if id.len() > 32

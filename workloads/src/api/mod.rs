@@ -20,6 +20,7 @@ pub mod analytics;
 mod cache;
 pub mod customers;
 mod dashboard;
+mod dimensions;
 mod error;
 mod health;
 pub mod live;
@@ -54,12 +55,12 @@ pub struct ApiContext {
     pub metrics: Arc<ApiMetrics>,
     pub registry: Arc<Registry>,
     /// The known filter values and when they were read (see
-    /// [`analytics::dimensions`]).
+    /// [`dimensions::dimensions`]).
     pub known: Arc<tokio::sync::RwLock<Option<KnownValues>>>,
 }
 
 /// The filter values read from Postgres, and when.
-pub type KnownValues = (Instant, Arc<analytics::Dimensions>);
+pub type KnownValues = (Instant, Arc<dimensions::Dimensions>);
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteLabels {
@@ -164,6 +165,7 @@ impl ApiContext {
 pub fn router(ctx: ApiContext) -> Router {
     Router::new()
         .merge(analytics::router())
+        .merge(dimensions::router())
         .merge(customers::router())
         .merge(live::router())
         .merge(health::router())

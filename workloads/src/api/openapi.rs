@@ -23,22 +23,22 @@ fn filters() -> Vec<Value> {
         ),
         param(
             "to",
-            "Last day (KST), inclusive; not before `from`",
+            "Last day (KST), inclusive (before `from`, no order is selected)",
             json!({"type": "string", "format": "date"}),
         ),
         param(
             "district",
-            "A district that occurs in the data (see /analytics/dimensions)",
+            "A district that occurs in the data (see /analytics/dimensions; another is a 404)",
             json!({"type": "string"}),
         ),
         param(
             "category",
-            "A restaurant category (치킨, 피자, …)",
+            "A restaurant category that occurs in the data (치킨, 피자, …; another is a 404)",
             json!({"type": "string"}),
         ),
         param(
             "platform",
-            "배민1, 배민배달, 가게배달 or 포장",
+            "A platform that occurs in the data (배민1, 배민배달, 가게배달, 포장; another is a 404)",
             json!({"type": "string"}),
         ),
     ]
@@ -71,6 +71,15 @@ fn operation(summary: &str, parameters: Vec<Value>) -> Value {
     json!({ "get": { "summary": summary, "parameters": parameters, "responses": responses } })
 }
 
+/// An operation that also answers 404: an order, customer, district,
+/// category or platform the data does not have.
+fn operation_with_404(summary: &str, parameters: Vec<Value>) -> Value {
+    let mut op = operation(summary, parameters);
+    op["get"]["responses"]["404"] = json!({"description": "No such order, customer, district, category or platform in the data",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    op
+}
+
 /// The whole document.
 pub fn document() -> Value {
     let mut with_limit = filters();
@@ -95,15 +104,16 @@ pub fn document() -> Value {
     let customer = param(
         "customer_id",
         "One customer's figures (404 if unknown)",
-        json!({"type": "string"}),
+        json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"}),
     );
-    let mut order = operation(
+    let order = operation_with_404(
         "One order as JSON, from the Redis cache or (on a miss) Postgres, refilling the cache; header x-cache says which",
         vec![json!({"name": "order_id", "in": "path", "required": true,
                     "schema": {"type": "string", "pattern": "^O[0-9]{9}$"}})],
     );
-    order["get"]["responses"]["404"] = json!({"description": "No such order",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}});
+    let mut metrics = operation("Prometheus metrics, in the OpenMetrics text format", vec![]);
+    metrics["get"]["responses"]["200"] = json!({"description": "OK",
+        "content": {"application/openmetrics-text": {"schema": {"type": "string"}}}});
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -113,12 +123,12 @@ pub fn document() -> Value {
         },
         "paths": {
             "/analytics/dimensions": operation("The districts, categories and platforms the filters accept", vec![]),
-            "/analytics/order-trends": operation("Orders and revenue by hour, weekday, day and month", filters()),
-            "/analytics/customer-segments": operation("RFM segments: rules, sizes, revenue, the R×F grid, one customer's scores", vec![customer.clone()]),
-            "/analytics/customer-lifetime-value": operation("CLV (simple retention model) per customer and by segment", vec![customer, limit(20)]),
-            "/analytics/restaurant-performance": operation("Revenue, orders, rating, delivery time and late rate per restaurant, ranked", with_limit),
-            "/analytics/delivery-optimization": operation("Delivery time and late rate by distance band, district, hour and weather; fee against distance", filters()),
-            "/analytics/menu": operation("Top items and item pairs with support, confidence and lift", menu),
+            "/analytics/order-trends": operation_with_404("Orders and revenue by hour, weekday, day and month", filters()),
+            "/analytics/customer-segments": operation_with_404("RFM segments: rules, sizes, revenue, the R×F grid, one customer's scores", vec![customer.clone()]),
+            "/analytics/customer-lifetime-value": operation_with_404("CLV (simple retention model) per customer and by segment", vec![customer, limit(20)]),
+            "/analytics/restaurant-performance": operation_with_404("Revenue, orders, rating, delivery time and late rate per restaurant, ranked", with_limit),
+            "/analytics/delivery-optimization": operation_with_404("Delivery time and late rate by distance band, district, hour and weather; fee against distance", filters()),
+            "/analytics/menu": operation_with_404("Top items and item pairs with support, confidence and lift", menu),
             "/analytics/demand-forecast": operation("Expected orders per day and hour after the data ends (seasonal average of the last 4 weeks), with a backtest error",
                 vec![param("days", "Days to forecast", json!({"type": "integer", "minimum": 1, "maximum": 28, "default": 7}))]),
             "/analytics/churn": operation("Churn status per the documented rules, churn rate, the customers most overdue", vec![limit(20)]),
@@ -129,7 +139,7 @@ pub fn document() -> Value {
                 vec![param("by", "revenue (default) or orders", json!({"type": "string", "enum": crate::redis_keys::LEADERBOARDS})), limit(10)]),
             "/healthz": operation("The process is up", vec![]),
             "/readyz": operation("ready, degraded (Redis down) or unavailable (503, Postgres down)", vec![]),
-            "/metrics": operation("Prometheus metrics (text)", vec![]),
+            "/metrics": metrics,
         },
         "components": {
             "schemas": {

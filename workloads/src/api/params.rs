@@ -1,6 +1,7 @@
 //! Query parameters: parsed by hand so that every mistake (an unknown
-//! parameter, a malformed date, an inverted range, a district that does not
-//! exist, a huge limit) is a 400 with a JSON error naming the parameter.
+//! parameter, a malformed or empty date, a huge limit) is a 400 with a JSON
+//! error naming the parameter, and a district, category or platform that
+//! does not occur in the data is a 404 naming it.
 
 use super::{ApiContext, ApiError};
 use axum::extract::FromRequestParts;
@@ -49,14 +50,63 @@ impl Params {
         }
     }
 
-    /// A non-empty text value, if given.
+    /// A non-empty text value, if given (an empty one is taken as not given).
     pub fn text(&self, name: &str) -> Option<&str> {
         self.0.get(name).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 
+    /// The value of a typed parameter (a date, a number, a choice), if
+    /// given: given empty (`?to=`), it is a 400, as no such value exists.
+    pub fn typed(&self, name: &str) -> Result<Option<&str>, ApiError> {
+        match self.0.get(name).map(|v| v.trim()) {
+            Some("") => Err(ApiError::BadRequest(format!("{name} is empty"))),
+            other => Ok(other),
+        }
+    }
+
+    /// A whole number in `range`, or `default` when not given.
+    pub fn integer(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<i64>,
+        default: i64,
+    ) -> Result<i64, ApiError> {
+        let Some(v) = self.typed(name)? else {
+            return Ok(default);
+        };
+        match v.parse::<i64>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(ApiError::BadRequest(format!(
+                "{name}={v:?} must be a whole number from {} to {}",
+                range.start(),
+                range.end()
+            ))),
+        }
+    }
+
+    /// A number in `range`, or `default` when not given.
+    pub fn number(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<f64>,
+        default: f64,
+    ) -> Result<f64, ApiError> {
+        let Some(v) = self.typed(name)? else {
+            return Ok(default);
+        };
+        match v.parse::<f64>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(ApiError::BadRequest(format!(
+                "{name}={v:?} must be a number from {} to {}",
+                range.start(),
+                range.end()
+            ))),
+        }
+    }
+
     /// A `YYYY-MM-DD` date, if given.
     pub fn date(&self, name: &str) -> Result<Option<NaiveDate>, ApiError> {
-        self.text(name)
+        self.typed(name)?
             .map(|v| {
                 NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
                     ApiError::BadRequest(format!("{name}={v:?} is not a date (YYYY-MM-DD)"))
@@ -67,15 +117,7 @@ impl Params {
 
     /// `limit`, 1..=[`MAX_LIMIT`], or `default`.
     pub fn limit(&self, default: i64) -> Result<i64, ApiError> {
-        let Some(v) = self.text("limit") else {
-            return Ok(default);
-        };
-        match v.parse::<i64>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => Ok(n),
-            _ => Err(ApiError::BadRequest(format!(
-                "limit={v:?} must be a whole number from 1 to {MAX_LIMIT}"
-            ))),
-        }
+        self.integer("limit", 1..=MAX_LIMIT, default)
     }
 
     /// One of `choices`, or `default` when not given.
@@ -85,7 +127,7 @@ impl Params {
         choices: &[&'a str],
         default: &'a str,
     ) -> Result<&'a str, ApiError> {
-        let Some(v) = self.text(name) else {
+        let Some(v) = self.typed(name)? else {
             return Ok(default);
         };
         choices.iter().find(|c| **c == v).copied().ok_or_else(|| {
@@ -128,18 +170,12 @@ pub const FILTER_SQL: &str = "is_valid
     AND ($5::text IS NULL OR platform = $5)";
 
 impl Filters {
-    /// Parses and checks the filters: dates well-formed and in order, and
-    /// each of district, category and platform one that occurs in the data.
+    /// Parses and checks the filters: dates well-formed (a `from` after
+    /// `to` selects no order), and each of district, category and platform
+    /// one that occurs in the data (else 404: no such orders).
     pub async fn parse(ctx: &ApiContext, params: &Params) -> Result<Filters, ApiError> {
         let from = params.date("from")?;
         let to = params.date("to")?;
-        if let (Some(f), Some(t)) = (from, to) {
-            if f > t {
-                return Err(ApiError::BadRequest(format!(
-                    "the date range is inverted: from={f} is after to={t}"
-                )));
-            }
-        }
         let filters = Filters {
             from,
             to,
@@ -148,7 +184,7 @@ impl Filters {
             platform: params.text("platform").map(str::to_string),
         };
         if filters.district.is_some() || filters.category.is_some() || filters.platform.is_some() {
-            let known = super::analytics::dimensions(ctx).await?;
+            let known = super::dimensions::dimensions(ctx).await?;
             for (name, value, values) in [
                 ("district", &filters.district, &known.districts),
                 ("category", &filters.category, &known.categories),
@@ -156,7 +192,7 @@ impl Filters {
             ] {
                 if let Some(v) = value {
                     if !values.contains(v) {
-                        return Err(ApiError::BadRequest(format!(
+                        return Err(ApiError::NotFound(format!(
                             "unknown {name} {v:?}; see /analytics/dimensions for the known ones"
                         )));
                     }
