@@ -81,3 +81,76 @@ fn pythons_standard_modules_read_every_generated_file() {
         serde_json::json!(["event", "message", "order", "review"])
     );
 }
+
+const PICKLES_AS_PYTHON_USERS_WRITE_THEM: &str = r#"
+import datetime as dt, decimal, pickle, sys
+d = sys.argv[1]
+KST = dt.timezone(dt.timedelta(hours=9))
+orders = [
+    {"order_id": "O000000001", "order_time": dt.datetime(2024, 3, 1, 12, 30, 15),
+     "updated_at": dt.datetime(2024, 3, 1, 13, 0, 0, 250000, tzinfo=KST),
+     "customer_id": "C000001", "restaurant_id": "R00001", "category": "카페·디저트",
+     "order_amount": decimal.Decimal("12000"), "delivery_fee": decimal.Decimal("3000.00"),
+     "distance_km": decimal.Decimal("2.35"), "order_status": "DELIVERED"},
+    {"order_id": "O000000002", "order_time": dt.date(2024, 3, 2),
+     "updated_at": dt.datetime(2024, 3, 2, 1, 0, tzinfo=dt.timezone.utc),
+     "customer_id": "C000002", "restaurant_id": "R00002", "category": "café",
+     "order_amount": 9000, "order_status": "CANCELLED"},
+]
+for protocol in range(0, pickle.HIGHEST_PROTOCOL + 1):
+    with open(f"{d}/flat-{protocol}.pkl", "wb") as f:
+        pickle.dump(orders, f, protocol=protocol)
+    with open(f"{d}/wrapped-{protocol}.pkl", "wb") as f:
+        pickle.dump([{"kind": "order", "source": "app", "payload": o} for o in orders], f, protocol=protocol)
+print(pickle.HIGHEST_PROTOCOL)
+"#;
+
+#[test]
+fn pickles_of_datetimes_decimals_and_latin1_text_read_in_every_protocol() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(PICKLES_AS_PYTHON_USERS_WRITE_THEM)
+        .arg(dir.path())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let highest: u32 = String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    for protocol in 0..=highest {
+        for shape in ["flat", "wrapped"] {
+            let file = dir.path().join(format!("{shape}-{protocol}.pkl"));
+            let out = Command::new(env!("CARGO_BIN_EXE_baedal"))
+                .arg("records")
+                .arg(&file)
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let orders: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| serde_json::from_str(l.split_once('\t').unwrap().1).unwrap())
+                .collect();
+            let what = format!("{shape}, protocol {protocol}: {stderr}");
+            assert_eq!(orders.len(), 2, "{what}");
+            let (a, b) = (&orders[0], &orders[1]);
+            assert_eq!(a["order_id"], "O000000001", "{what}");
+            // A naive datetime is KST, as everywhere in the data.
+            assert_eq!(a["order_time"], "2024-03-01T12:30:15+09:00", "{what}");
+            assert_eq!(a["updated_at"], "2024-03-01T13:00:00.250+09:00", "{what}");
+            assert_eq!(a["category"], "카페·디저트", "{what}");
+            assert_eq!(a["order_amount"], 12000, "{what}");
+            assert_eq!(a["delivery_fee"], 3000, "{what}");
+            assert_eq!(a["distance_km"], 2.35, "{what}");
+            // A date is its midnight, KST; an aware datetime keeps its instant.
+            assert_eq!(b["order_time"], "2024-03-02T00:00:00+09:00", "{what}");
+            assert_eq!(b["updated_at"], "2024-03-02T10:00:00+09:00", "{what}");
+            assert_eq!(b["category"], "café", "{what}");
+        }
+    }
+}

@@ -6,7 +6,12 @@
 //! `NEWOBJ_EX`, `EXT*`, `PERSID`, out-of-band buffers) produce an inert
 //! "refused" marker instead, so the element that contains one is rejected with
 //! the name of what it tried to call, while the plain elements around it are
-//! still read.
+//! still read. The one exception is a short list of constructors a data
+//! pickle needs (datetimes, dates, Decimals, [`allowlist`]): those are
+//! interpreted from their arguments, never imported.
+//!
+//! An element is the guide's `{kind, source, payload}` dict, or a plain dict
+//! of order fields (what `DataFrame.to_dict("records")` gives).
 //!
 //! The top-level list is streamed: elements are handed out as the pickle
 //! appends them (`APPENDS` batches of 1,000 in CPython), so a file written
@@ -21,6 +26,9 @@ use serde_json::{Map, Number, Value};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, BufRead};
 use std::path::Path;
+
+mod allowlist;
+mod opcodes;
 
 /// The longest string or bytes object accepted (larger lengths are taken to
 /// be a corrupt or hostile file).
@@ -45,6 +53,16 @@ enum Node {
     Set(Vec<Id>),
     /// Something that would import or call code; never acted on.
     Refused(String),
+    /// An interpreted constructor ([`allowlist`]), as `module.name`.
+    Global(String),
+    /// Short bytes, kept for the constructors that read them.
+    Blob(Vec<u8>),
+    /// A `datetime.timedelta`, in microseconds.
+    Delta(i64),
+    /// A `datetime.timezone`: its offset from UTC, in seconds.
+    Tz(i32),
+    /// An interpreted constructor called with arguments it does not take.
+    Invalid(String),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -142,6 +160,12 @@ impl<R: BufRead> PickleReader<R> {
     }
 
     fn line(&mut self) -> Result<String, Fatal> {
+        String::from_utf8(self.line_bytes()?)
+            .or_else(|_| bad(ErrorKind::InvalidEncoding, "text argument is not UTF-8"))
+    }
+
+    /// The bytes of an opcode's text argument, up to its newline.
+    fn line_bytes(&mut self) -> Result<Vec<u8>, Fatal> {
         let mut buf = Vec::new();
         let n = std::io::Read::take(&mut self.input, MAX_RECORD_BYTES as u64)
             .read_until(b'\n', &mut buf)?;
@@ -152,8 +176,7 @@ impl<R: BufRead> PickleReader<R> {
                 "text argument of an opcode is not terminated",
             );
         }
-        String::from_utf8(buf)
-            .or_else(|_| bad(ErrorKind::InvalidEncoding, "text argument is not UTF-8"))
+        Ok(buf)
     }
 
     fn push(&mut self, node: Node, at: u64) {
@@ -201,8 +224,7 @@ impl<R: BufRead> PickleReader<R> {
 
     fn name_of(&self, id: Id) -> String {
         match &self.nodes[id] {
-            Node::Str(s) => s.clone(),
-            Node::Refused(s) => s.clone(),
+            Node::Str(s) | Node::Refused(s) | Node::Global(s) => s.clone(),
             _ => "?".into(),
         }
     }
@@ -280,12 +302,25 @@ impl<R: BufRead> PickleReader<R> {
                     "integer too large for 64 bits".into(),
                 ))
             }
-            Node::Bytes => {
+            Node::Bytes | Node::Blob(_) => {
                 return Err((
                     ErrorKind::InvalidValue,
                     "bytes value where text is expected".into(),
                 ))
             }
+            Node::Delta(_) | Node::Tz(_) => {
+                return Err((
+                    ErrorKind::InvalidValue,
+                    "a time difference or zone where a value is expected".into(),
+                ))
+            }
+            Node::Global(what) => {
+                return Err((
+                    ErrorKind::InvalidValue,
+                    format!("the constructor {what} itself where a value is expected"),
+                ))
+            }
+            Node::Invalid(why) => return Err((ErrorKind::InvalidValue, why.clone())),
             Node::List(v) | Node::Tuple(v) | Node::Set(v) => Value::Array(
                 v.iter()
                     .map(|i| self.to_value(*i, depth + 1))
@@ -314,318 +349,6 @@ impl<R: BufRead> PickleReader<R> {
             let at = self.offset;
             let op = self.byte()?;
             self.step(op, at)?;
-        }
-        Ok(())
-    }
-
-    fn step(&mut self, op: u8, at: u64) -> Result<(), Fatal> {
-        match op {
-            0x80 => {
-                let proto = self.byte()?;
-                if proto > 5 {
-                    return bad(
-                        ErrorKind::InvalidValue,
-                        format!("unsupported pickle protocol {proto}"),
-                    );
-                }
-            }
-            0x95 => {
-                self.uint(8)?; // FRAME: a length prefix; the data follows inline.
-            }
-            b'.' => {
-                // STOP: a top value that was not streamed is unpacked here.
-                let (id, _) = self.pop()?;
-                self.done = true;
-                if Some(id) != self.top {
-                    match &self.nodes[id] {
-                        Node::List(v) | Node::Tuple(v) => {
-                            for i in v.clone() {
-                                self.emit(i, at);
-                            }
-                        }
-                        Node::Refused(what) => {
-                            return Err(Fatal::Bad(ErrorKind::Refused, refused(what).1))
-                        }
-                        _ => {
-                            return bad(
-                                ErrorKind::InvalidValue,
-                                "the pickle holds no list of records",
-                            )
-                        }
-                    }
-                }
-            }
-            b'(' => self.stack.push(Slot::Mark),
-            b'0' => {
-                self.pop()?;
-            }
-            b'1' => {
-                self.pop_mark()?;
-            }
-            b'2' => {
-                let id = self.top_id()?;
-                self.stack.push(Slot::Value(id, at));
-            }
-            b'N' => self.push(Node::None, at),
-            0x88 => self.push(Node::Bool(true), at),
-            0x89 => self.push(Node::Bool(false), at),
-            b'I' => {
-                let text = self.line()?;
-                let node = match text.as_str() {
-                    "01" => Node::Bool(true),
-                    "00" => Node::Bool(false),
-                    t => t
-                        .parse()
-                        .map(Node::Int)
-                        .or_else(|_| bad(ErrorKind::Syntax, format!("INT {t:?}")))?,
-                };
-                self.push(node, at);
-            }
-            b'J' => {
-                let v = self.uint(4)? as u32 as i32;
-                self.push(Node::Int(v.into()), at);
-            }
-            b'K' => {
-                let v = self.uint(1)?;
-                self.push(Node::Int(v as i64), at);
-            }
-            b'M' => {
-                let v = self.uint(2)?;
-                self.push(Node::Int(v as i64), at);
-            }
-            b'L' => {
-                let text = self.line()?;
-                let node = text
-                    .trim_end_matches('L')
-                    .parse()
-                    .map(Node::Int)
-                    .unwrap_or(Node::BigInt);
-                self.push(node, at);
-            }
-            0x8a | 0x8b => {
-                let n = if op == 0x8a {
-                    self.uint(1)?
-                } else {
-                    self.uint(4)?
-                } as usize;
-                let raw = self.bytes(n)?;
-                self.push(long_from_le(&raw), at);
-            }
-            b'F' => {
-                let text = self.line()?;
-                let v = text
-                    .trim()
-                    .parse()
-                    .or_else(|_| bad(ErrorKind::Syntax, format!("FLOAT {text:?}")))?;
-                self.push(Node::Float(v), at);
-            }
-            b'G' => {
-                let raw = self.bytes(8)?;
-                let mut be = [0u8; 8];
-                be.copy_from_slice(&raw);
-                self.push(Node::Float(f64::from_be_bytes(be)), at);
-            }
-            // Text: BINUNICODE, SHORT_BINUNICODE, BINUNICODE8.
-            b'X' | 0x8c | 0x8d => {
-                let n = match op {
-                    b'X' => self.uint(4)?,
-                    0x8c => self.uint(1)?,
-                    _ => self.uint(8)?,
-                } as usize;
-                let raw = self.bytes(n)?;
-                let s = String::from_utf8(raw)
-                    .or_else(|_| bad(ErrorKind::InvalidEncoding, "string is not UTF-8"))?;
-                self.push(Node::Str(s), at);
-            }
-            b'V' => {
-                let text = self.line()?;
-                self.push(Node::Str(unescape_raw_unicode(&text)), at);
-            }
-            b'S' => {
-                let text = self.line()?;
-                self.push(Node::Str(unquote_python_string(&text)), at);
-            }
-            // Python 2 byte strings: text when they are UTF-8.
-            b'T' | b'U' => {
-                let n = if op == b'T' {
-                    self.uint(4)?
-                } else {
-                    self.uint(1)?
-                } as usize;
-                let raw = self.bytes(n)?;
-                self.push(
-                    String::from_utf8(raw).map(Node::Str).unwrap_or(Node::Bytes),
-                    at,
-                );
-            }
-            b'B' | b'C' | 0x8e | 0x96 => {
-                let n = match op {
-                    b'B' => self.uint(4)?,
-                    b'C' => self.uint(1)?,
-                    _ => self.uint(8)?,
-                } as usize;
-                self.bytes(n)?;
-                self.push(Node::Bytes, at);
-            }
-            b']' => {
-                self.push(Node::List(Vec::new()), at);
-                self.adopt_top_list();
-            }
-            b'l' => {
-                let items = self.pop_mark()?;
-                self.push(Node::List(items.into_iter().map(|(i, _)| i).collect()), at);
-                self.adopt_top_list();
-            }
-            b')' => self.push(Node::Tuple(Vec::new()), at),
-            b't' => {
-                let items = self.pop_mark()?;
-                self.push(Node::Tuple(items.into_iter().map(|(i, _)| i).collect()), at);
-            }
-            0x85..=0x87 => {
-                let n = (op - 0x84) as usize;
-                let mut items = Vec::with_capacity(n);
-                for _ in 0..n {
-                    items.push(self.pop()?.0);
-                }
-                items.reverse();
-                self.push(Node::Tuple(items), at);
-            }
-            b'}' => self.push(Node::Dict(Vec::new()), at),
-            b'd' => {
-                let items = self.pop_mark()?;
-                let pairs = pairs_of(items)?;
-                self.push(Node::Dict(pairs), at);
-            }
-            0x8f => self.push(Node::Set(Vec::new()), at),
-            0x91 => {
-                let items = self.pop_mark()?;
-                self.push(Node::Set(items.into_iter().map(|(i, _)| i).collect()), at);
-            }
-            0x90 => {
-                let items = self.pop_mark()?;
-                let set = self.top_id()?;
-                if let Node::Set(v) = &mut self.nodes[set] {
-                    v.extend(items.into_iter().map(|(i, _)| i));
-                }
-            }
-            b'a' => {
-                let item = self.pop()?;
-                let list = self.top_id()?;
-                self.append(list, vec![item])?;
-            }
-            b'e' => {
-                let items = self.pop_mark()?;
-                let list = self.top_id()?;
-                self.append(list, items)?;
-            }
-            b's' => {
-                let value = self.pop()?.0;
-                let key = self.pop()?.0;
-                self.set_items(vec![(key, value)])?;
-            }
-            b'u' => {
-                let items = self.pop_mark()?;
-                let pairs = pairs_of(items)?;
-                self.set_items(pairs)?;
-            }
-            b'p' => {
-                let key = self
-                    .line()?
-                    .parse()
-                    .or_else(|_| bad(ErrorKind::Syntax, "PUT key"))?;
-                self.memo_put(key)?;
-            }
-            b'q' => {
-                let key = self.uint(1)?;
-                self.memo_put(key)?;
-            }
-            b'r' => {
-                let key = self.uint(4)?;
-                self.memo_put(key)?;
-            }
-            0x94 => {
-                let key = self.memo.len() as u64;
-                self.memo_put(key)?;
-            }
-            b'g' | b'h' | b'j' => {
-                let key = match op {
-                    b'g' => self
-                        .line()?
-                        .parse()
-                        .or_else(|_| bad(ErrorKind::Syntax, "GET key"))?,
-                    b'h' => self.uint(1)?,
-                    _ => self.uint(4)?,
-                };
-                let Some(&id) = self.memo.get(&key) else {
-                    return bad(
-                        ErrorKind::Syntax,
-                        format!("memo key {key} was never stored"),
-                    );
-                };
-                self.stack.push(Slot::Value(id, at));
-            }
-            // Everything below would import or call code: inert markers only.
-            b'c' => {
-                let module = self.line()?;
-                let name = self.line()?;
-                self.refuse(format!("{module}.{name}"), at);
-            }
-            0x93 => {
-                let name = self.pop()?.0;
-                let module = self.pop()?.0;
-                let what = format!("{}.{}", self.name_of(module), self.name_of(name));
-                self.refuse(what, at);
-            }
-            b'i' => {
-                let module = self.line()?;
-                let name = self.line()?;
-                self.pop_mark()?;
-                self.refuse(format!("{module}.{name}"), at);
-            }
-            b'o' => {
-                let items = self.pop_mark()?;
-                let what = items
-                    .first()
-                    .map(|(id, _)| self.name_of(*id))
-                    .unwrap_or_default();
-                self.refuse(what, at);
-            }
-            b'R' => {
-                self.pop()?;
-                let callable = self.pop()?.0;
-                let what = format!("a call of {}", self.name_of(callable));
-                self.refuse(what, at);
-            }
-            0x81 | 0x92 => {
-                if op == 0x92 {
-                    self.pop()?;
-                }
-                self.pop()?;
-                let class = self.pop()?.0;
-                let what = format!("an instance of {}", self.name_of(class));
-                self.refuse(what, at);
-            }
-            b'b' => {
-                self.pop()?;
-                let (target, target_at) = self.pop()?;
-                let what = format!("state set on {}", self.name_of(target));
-                self.refuse(what, target_at);
-            }
-            0x82..=0x84 => {
-                let code = self.uint(1 << (op - 0x82))?;
-                self.refuse(format!("extension code {code}"), at);
-            }
-            b'P' => {
-                let id = self.line()?;
-                self.refuse(format!("persistent id {id:?}"), at);
-            }
-            b'Q' => {
-                self.pop()?;
-                self.refuse("a persistent id".into(), at);
-            }
-            0x97 => self.refuse("an out-of-band buffer".into(), at),
-            0x98 => {}
-            other => return bad(ErrorKind::Syntax, format!("unknown opcode 0x{other:02x}")),
         }
         Ok(())
     }
@@ -699,6 +422,13 @@ impl<R: BufRead> PickleReader<R> {
         let Value::Object(mut map) = value else {
             return Err(err(ErrorKind::InvalidValue, "not a dict".into()));
         };
+        // A plain dict of order fields (a DataFrame's `to_dict("records")`)
+        // is an order; otherwise the guide's `{kind, source, payload}`.
+        if !map.contains_key("kind") && !map.contains_key("payload") {
+            return order_from_object(map)
+                .map(Record::Order)
+                .map_err(|(k, r)| err(k, r));
+        }
         let kind = match map.get("kind") {
             Some(Value::String(k)) => k.clone(),
             _ => return Err(err(ErrorKind::MissingField, "no \"kind\"".into())),
@@ -755,70 +485,6 @@ fn pairs_of(items: Vec<(Id, u64)>) -> Result<Vec<(Id, Id)>, Fatal> {
         return bad(ErrorKind::Syntax, "odd number of items for a dict");
     }
     Ok(items.chunks(2).map(|kv| (kv[0].0, kv[1].0)).collect())
-}
-
-fn long_from_le(raw: &[u8]) -> Node {
-    if raw.is_empty() {
-        return Node::Int(0);
-    }
-    if raw.len() > 8 {
-        return Node::BigInt;
-    }
-    let negative = raw[raw.len() - 1] & 0x80 != 0;
-    let mut le = if negative { [0xffu8; 8] } else { [0u8; 8] };
-    le[..raw.len()].copy_from_slice(raw);
-    Node::Int(i64::from_le_bytes(le))
-}
-
-/// Python 2 `repr` of a str as written by protocol 0 (`'abc'`, with escapes).
-fn unquote_python_string(text: &str) -> String {
-    let inner = text.trim();
-    let inner = inner
-        .strip_prefix('\'')
-        .and_then(|s| s.strip_suffix('\''))
-        .or_else(|| inner.strip_prefix('"').and_then(|s| s.strip_suffix('"')))
-        .unwrap_or(inner);
-    unescape_raw_unicode(inner)
-}
-
-/// Decodes `\uXXXX`, `\xNN`, `\n`, `\t`, `\\` escapes.
-fn unescape_raw_unicode(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('n') => out.push('\n'),
-            Some('t') => out.push('\t'),
-            Some('r') => out.push('\r'),
-            Some(q @ ('\\' | '\'' | '"')) => out.push(q),
-            Some(kind @ ('u' | 'x' | 'U')) => {
-                let width = match kind {
-                    'x' => 2,
-                    'u' => 4,
-                    _ => 8,
-                };
-                let hex: String = chars.by_ref().take(width).collect();
-                match u32::from_str_radix(&hex, 16).ok().and_then(char::from_u32) {
-                    Some(ch) => out.push(ch),
-                    None => {
-                        out.push('\\');
-                        out.push(kind);
-                        out.push_str(&hex);
-                    }
-                }
-            }
-            Some(other) => {
-                out.push('\\');
-                out.push(other);
-            }
-            None => out.push('\\'),
-        }
-    }
-    out
 }
 
 impl<R: BufRead> Iterator for PickleReader<R> {
