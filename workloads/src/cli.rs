@@ -272,12 +272,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             print_out(&format!(
                 "read {} messages ({} new) in {} batches: {} orders changed, {} new dead letters, \
                  {} unstorable, in {:.1} s",
-                report.messages,
-                report.new_messages,
+                report.loaded.messages,
+                report.loaded.new_messages,
                 report.batches,
-                report.orders_changed,
-                report.dead_letters,
-                report.unstorable,
+                report.loaded.orders_changed,
+                report.loaded.dead_letters,
+                report.loaded.unstorable,
                 report.seconds
             ))?;
             Ok(())

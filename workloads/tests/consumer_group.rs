@@ -121,9 +121,19 @@ fn two_followers_share_the_partitions_and_the_survivor_of_a_sigkill_loads_every_
     // loads everything.
     let status = replay.wait().expect("replay");
     assert!(status.success(), "the replay failed");
-    wait_for("every message loaded", Duration::from_secs(180), || {
-        count(&ns, "raw_records") >= records
-    });
+    let started = Instant::now();
+    while count(&ns, "raw_records") < records {
+        if started.elapsed() > Duration::from_secs(180) {
+            let log = log_of(&second_log);
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            panic!(
+                "every message loaded: not within 180 s ({} of {records}); the survivor's log ends:\n{}",
+                count(&ns, "raw_records"),
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::thread::sleep(Duration::from_secs(2));
     assert!(stop(second).success(), "the survivor did not stop cleanly");
 

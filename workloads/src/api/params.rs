@@ -71,17 +71,7 @@ impl Params {
         range: std::ops::RangeInclusive<i64>,
         default: i64,
     ) -> Result<i64, ApiError> {
-        let Some(v) = self.typed(name)? else {
-            return Ok(default);
-        };
-        match v.parse::<i64>() {
-            Ok(n) if range.contains(&n) => Ok(n),
-            _ => Err(ApiError::BadRequest(format!(
-                "{name}={v:?} must be a whole number from {} to {}",
-                range.start(),
-                range.end()
-            ))),
-        }
+        self.in_range(name, range, default, "a whole number")
     }
 
     /// A number in `range`, or `default` when not given.
@@ -91,13 +81,26 @@ impl Params {
         range: std::ops::RangeInclusive<f64>,
         default: f64,
     ) -> Result<f64, ApiError> {
+        self.in_range(name, range, default, "a number")
+    }
+
+    fn in_range<T>(
+        &self,
+        name: &str,
+        range: std::ops::RangeInclusive<T>,
+        default: T,
+        what: &str,
+    ) -> Result<T, ApiError>
+    where
+        T: std::str::FromStr + PartialOrd + std::fmt::Display,
+    {
         let Some(v) = self.typed(name)? else {
             return Ok(default);
         };
-        match v.parse::<f64>() {
+        match v.parse::<T>() {
             Ok(n) if range.contains(&n) => Ok(n),
             _ => Err(ApiError::BadRequest(format!(
-                "{name}={v:?} must be a number from {} to {}",
+                "{name}={v:?} must be {what} from {} to {}",
                 range.start(),
                 range.end()
             ))),

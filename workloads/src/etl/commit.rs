@@ -85,14 +85,3 @@ fn sqlstate(e: &sqlx::Error) -> Option<String> {
 fn refused_for_its_data(e: &sqlx::Error) -> bool {
     sqlstate(e).is_some_and(|c| c.starts_with("22") || c.starts_with("23") || c.starts_with("54"))
 }
-
-impl LoadStats {
-    fn add(&mut self, other: &LoadStats) {
-        self.messages += other.messages;
-        self.new_messages += other.new_messages;
-        self.orders_changed += other.orders_changed;
-        self.dead_letters += other.dead_letters;
-        self.malformed += other.malformed;
-        self.unstorable += other.unstorable;
-    }
-}

@@ -129,7 +129,7 @@ pub enum Committed {
 }
 
 /// What a commit wrote.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, serde::Serialize)]
 pub struct LoadStats {
     /// Messages in the batch.
     pub messages: u64,
@@ -140,6 +140,18 @@ pub struct LoadStats {
     pub malformed: u64,
     /// Messages Postgres refused, stored as dead letters instead.
     pub unstorable: u64,
+}
+
+impl LoadStats {
+    /// Adds another commit's counts.
+    pub fn add(&mut self, other: &LoadStats) {
+        self.messages += other.messages;
+        self.new_messages += other.new_messages;
+        self.orders_changed += other.orders_changed;
+        self.dead_letters += other.dead_letters;
+        self.malformed += other.malformed;
+        self.unstorable += other.unstorable;
+    }
 }
 
 /// A stable 64-bit content hash (FNV-1a) of a log event's canonical JSON.

@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 pub use consume::EtlMetrics;
-pub use load::Batch;
+pub use load::{Batch, LoadStats};
 
 /// The step that failed: the variants double as metric and log labels.
 #[derive(Debug, thiserror::Error)]
@@ -91,16 +91,10 @@ async fn take_batch_lock(
 /// What one run did.
 #[derive(Debug, Default, Serialize)]
 pub struct EtlReport {
-    /// Messages read (a resume re-reads a few before the stored position).
-    pub messages: u64,
-    /// Messages loaded for the first time.
-    pub new_messages: u64,
+    /// What the run's batches wrote, summed.
+    #[serde(flatten)]
+    pub loaded: LoadStats,
     pub batches: u64,
-    pub orders_changed: u64,
-    pub dead_letters: u64,
-    pub malformed: u64,
-    /// Messages Postgres refused: dead letters of class `unstorable`.
-    pub unstorable: u64,
     pub seconds: f64,
 }
 
@@ -213,9 +207,9 @@ pub async fn run(
     );
     sqlx::query("UPDATE etl_runs SET finished_at = now(), messages = $2, orders_changed = $3, dead_letters = $4 WHERE run_id = $1")
         .bind(run_id)
-        .bind(report.messages as i64)
-        .bind(report.orders_changed as i64)
-        .bind(report.dead_letters as i64)
+        .bind(report.loaded.messages as i64)
+        .bind(report.loaded.orders_changed as i64)
+        .bind(report.loaded.dead_letters as i64)
         .execute(&pool)
         .await?;
     report.seconds = started.elapsed().as_secs_f64();
@@ -224,22 +218,12 @@ pub async fn run(
 
 impl EtlReport {
     fn merge(&mut self, other: EtlReport) {
-        self.messages += other.messages;
-        self.new_messages += other.new_messages;
+        self.loaded.add(&other.loaded);
         self.batches += other.batches;
-        self.orders_changed += other.orders_changed;
-        self.dead_letters += other.dead_letters;
-        self.malformed += other.malformed;
-        self.unstorable += other.unstorable;
     }
 
-    fn add(&mut self, stats: &load::LoadStats) {
-        self.messages += stats.messages;
-        self.new_messages += stats.new_messages;
-        self.orders_changed += stats.orders_changed;
-        self.dead_letters += stats.dead_letters;
-        self.malformed += stats.malformed;
-        self.unstorable += stats.unstorable;
+    fn add(&mut self, stats: &LoadStats) {
+        self.loaded.add(stats);
         self.batches += 1;
     }
 }

@@ -40,39 +40,27 @@ pub(crate) fn order_from_columns<'a>(
     let required = |i: usize| {
         text(i).ok_or_else(|| (ErrorKind::MissingField, format!("{} is empty", name(i))))
     };
-    let int = |i: usize| -> Result<Option<i64>, (ErrorKind, String)> {
-        match col(i) {
+    // An optional typed value: absent when empty, an error naming the
+    // column (and what it should be) when it does not parse.
+    fn typed<T>(
+        value: Option<&str>,
+        column: &str,
+        what: &str,
+        parse: impl Fn(&str) -> Option<T>,
+    ) -> Result<Option<T>, (ErrorKind, String)> {
+        match value {
             None => Ok(None),
-            Some(v) => parse_int(v).map(Some).ok_or_else(|| {
+            Some(v) => parse(v).map(Some).ok_or_else(|| {
                 (
                     ErrorKind::InvalidValue,
-                    format!("{}: not an integer: {v:?}", name(i)),
+                    format!("{column}: not {what}: {v:?}"),
                 )
             }),
         }
-    };
-    let float = |i: usize| -> Result<Option<f64>, (ErrorKind, String)> {
-        match col(i) {
-            None => Ok(None),
-            Some(v) => parse_float(v).map(Some).ok_or_else(|| {
-                (
-                    ErrorKind::InvalidValue,
-                    format!("{}: not a number: {v:?}", name(i)),
-                )
-            }),
-        }
-    };
-    let time = |i: usize| -> Result<Option<SourceTime>, (ErrorKind, String)> {
-        match col(i) {
-            None => Ok(None),
-            Some(v) => SourceTime::parse(v).map(Some).ok_or_else(|| {
-                (
-                    ErrorKind::InvalidValue,
-                    format!("{}: not a timestamp: {v:?}", name(i)),
-                )
-            }),
-        }
-    };
+    }
+    let int = |i: usize| typed(col(i), name(i), "an integer", parse_int);
+    let float = |i: usize| typed(col(i), name(i), "a number", parse_float);
+    let time = |i: usize| typed(col(i), name(i), "a timestamp", SourceTime::parse);
     macro_rules! c {
         ($name:literal) => {
             const { column_index($name) }
