@@ -11,6 +11,7 @@
 //! batch fills or a second passes. After a batch run, the marts are rebuilt
 //! and the Redis views refreshed.
 
+mod clean;
 mod commit;
 mod consume;
 mod live;

@@ -1,0 +1,399 @@
+//! The clean tables' writers: each takes a batch's records of one kind and
+//! writes them in the batch's transaction ([`super::load::Batch::write`]).
+
+use super::load::{CopyRow, Tx};
+use crate::columns::stored_columns;
+use crate::model::{Conversation, DeadLetter, LogEvent, Order, Review};
+use chrono::{DateTime, Utc};
+use std::collections::HashMap;
+
+fn utc(t: &crate::model::SourceTime) -> DateTime<Utc> {
+    t.at.with_timezone(&Utc)
+}
+
+/// Writes an order's value of `column` (a stored column of
+/// [`crate::columns`]) to a COPY row; false for a column it does not know.
+fn write_column(row: &mut CopyRow<'_>, order: &Order, column: &str) -> bool {
+    match column {
+        "order_id" => row.text(Some(&order.order_id)),
+        "order_time" => row.value(Some(utc(&order.order_time).to_rfc3339())),
+        "updated_at" => row.value(order.updated_at.as_ref().map(|t| utc(t).to_rfc3339())),
+        "customer_id" => row.text(Some(&order.customer_id)),
+        "customer_name" => row.text(order.customer_name.as_deref()),
+        "phone_number" => row.text(order.phone_number.as_deref()),
+        "restaurant_id" => row.text(Some(&order.restaurant_id)),
+        "restaurant_name" => row.text(order.restaurant_name.as_deref()),
+        "category" => row.text(order.category.as_deref()),
+        "item_count" => row.value(order.item_count),
+        "order_amount" => row.value(order.order_amount),
+        "discount_amount" => row.value(order.discount_amount),
+        "delivery_fee" => row.value(order.delivery_fee),
+        "payment_method" => row.text(order.payment_method.as_deref()),
+        "platform" => row.text(order.platform.as_deref()),
+        "district" => row.text(order.district.as_deref()),
+        "delivery_address" => row.text(order.delivery_address.as_deref()),
+        "store_lat" => row.value(order.store_lat),
+        "store_lng" => row.value(order.store_lng),
+        "customer_lat" => row.value(order.customer_lat),
+        "customer_lng" => row.value(order.customer_lng),
+        "distance_km" => row.value(order.distance_km),
+        "estimated_delivery_min" => row.value(order.estimated_delivery_min),
+        "actual_delivery_min" => row.value(order.actual_delivery_min),
+        "rider_id" => row.text(order.rider_id.as_deref()),
+        "weather" => row.text(order.weather.as_deref()),
+        "order_status" => row.text(Some(order.order_status.as_str())),
+        "rating" => row.value(order.rating),
+        _ => {
+            row.text(None);
+            return false;
+        }
+    }
+    true
+}
+
+/// The input table a batch's orders are copied into, and the upsert from it
+/// into `orders` (the latest `updated_at` wins; `xmax = 0` tells a fresh
+/// insert from an update: only updated orders can have items to replace).
+/// Both list the stored columns of [`crate::columns`], by name.
+fn upsert_sql() -> (String, String) {
+    let columns: Vec<&str> = stored_columns().map(|(name, _)| name).collect();
+    let typed: Vec<String> = stored_columns()
+        .map(|(name, sql_type)| format!("{name} {sql_type}"))
+        .collect();
+    let updates: Vec<String> = columns
+        .iter()
+        .filter(|c| **c != "order_id")
+        .map(|c| format!("{c} = EXCLUDED.{c}"))
+        .collect();
+    let (list, typed, updates) = (columns.join(", "), typed.join(", "), updates.join(", "));
+    let create_input = format!(
+        "CREATE TEMP TABLE IF NOT EXISTS orders_in ({typed}, flags text, source_topic text) ON COMMIT DELETE ROWS"
+    );
+    let upsert = format!(
+        "INSERT INTO orders ({list}, flags, source_topic)
+         SELECT {list}, COALESCE(string_to_array(NULLIF(flags, ''), ','), '{{}}'), source_topic
+         FROM orders_in
+         ON CONFLICT (order_id) DO UPDATE SET {updates},
+             flags = EXCLUDED.flags, source_topic = EXCLUDED.source_topic, loaded_at = now()
+         WHERE COALESCE(EXCLUDED.updated_at, '-infinity') > COALESCE(orders.updated_at, '-infinity')
+         RETURNING order_id, xmax = 0"
+    );
+    (create_input, upsert)
+}
+
+/// Upserts orders (a later `updated_at` replaces an earlier one; an equal or
+/// older one changes nothing) and rewrites the items of the orders that changed.
+pub(super) async fn upsert_orders(
+    tx: &mut Tx<'_>,
+    orders: &HashMap<String, (Order, String)>,
+) -> Result<u64, sqlx::Error> {
+    if orders.is_empty() {
+        return Ok(0);
+    }
+    // COPY the batch into a temporary table, then upsert from it: cheaper
+    // than binding thirty arrays, and the same statement either way.
+    let mut rows = Vec::with_capacity(orders.len() * 512);
+    let mut ids: Vec<&String> = orders.keys().collect();
+    ids.sort(); // one lock order for every batch
+    for id in ids {
+        let (order, topic) = &orders[id];
+        let mut row = CopyRow::new(&mut rows);
+        for (column, _) in stored_columns() {
+            write_column(&mut row, order, column);
+        }
+        let flags: Vec<&str> = order
+            .impossible_values()
+            .iter()
+            .map(|f| f.as_str())
+            .collect();
+        row.text(Some(&flags.join(",")));
+        row.text(Some(topic));
+        row.end();
+    }
+    let t0 = std::time::Instant::now();
+    let (create_input, upsert) = upsert_sql();
+    sqlx::query(&create_input).execute(&mut **tx).await?;
+    let mut copy = tx.copy_in_raw("COPY orders_in FROM STDIN").await?;
+    copy.send(rows).await?;
+    copy.finish().await?;
+    let changed: Vec<(String, bool)> = sqlx::query_as(&upsert).fetch_all(&mut **tx).await?;
+    let t1 = t0.elapsed();
+    let updated: Vec<&str> = changed
+        .iter()
+        .filter(|(_, inserted)| !inserted)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if !updated.is_empty() {
+        sqlx::query("DELETE FROM order_items WHERE order_id = ANY($1)")
+            .bind(&updated)
+            .execute(&mut **tx)
+            .await?;
+    }
+    let t2 = t0.elapsed();
+    let changed: Vec<String> = changed.into_iter().map(|(id, _)| id).collect();
+    let (mut ids, mut lines, mut names, mut quantities, mut prices) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for id in &changed {
+        if let Some((order, _)) = orders.get(id) {
+            for (i, item) in order.items.iter().enumerate() {
+                ids.push(id.clone());
+                lines.push(i as i32 + 1);
+                names.push(item.name.to_string());
+                quantities.push(item.quantity);
+                prices.push(item.unit_price);
+            }
+        }
+    }
+    sqlx::query("INSERT INTO order_items (order_id, line_no, name, quantity, unit_price) SELECT * FROM UNNEST($1::text[], $2::int[], $3::text[], $4::bigint[], $5::bigint[])")
+        .bind(&ids)
+        .bind(&lines)
+        .bind(&names)
+        .bind(&quantities)
+        .bind(&prices)
+        .execute(&mut **tx)
+        .await?;
+    tracing::debug!(
+        upsert_ms = t1.as_millis() as u64,
+        delete_ms = (t2 - t1).as_millis() as u64,
+        items_ms = (t0.elapsed() - t2).as_millis() as u64,
+        "orders written"
+    );
+    Ok(changed.len() as u64)
+}
+
+pub(super) async fn insert_conversations(
+    tx: &mut Tx<'_>,
+    conversations: &HashMap<String, Conversation>,
+) -> Result<(), sqlx::Error> {
+    if conversations.is_empty() {
+        return Ok(());
+    }
+    let (mut id, mut order, mut customer, mut restaurant, mut rider, mut started) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for c in conversations.values() {
+        id.push(c.conversation_id.clone());
+        order.push(c.order_id.clone());
+        customer.push(c.customer_id.clone());
+        restaurant.push(c.restaurant_id.clone());
+        rider.push(c.rider_id.clone());
+        started.push(utc(&c.started_at));
+    }
+    let inserted: Vec<(String,)> = sqlx::query_as(
+        "INSERT INTO conversations (conversation_id, order_id, customer_id, restaurant_id, rider_id, started_at)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+         ON CONFLICT DO NOTHING RETURNING conversation_id",
+    )
+    .bind(&id)
+    .bind(&order)
+    .bind(&customer)
+    .bind(&restaurant)
+    .bind(&rider)
+    .bind(&started)
+    .fetch_all(&mut **tx)
+    .await?;
+    let (mut cid, mut seq, mut sender, mut sent, mut body) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for (conversation_id,) in inserted {
+        if let Some(c) = conversations.get(&conversation_id) {
+            for (i, m) in c.messages.iter().enumerate() {
+                cid.push(conversation_id.clone());
+                seq.push(i as i32 + 1);
+                sender.push(m.sender.as_str().to_string());
+                sent.push(utc(&m.sent_at));
+                body.push(m.text.clone());
+            }
+        }
+    }
+    sqlx::query("INSERT INTO messages (conversation_id, seq, sender, sent_at, body) SELECT * FROM UNNEST($1::text[], $2::int[], $3::text[], $4::timestamptz[], $5::text[])")
+        .bind(&cid)
+        .bind(&seq)
+        .bind(&sender)
+        .bind(&sent)
+        .bind(&body)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+pub(super) async fn insert_log_events(
+    tx: &mut Tx<'_>,
+    events: &HashMap<i64, LogEvent>,
+) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut hash = Vec::new();
+    let (
+        mut ts,
+        mut level,
+        mut service,
+        mut trace,
+        mut order,
+        mut event,
+        mut latency,
+        mut message,
+        mut stack,
+    ) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for (h, e) in events {
+        hash.push(*h);
+        ts.push(utc(&e.timestamp));
+        level.push(e.level.as_str());
+        service.push(e.service.as_str());
+        trace.push(e.trace_id.as_deref());
+        order.push(e.order_id.as_deref());
+        event.push(e.event.as_str());
+        latency.push(e.latency_ms);
+        message.push(e.message.as_deref());
+        stack.push(e.stack_trace.as_deref());
+    }
+    sqlx::query(
+        "INSERT INTO log_events (event_hash, ts, level, service, trace_id, order_id, event, latency_ms, message, stack_trace)
+         SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&hash)
+    .bind(&ts)
+    .bind(&level)
+    .bind(&service)
+    .bind(&trace)
+    .bind(&order)
+    .bind(&event)
+    .bind(&latency)
+    .bind(&message)
+    .bind(&stack)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+pub(super) async fn insert_reviews(
+    tx: &mut Tx<'_>,
+    reviews: &HashMap<String, Review>,
+) -> Result<(), sqlx::Error> {
+    if reviews.is_empty() {
+        return Ok(());
+    }
+    let (mut id, mut order, mut customer, mut restaurant, mut rating, mut body, mut created) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for r in reviews.values() {
+        id.push(r.review_id.as_str());
+        order.push(r.order_id.as_deref());
+        customer.push(r.customer_id.as_deref());
+        restaurant.push(r.restaurant_id.as_str());
+        rating.push(r.rating);
+        body.push(r.text.as_str());
+        created.push(utc(&r.created_at));
+    }
+    sqlx::query(
+        "INSERT INTO reviews (review_id, order_id, customer_id, restaurant_id, rating, body, created_at)
+         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&id)
+    .bind(&order)
+    .bind(&customer)
+    .bind(&restaurant)
+    .bind(&rating)
+    .bind(&body)
+    .bind(&created)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Returns how many dead letters were new.
+pub(super) async fn insert_dead_letters(
+    tx: &mut Tx<'_>,
+    dead: &[(String, i32, i64, DeadLetter)],
+) -> Result<u64, sqlx::Error> {
+    if dead.is_empty() {
+        return Ok(0);
+    }
+    let (mut topic, mut partition, mut offset, mut file, mut position, mut class, mut reason) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for (t, p, o, d) in dead {
+        topic.push(t.as_str());
+        partition.push(*p);
+        offset.push(*o);
+        file.push(d.file.as_str());
+        position.push(d.position.as_str());
+        class.push(d.reason_class.as_str());
+        reason.push(d.reason.as_str());
+    }
+    let result = sqlx::query(
+        "INSERT INTO dead_letters (topic, partition, \"offset\", source_file, position, reason_class, reason)
+         SELECT * FROM UNNEST($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&topic)
+    .bind(&partition)
+    .bind(&offset)
+    .bind(&file)
+    .bind(&position)
+    .bind(&class)
+    .bind(&reason)
+    .execute(&mut **tx)
+    .await?;
+    Ok(result.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Record;
+
+    #[test]
+    fn every_stored_order_column_has_a_value_in_the_copy_row() {
+        let csv = "order_id,order_time,customer_id,restaurant_id,order_status\nO1,2024-03-01 12:00:00,C1,R1,DELIVERED\n";
+        let read = crate::readers::read(
+            std::path::Path::new("o.csv"),
+            crate::readers::SourceFormat::Csv,
+            std::io::Cursor::new(csv.as_bytes().to_vec()),
+        )
+        .next();
+        let Some(Ok(Record::Order(order))) = read else {
+            panic!("{read:?}")
+        };
+        let mut out = Vec::new();
+        let mut row = CopyRow::new(&mut out);
+        for (column, _) in stored_columns() {
+            assert!(write_column(&mut row, &order, column), "{column}");
+        }
+        row.end();
+        let fields = String::from_utf8(out).unwrap();
+        assert_eq!(
+            fields.trim_end().split('\t').count(),
+            stored_columns().count()
+        );
+    }
+}
