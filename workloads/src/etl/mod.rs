@@ -34,19 +34,19 @@ pub use load::{Batch, LoadStats};
 #[derive(Debug, thiserror::Error)]
 pub enum EtlError {
     #[error("connecting to Postgres or migrating: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("migrating the schema: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    Migrate(sqlx::migrate::MigrateError),
     #[error("kafka: {0}")]
-    Kafka(#[from] KafkaError),
+    Kafka(KafkaError),
     #[error("{0}")]
-    Connect(#[from] baedal_contract::ConnectError),
+    Connect(baedal_contract::ConnectError),
     #[error("loading a batch into Postgres: {0}")]
     Load(sqlx::Error),
     #[error("refreshing the marts: {0}")]
     Marts(sqlx::Error),
     #[error("updating Redis: {0}")]
-    Redis(#[from] redis::RedisError),
+    Redis(redis::RedisError),
     #[error("a batch commit task failed: {0}")]
     Task(String),
     #[error("reading the stored positions of newly assigned partitions: {0}")]
@@ -61,6 +61,38 @@ pub enum EtlError {
          this one exits without loading (the next run reads on from where that one ends)"
     )]
     Locked { schema: String },
+}
+
+// The causes are part of each variant's message, not its `source()`: an
+// error chain (`{:#}`) then names each cause once.
+impl From<sqlx::Error> for EtlError {
+    fn from(e: sqlx::Error) -> Self {
+        EtlError::Database(e)
+    }
+}
+
+impl From<sqlx::migrate::MigrateError> for EtlError {
+    fn from(e: sqlx::migrate::MigrateError) -> Self {
+        EtlError::Migrate(e)
+    }
+}
+
+impl From<KafkaError> for EtlError {
+    fn from(e: KafkaError) -> Self {
+        EtlError::Kafka(e)
+    }
+}
+
+impl From<baedal_contract::ConnectError> for EtlError {
+    fn from(e: baedal_contract::ConnectError) -> Self {
+        EtlError::Connect(e)
+    }
+}
+
+impl From<redis::RedisError> for EtlError {
+    fn from(e: redis::RedisError) -> Self {
+        EtlError::Redis(e)
+    }
 }
 
 /// The name of the Postgres advisory lock a batch run (a run to the end, or
