@@ -265,9 +265,13 @@ pub fn header_key(name: &str) -> String {
 /// spacing), as an index into [`ORDER_COLUMNS`].
 pub fn column_of_header(name: &str) -> Option<usize> {
     let key = header_key(name);
+    // A column name is lower-case snake case: folded, it only loses its `_`.
+    // Compared without folding it again (flat JSON and pickle records look
+    // every key up, record after record).
+    let is_name = |column: &str| column.chars().filter(|c| *c != '_').eq(key.chars());
     ORDER_COLUMN_TABLE
         .iter()
-        .position(|c| header_key(c.name) == key || c.aliases.contains(&key.as_str()))
+        .position(|c| is_name(c.name) || c.aliases.contains(&key.as_str()))
 }
 
 /// The columns stored in `orders`, with their types, in table order.
@@ -333,6 +337,8 @@ mod tests {
     fn names_and_aliases_name_one_column_each() {
         let mut seen = std::collections::HashMap::new();
         for (i, c) in ORDER_COLUMN_TABLE.iter().enumerate() {
+            // What column_of_header relies on to compare names unfolded.
+            assert_eq!(header_key(c.name), c.name.replace('_', ""), "{}", c.name);
             for key in
                 std::iter::once(header_key(c.name)).chain(c.aliases.iter().map(|a| a.to_string()))
             {

@@ -168,12 +168,11 @@ fn event_time(record: &Record) -> i64 {
     }
 }
 
-/// One record ready to send: its topic kind, key and canonical JSON.
+/// One record ready to send: its topic, key and canonical JSON.
 struct Outgoing {
     topic: Topic,
     key: String,
     payload: Vec<u8>,
-    file: Arc<str>,
     /// When the record happened (replay order); 0 for dead letters.
     time: i64,
     /// For a dead letter, its reason class (the metric's label).
@@ -204,7 +203,6 @@ impl Outgoing {
                     .map_err(|e| IngestError::Source(file.to_string(), e.to_string()))?;
                 payload
             },
-            file: file.clone(),
             time: event_time(record),
             dead_letter: None,
         })
@@ -222,7 +220,6 @@ impl Outgoing {
             key: file.to_string(),
             payload: serde_json::to_vec(&letter)
                 .map_err(|e| IngestError::Source(file.to_string(), e.to_string()))?,
-            file: file.clone(),
             time: 0,
             dead_letter: Some(error.kind.as_str()),
         })
@@ -320,7 +317,7 @@ impl Sender<'_> {
         let (topic, sent) = self
             .topics
             .get(&outgoing.topic)
-            .ok_or_else(|| IngestError::Source(outgoing.file.to_string(), "no topic".into()))?;
+            .ok_or_else(|| KafkaError::MessageProduction(RDKafkaErrorCode::UnknownTopic))?;
         let mut record = BaseRecord::to(topic)
             .key(&outgoing.key)
             .payload(&outgoing.payload);
@@ -425,16 +422,13 @@ pub fn run(
                         if sender.stopped() {
                             break;
                         }
-                        match mode {
-                            Mode::Batch => {
-                                sender.send(&outgoing)?;
-                                tick();
-                            }
-                            Mode::Replay { .. } if outgoing.dead_letter.is_some() => {
-                                sender.send(&outgoing)?;
-                                tick();
-                            }
-                            Mode::Replay { .. } => replay.push(outgoing),
+                        // A replay sends records in time order once all are
+                        // read; dead letters (and a batch run) go at once.
+                        if matches!(mode, Mode::Replay { .. }) && outgoing.dead_letter.is_none() {
+                            replay.push(outgoing);
+                        } else {
+                            sender.send(&outgoing)?;
+                            tick();
                         }
                     }
                 }

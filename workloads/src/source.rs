@@ -75,9 +75,7 @@ impl Source {
         let err = |e| SourceError::Local(path.into(), e);
         let found = if p.is_dir() {
             let listing = readers::dataset_files(&p).map_err(err)?;
-            for skipped in &listing.unrecognised {
-                tracing::warn!(file = %skipped.display(), "{}", readers::NOT_A_DATASET_FILE);
-            }
+            listing.warn_unrecognised();
             listing.files
         } else {
             match readers::detect_format(&p).map_err(err)? {

@@ -30,10 +30,24 @@ fn topics_exist(ns: &Namespace) -> bool {
     baedal::kafka::missing_topics(&config).is_ok_and(|missing| missing.is_empty())
 }
 
-fn wait_for(what: &str, limit: Duration, mut done: impl FnMut() -> bool) {
+fn wait_for(what: &str, limit: Duration, done: impl FnMut() -> bool) {
+    wait_or_explain(what, limit, done, String::new);
+}
+
+/// [`wait_for`], and on a timeout the panic adds what `explain` says.
+fn wait_or_explain(
+    what: &str,
+    limit: Duration,
+    mut done: impl FnMut() -> bool,
+    explain: impl Fn() -> String,
+) {
     let started = Instant::now();
     while !done() {
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
+        assert!(
+            started.elapsed() < limit,
+            "{what}: not within {limit:?}{}",
+            explain()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -121,19 +135,20 @@ fn two_followers_share_the_partitions_and_the_survivor_of_a_sigkill_loads_every_
     // loads everything.
     let status = replay.wait().expect("replay");
     assert!(status.success(), "the replay failed");
-    let started = Instant::now();
-    while count(&ns, "raw_records") < records {
-        if started.elapsed() > Duration::from_secs(180) {
+    wait_or_explain(
+        "every message loaded",
+        Duration::from_secs(180),
+        || count(&ns, "raw_records") >= records,
+        || {
             let log = log_of(&second_log);
             let tail: Vec<&str> = log.lines().rev().take(40).collect();
-            panic!(
-                "every message loaded: not within 180 s ({} of {records}); the survivor's log ends:\n{}",
+            format!(
+                " ({} of {records}); the survivor's log ends:\n{}",
                 count(&ns, "raw_records"),
                 tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+            )
+        },
+    );
     std::thread::sleep(Duration::from_secs(2));
     assert!(stop(second).success(), "the survivor did not stop cleanly");
 

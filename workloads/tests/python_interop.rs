@@ -4,6 +4,22 @@
 use baedal::datagen::{self, FileNames, Options};
 use std::process::Command;
 
+/// Runs a Python script on a directory; a failure fails the test with its stderr.
+fn python(script: &str, dir: &std::path::Path) -> std::process::Output {
+    let output = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        output.status.success(),
+        "python failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
 const CHECK: &str = r#"
 import csv, json, pickle, sys, xml.etree.ElementTree as ET
 d = sys.argv[1]
@@ -41,17 +57,7 @@ fn pythons_standard_modules_read_every_generated_file() {
         &|| {},
     )
     .unwrap();
-    let output = Command::new("python3")
-        .arg("-c")
-        .arg(CHECK)
-        .arg(dir.path())
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "python failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = python(CHECK, dir.path());
     let got: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let records = |name: &str| summary.files[name].records;
     assert_eq!(
@@ -108,17 +114,7 @@ print(pickle.HIGHEST_PROTOCOL)
 #[test]
 fn pickles_of_datetimes_decimals_and_latin1_text_read_in_every_protocol() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new("python3")
-        .arg("-c")
-        .arg(PICKLES_AS_PYTHON_USERS_WRITE_THEM)
-        .arg(dir.path())
-        .output()
-        .expect("python3 runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = python(PICKLES_AS_PYTHON_USERS_WRITE_THEM, dir.path());
     let highest: u32 = String::from_utf8_lossy(&output.stdout)
         .trim()
         .parse()

@@ -219,16 +219,8 @@ impl<R: BufRead> JsonReader<R> {
     fn parse(&self, start: u64) -> ReadResult {
         let position = Position::Byte(start);
         let classify = |e: serde_json::Error| {
-            let kind = match e.classify() {
-                serde_json::error::Category::Data if e.to_string().starts_with("missing field") => {
-                    ErrorKind::MissingField
-                }
-                serde_json::error::Category::Data => ErrorKind::InvalidValue,
-                serde_json::error::Category::Eof => ErrorKind::Truncated,
-                _ if std::str::from_utf8(&self.buf).is_err() => ErrorKind::InvalidEncoding,
-                _ => ErrorKind::Syntax,
-            };
-            self.errors.error(position, kind, e.to_string())
+            self.errors
+                .error(position, parse_error_kind(&e, &self.buf), e.to_string())
         };
         match self.kind {
             JsonKind::Orders => {
@@ -295,19 +287,32 @@ impl<R: BufRead> Iterator for JsonReader<R> {
     }
 }
 
+/// The class of a document that parsed as JSON but is not the type wanted.
+pub(super) fn value_error_kind(e: &serde_json::Error) -> ErrorKind {
+    if e.to_string().starts_with("missing field") {
+        ErrorKind::MissingField
+    } else {
+        ErrorKind::InvalidValue
+    }
+}
+
+/// The class of an error parsing `bytes` as a JSON document.
+pub(super) fn parse_error_kind(e: &serde_json::Error, bytes: &[u8]) -> ErrorKind {
+    match e.classify() {
+        serde_json::error::Category::Data => value_error_kind(e),
+        serde_json::error::Category::Eof => ErrorKind::Truncated,
+        _ if std::str::from_utf8(bytes).is_err() => ErrorKind::InvalidEncoding,
+        _ => ErrorKind::Syntax,
+    }
+}
+
 /// An order from a JSON object: the app API's nested document when it has
 /// `orderId`, otherwise a flat record in the CSV's column names (any alias),
 /// values of any plain type (what pandas and most exports write).
 pub(crate) fn order_from_object(fields: Map<String, Value>) -> Result<Order, (ErrorKind, String)> {
     if fields.contains_key("orderId") {
-        let doc: OrderDoc = serde_json::from_value(Value::Object(fields)).map_err(|e| {
-            let kind = if e.to_string().starts_with("missing field") {
-                ErrorKind::MissingField
-            } else {
-                ErrorKind::InvalidValue
-            };
-            (kind, e.to_string())
-        })?;
+        let doc: OrderDoc = serde_json::from_value(Value::Object(fields))
+            .map_err(|e| (value_error_kind(&e), e.to_string()))?;
         return doc.into_order();
     }
     let mut values: [Option<String>; ORDER_COLUMNS.len()] = Default::default();

@@ -8,7 +8,7 @@
 //! skipped; a line that is not a JSON object, or not an order, costs only
 //! itself and is reported at its line number.
 
-use super::json::order_from_object;
+use super::json::{order_from_object, parse_error_kind};
 use super::lines::{Line, LineReader};
 use super::{ErrorKind, ErrorSink, Position, ReadResult, MAX_RECORD_BYTES};
 use crate::model::Record;
@@ -35,13 +35,10 @@ impl<R: BufRead> JsonLinesReader<R> {
 /// One line's order, or why it is not one.
 fn parse_line(bytes: &[u8]) -> Result<Record, (ErrorKind, String)> {
     let fields: Map<String, Value> = serde_json::from_slice(bytes).map_err(|e| {
-        let kind = match e.classify() {
-            _ if std::str::from_utf8(bytes).is_err() => ErrorKind::InvalidEncoding,
-            serde_json::error::Category::Eof => ErrorKind::Truncated,
-            serde_json::error::Category::Data => ErrorKind::InvalidValue,
-            _ => ErrorKind::Syntax,
-        };
-        (kind, format!("not a JSON object: {e}"))
+        (
+            parse_error_kind(&e, bytes),
+            format!("not a JSON object: {e}"),
+        )
     })?;
     order_from_object(fields).map(Record::Order)
 }

@@ -272,19 +272,15 @@ fn sniff_json_lines(head: &[u8]) -> Option<SourceFormat> {
     let text = head.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(head);
     let start = text.iter().position(|b| !b.is_ascii_whitespace())?;
     let text = &text[start..];
-    match memchr::memchr(b'\n', text) {
-        Some(end) => {
-            serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&text[..end])
-                .ok()
-                .map(|_| SourceFormat::JsonLines)
-        }
-        None if text.len() == head.len() - start && head.len() >= 4096 => {
-            (text.first() == Some(&b'{')).then_some(SourceFormat::JsonLines)
-        }
-        None => serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(text)
-            .ok()
-            .map(|_| SourceFormat::JsonLines),
+    let line_end = memchr::memchr(b'\n', text);
+    if line_end.is_none() && head.len() >= 4096 {
+        // A first line longer than the head: an object, by its first byte.
+        return (text.first() == Some(&b'{')).then_some(SourceFormat::JsonLines);
     }
+    let first_line = &text[..line_end.unwrap_or(text.len())];
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(first_line)
+        .ok()
+        .map(|_| SourceFormat::JsonLines)
 }
 
 /// Opens a reader for `path` in the given format.
@@ -322,6 +318,16 @@ pub fn read<R: BufRead + Send + 'static>(
 pub struct Listing {
     pub files: Vec<(PathBuf, SourceFormat)>,
     pub unrecognised: Vec<PathBuf>,
+}
+
+impl Listing {
+    /// Names each file that matches no format in a warning: none is
+    /// skipped in silence.
+    pub fn warn_unrecognised(&self) {
+        for skipped in &self.unrecognised {
+            tracing::warn!(file = %skipped.display(), "{}", NOT_A_DATASET_FILE);
+        }
+    }
 }
 
 /// Every file directly inside `dir`, recognised or not.

@@ -19,7 +19,7 @@
 //! CPython-written pickle memoises every object, and since a later `GET` may
 //! refer to any of them, those are kept until the end of the file.
 
-use super::json::order_from_object;
+use super::json::{order_from_object, value_error_kind};
 use super::{ErrorKind, ErrorSink, Position, ReadResult, RecordError, MAX_RECORD_BYTES};
 use crate::model::{Conversation, LogEvent, Record, Review};
 use serde_json::{Map, Number, Value};
@@ -437,12 +437,8 @@ impl<R: BufRead> PickleReader<R> {
             return Err(err(ErrorKind::MissingField, "no \"payload\"".into()));
         };
         let serde_err = |e: serde_json::Error| {
-            let kind = if e.to_string().starts_with("missing field") {
-                ErrorKind::MissingField
-            } else {
-                ErrorKind::InvalidValue
-            };
-            err(kind, format!("{kind} payload: {e}"))
+            let class = value_error_kind(&e);
+            err(class, format!("{class} payload: {e}"))
         };
         match kind.as_str() {
             "review" => serde_json::from_value::<Review>(payload)
