@@ -47,6 +47,21 @@ python3 -c "import moto.server, boto3" 2>/dev/null || python3 -m pip install --q
 schemathesis=4.32.5
 [ "$(python3 -c 'import schemathesis; print(schemathesis.__version__)' 2>/dev/null)" = "$schemathesis" ] \
     || python3 -m pip install --quiet "schemathesis==$schemathesis"
+# The DataFrame pickle test (tests/python_interop.rs) writes frames with three
+# generations of pandas, each in its own virtual environment in the cache.
+python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
+pandas_envs=${BAEDAL_CACHE:-$HOME/.cache/baedal}/tools
+for pins in "pandas==1.5.3 numpy==1.24.4" "pandas==2.2.3 numpy==1.26.4" "pandas==3.1.1 numpy==2.4.6"; do
+    version=${pins%% *}
+    env_dir=$pandas_envs/pandas-${version#pandas==}
+    if ! "$env_dir/bin/python" -c "import pandas" 2>/dev/null; then
+        log "installing $pins into $env_dir"
+        rm -rf "$env_dir"
+        python3 -m venv "$env_dir"
+        # shellcheck disable=SC2086 # the pins are separate arguments
+        "$env_dir/bin/python" -m pip install --quiet $pins
+    fi
+done
 # The dashboard's browser test: Debian's Chromium driven by playwright-core
 # (from npm, into the cache; it uses the system Chromium, downloads none).
 command -v chromium >/dev/null 2>&1 || apt_install chromium

@@ -150,3 +150,212 @@ fn pickles_of_datetimes_decimals_and_latin1_text_read_in_every_protocol() {
         }
     }
 }
+
+/// Builds a typed DataFrame from the orders baedal read (`orders.jsonl`),
+/// pickles it as `DataFrame.to_pickle` does in several protocols and
+/// layouts, and writes, per pickle, what `pandas.read_pickle` loads back.
+const DATA_FRAMES_AS_PANDAS_WRITES_THEM: &str = r#"
+import json, math, sys
+import numpy as np, pandas as pd
+d = sys.argv[1]
+rows = [json.loads(line) for line in open(f"{d}/orders.jsonl", encoding="utf-8")]
+df = pd.DataFrame(rows).drop(columns=["kind", "items"])
+for c in ("order_time", "updated_at"):
+    # Naive datetime64 columns hold KST wall-clock times.
+    df[c] = pd.to_datetime(df[c], utc=True).dt.tz_convert("Asia/Seoul").dt.tz_localize(None)
+df["item_count"] = df["item_count"].astype("int32")
+df["discount_amount"] = df["discount_amount"].astype("int16")
+df["delivery_fee"] = df["delivery_fee"].astype("uint32")
+df["store_lat"] = df["store_lat"].astype("float32")
+df["weather"] = df["weather"].astype("string")
+df["is_large"] = df["order_amount"] > 30000
+frames = {
+    "plain": df,
+    "indexed": df.set_index("order_id"),
+    "reordered": df[list(reversed(df.columns))],
+}
+v = pd.__version__
+def plain(x):
+    if x is None or x is pd.NaT or (isinstance(x, float) and math.isnan(x)):
+        return None
+    if isinstance(x, pd.Timestamp):
+        return x.isoformat() + "+09:00"
+    if isinstance(x, np.generic):
+        return plain(x.item())
+    return x
+for name, frame in frames.items():
+    for protocol in (0, 2, 4, 5):
+        path = f"{d}/{name}-pandas-{v}-protocol-{protocol}.pkl"
+        frame.to_pickle(path, protocol=protocol)
+        back = pd.read_pickle(path).reset_index()
+        expected = [{k: plain(x) for k, x in r.items() if k != "index"} for r in back.to_dict("records")]
+        with open(path + ".expected.json", "w", encoding="utf-8") as f:
+            json.dump(expected, f, ensure_ascii=False)
+"#;
+
+/// The Python interpreters of the pandas versions scripts/setup.sh installs.
+fn pandas_pythons() -> Vec<std::path::PathBuf> {
+    let cache = std::env::var_os("BAEDAL_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/baedal")
+        });
+    let mut pythons: Vec<_> = std::fs::read_dir(cache.join("tools"))
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .filter(|e| e.file_name().to_string_lossy().starts_with("pandas-"))
+                .map(|e| e.path().join("bin/python"))
+                .collect()
+        })
+        .unwrap_or_default();
+    pythons.sort();
+    assert!(
+        pythons.len() >= 3,
+        "three pandas environments under {}/tools (scripts/setup.sh makes them), found {pythons:?}",
+        cache.display()
+    );
+    pythons
+}
+
+/// Whether baedal's cell and pandas's are the same value: equal text or
+/// numbers, or the same instant.
+fn same_cell(ours: &serde_json::Value, theirs: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (ours, theirs) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (Value::String(a), Value::String(b)) => {
+            a == b
+                || matches!(
+                    (chrono::DateTime::parse_from_rfc3339(a), chrono::DateTime::parse_from_rfc3339(b)),
+                    (Ok(x), Ok(y)) if x == y
+                )
+        }
+        (a, b) => a == b,
+    }
+}
+
+#[test]
+fn data_frames_pickled_by_three_pandas_versions_read_cell_for_cell_as_pandas_loads_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sample/orders.csv");
+    let read = Command::new(env!("CARGO_BIN_EXE_baedal"))
+        .arg("records")
+        .arg(&sample)
+        .output()
+        .unwrap();
+    let orders: String = String::from_utf8_lossy(&read.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('\t').map(|(_, json)| format!("{json}\n")))
+        .collect();
+    std::fs::write(dir.path().join("orders.jsonl"), &orders).unwrap();
+    let order_count = orders.lines().count();
+    assert!(order_count > 500, "the sample's orders: {order_count}");
+
+    let pythons = pandas_pythons();
+    for python in &pythons {
+        let out = Command::new(python)
+            .arg("-c")
+            .arg(DATA_FRAMES_AS_PANDAS_WRITES_THEM)
+            .arg(dir.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}: {}",
+            python.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let mut pickles: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "pkl"))
+        .collect();
+    pickles.sort();
+    assert_eq!(pickles.len(), pythons.len() * 3 * 4, "{pickles:?}");
+    for pickle in pickles {
+        let what = pickle.file_name().unwrap().to_string_lossy().into_owned();
+        let expected: Vec<serde_json::Map<String, serde_json::Value>> = serde_json::from_str(
+            &std::fs::read_to_string(format!("{}.expected.json", pickle.display())).unwrap(),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_baedal"))
+            .arg("records")
+            .arg(&pickle)
+            .output()
+            .unwrap();
+        let ours: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l.split_once('\t').unwrap().1).unwrap())
+            .collect();
+        assert_eq!(
+            ours.len(),
+            order_count,
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(expected.len(), order_count, "{what}");
+        for (row, (ours, theirs)) in ours.iter().zip(&expected).enumerate() {
+            let mut compared = 0;
+            for (column, cell) in theirs {
+                if let Some(our_cell) = ours.get(column) {
+                    compared += 1;
+                    assert!(
+                        same_cell(our_cell, cell),
+                        "{what}, row {row}, {column}: baedal read {our_cell}, pandas loads {cell}"
+                    );
+                }
+            }
+            assert!(
+                compared >= 28,
+                "{what}, row {row}: only {compared} columns compared"
+            );
+        }
+    }
+}
+
+#[test]
+fn data_frame_columns_this_reader_does_not_read_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+import sys, pandas as pd
+d = sys.argv[1]
+df = pd.DataFrame({"order_id": ["O1", "O2"], "order_status": ["DELIVERED", "CANCELLED"]})
+df.assign(category=pd.Categorical(["치킨", "피자"])).to_pickle(f"{d}/categorical.pkl")
+df.assign(order_time=pd.to_datetime(["2024-01-01", "2024-01-02"]).tz_localize("UTC")).to_pickle(f"{d}/aware.pkl")
+df.assign(order_amount=pd.array([1, None], dtype="Int64")).to_pickle(f"{d}/nullable.pkl")
+"#;
+    let python = pandas_pythons().pop().unwrap();
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for (file, named) in [
+        ("categorical.pkl", "Categorical"),
+        ("aware.pkl", "DatetimeTZDtype"),
+        ("nullable.pkl", "IntegerArray"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_baedal"))
+            .arg("records")
+            .arg(dir.path().join(file))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            out.stdout.is_empty(),
+            "{file}: no rows of a frame that is not read whole"
+        );
+        assert!(
+            stderr.contains("refused") && stderr.contains(named),
+            "{file}: the refusal names {named}: {stderr}"
+        );
+    }
+}

@@ -10,7 +10,7 @@
 //! fraction, else a float.
 
 use super::Node;
-use chrono::{FixedOffset, NaiveDate, TimeZone};
+use chrono::{DateTime, FixedOffset, NaiveDate, NaiveDateTime, TimeZone};
 
 /// The constructors interpreted, as `module.name`.
 const ALLOWED: [&str; 6] = [
@@ -84,15 +84,24 @@ fn datetime(state: &[u8], offset_seconds: Option<i32>) -> Option<Node> {
         u32::from(second),
         micros,
     )?;
-    let zone = match offset_seconds {
-        Some(seconds) => FixedOffset::east_opt(seconds)?,
-        None => kst(),
-    };
-    let at = zone.from_local_datetime(&naive).single()?;
-    Some(Node::Str(
-        at.with_timezone(&kst())
-            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false),
-    ))
+    match offset_seconds {
+        Some(seconds) => {
+            let at = FixedOffset::east_opt(seconds)?
+                .from_local_datetime(&naive)
+                .single()?;
+            Some(Node::Str(rfc3339_kst(at.with_timezone(&kst()))))
+        }
+        None => kst_text(naive).map(Node::Str),
+    }
+}
+
+/// A naive time (KST, as every naive time in the data) as RFC 3339 text.
+pub(super) fn kst_text(naive: NaiveDateTime) -> Option<String> {
+    kst().from_local_datetime(&naive).single().map(rfc3339_kst)
+}
+
+fn rfc3339_kst(at: DateTime<FixedOffset>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
 }
 
 /// A date's pickled state: year (2 bytes), month, day.

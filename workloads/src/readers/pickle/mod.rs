@@ -6,9 +6,10 @@
 //! `NEWOBJ_EX`, `EXT*`, `PERSID`, out-of-band buffers) produce an inert
 //! "refused" marker instead, so the element that contains one is rejected with
 //! the name of what it tried to call, while the plain elements around it are
-//! still read. The one exception is a short list of constructors a data
-//! pickle needs (datetimes, dates, Decimals, [`allowlist`]): those are
-//! interpreted from their arguments, never imported.
+//! still read. The exceptions are the constructors a data pickle needs
+//! (datetimes, dates, Decimals, [`allowlist`]) and those a pandas
+//! DataFrame is made of ([`frame`]): they are interpreted from their
+//! arguments, never imported.
 //!
 //! An element is the guide's `{kind, source, payload}` dict, or a plain dict
 //! of order fields (what `DataFrame.to_dict("records")` gives).
@@ -24,15 +25,17 @@ use super::{ErrorKind, ErrorSink, Position, ReadResult, RecordError, MAX_RECORD_
 use crate::model::{Conversation, LogEvent, Record, Review};
 use serde_json::{Map, Number, Value};
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, BufRead};
+use std::io::{self, BufRead, Read};
 use std::path::Path;
 
 mod allowlist;
+mod frame;
 mod opcodes;
 
-/// The longest string or bytes object accepted (larger lengths are taken to
-/// be a corrupt or hostile file).
-const MAX_OBJECT_BYTES: usize = 16 * MAX_RECORD_BYTES;
+/// The longest string or bytes object accepted: a DataFrame block's data
+/// (32 M eight-byte cells). Objects are read as their bytes arrive, so a
+/// corrupt or hostile length allocates no more than the file holds.
+const MAX_OBJECT_BYTES: usize = 256 << 20;
 /// Deepest nesting converted (also stops recursive structures).
 const MAX_DEPTH: usize = 64;
 
@@ -46,7 +49,6 @@ enum Node {
     BigInt,
     Float(f64),
     Str(String),
-    Bytes,
     List(Vec<Id>),
     Tuple(Vec<Id>),
     Dict(Vec<(Id, Id)>),
@@ -55,7 +57,7 @@ enum Node {
     Refused(String),
     /// An interpreted constructor ([`allowlist`]), as `module.name`.
     Global(String),
-    /// Short bytes, kept for the constructors that read them.
+    /// A bytes object (a datetime's state, an array's data).
     Blob(Vec<u8>),
     /// A `datetime.timedelta`, in microseconds.
     Delta(i64),
@@ -63,6 +65,8 @@ enum Node {
     Tz(i32),
     /// An interpreted constructor called with arguments it does not take.
     Invalid(String),
+    /// An interpreted numpy or pandas object ([`frame`]).
+    Frame(frame::Part),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -112,6 +116,8 @@ pub struct PickleReader<R> {
     failures: VecDeque<RecordError>,
     element_index: usize,
     done: bool,
+    /// A pickled DataFrame, whose rows are handed out after its `STOP`.
+    frame: Option<frame::FrameRows>,
 }
 
 impl<R: BufRead> PickleReader<R> {
@@ -129,6 +135,7 @@ impl<R: BufRead> PickleReader<R> {
             failures: VecDeque::new(),
             element_index: 0,
             done: false,
+            frame: None,
         }
     }
 
@@ -146,8 +153,11 @@ impl<R: BufRead> PickleReader<R> {
                 format!("object of {n} bytes exceeds the {MAX_OBJECT_BYTES}-byte limit"),
             );
         }
-        let mut v = vec![0u8; n];
-        self.input.read_exact(&mut v)?;
+        let mut v = Vec::with_capacity(n.min(MAX_RECORD_BYTES));
+        (&mut self.input).take(n as u64).read_to_end(&mut v)?;
+        if v.len() < n {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof).into());
+        }
         self.offset += n as u64;
         Ok(v)
     }
@@ -302,7 +312,7 @@ impl<R: BufRead> PickleReader<R> {
                     "integer too large for 64 bits".into(),
                 ))
             }
-            Node::Bytes | Node::Blob(_) => {
+            Node::Blob(_) => {
                 return Err((
                     ErrorKind::InvalidValue,
                     "bytes value where text is expected".into(),
@@ -314,6 +324,7 @@ impl<R: BufRead> PickleReader<R> {
                     "a time difference or zone where a value is expected".into(),
                 ))
             }
+            Node::Global(what) if frame::is_missing(what) => Value::Null,
             Node::Global(what) => {
                 return Err((
                     ErrorKind::InvalidValue,
@@ -321,6 +332,12 @@ impl<R: BufRead> PickleReader<R> {
                 ))
             }
             Node::Invalid(why) => return Err((ErrorKind::InvalidValue, why.clone())),
+            Node::Frame(_) => {
+                return Err((
+                    ErrorKind::InvalidValue,
+                    "a numpy or pandas object where a value is expected".into(),
+                ))
+            }
             Node::List(v) | Node::Tuple(v) | Node::Set(v) => Value::Array(
                 v.iter()
                     .map(|i| self.to_value(*i, depth + 1))
@@ -469,6 +486,33 @@ impl<R: BufRead> PickleReader<R> {
     }
 }
 
+impl<R: BufRead> PickleReader<R> {
+    /// The next row of a pickled DataFrame, as the record its cells make.
+    fn next_frame_row(&mut self) -> Option<ReadResult> {
+        let frame = self.frame.as_mut()?;
+        let at = frame.at;
+        let (index, cells) = frame.next_row(&self.nodes)?;
+        let mut fields = Map::new();
+        for (name, cell) in cells {
+            let value = match cell {
+                Some(frame::Cell::Value(v)) => Ok(v),
+                Some(frame::Cell::Object(id)) => self.to_value(id, 1),
+                None => Err((ErrorKind::InvalidValue, "no cell in this row".into())),
+            };
+            match value {
+                Ok(value) => {
+                    fields.insert(name, value);
+                }
+                Err((kind, reason)) => {
+                    let reason = format!("DataFrame row #{index}, column {name:?}: {reason}");
+                    return Some(Err(self.errors.error(Position::Byte(at), kind, reason)));
+                }
+            }
+        }
+        Some(self.record_of(Value::Object(fields), at, index))
+    }
+}
+
 fn refused(what: &str) -> (ErrorKind, String) {
     (
         ErrorKind::Refused,
@@ -499,6 +543,9 @@ impl<R: BufRead> Iterator for PickleReader<R> {
             }
             if let Some(e) = self.failures.pop_front() {
                 return Some(Err(e));
+            }
+            if let Some(row) = self.next_frame_row() {
+                return Some(row);
             }
             if self.done {
                 return None;

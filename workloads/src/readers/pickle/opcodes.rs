@@ -8,7 +8,7 @@ impl<R: BufRead> PickleReader<R> {
     /// A class or function reference: an interpreted constructor, or a
     /// refusal naming it.
     fn global(&mut self, qualified: String, at: u64) {
-        if allowlist::is_allowed(&qualified) {
+        if allowlist::is_allowed(&qualified) || frame::is_allowed(&qualified) {
             self.push(Node::Global(qualified), at);
         } else {
             self.refuse(qualified, at);
@@ -42,6 +42,11 @@ impl<R: BufRead> PickleReader<R> {
                         }
                         Node::Refused(what) => {
                             return Err(Fatal::Bad(ErrorKind::Refused, refused(what).1))
+                        }
+                        Node::Frame(_) => {
+                            let rows = frame::FrameRows::new(id, &self.nodes, at)
+                                .map_err(|(kind, reason)| Fatal::Bad(kind, reason))?;
+                            self.frame = Some(rows);
                         }
                         _ => {
                             return bad(
@@ -152,10 +157,10 @@ impl<R: BufRead> PickleReader<R> {
                     self.uint(1)?
                 } as usize;
                 let raw = self.bytes(n)?;
-                self.push(
-                    String::from_utf8(raw).map(Node::Str).unwrap_or(Node::Bytes),
-                    at,
-                );
+                let node = String::from_utf8(raw)
+                    .map(Node::Str)
+                    .unwrap_or_else(|e| Node::Blob(e.into_bytes()));
+                self.push(node, at);
             }
             b'B' | b'C' | 0x8e | 0x96 => {
                 let n = match op {
@@ -164,13 +169,7 @@ impl<R: BufRead> PickleReader<R> {
                     _ => self.uint(8)?,
                 } as usize;
                 let data = self.bytes(n)?;
-                // Short bytes are kept: a datetime's state is 10 of them.
-                let node = if n <= 64 {
-                    Node::Blob(data)
-                } else {
-                    Node::Bytes
-                };
-                self.push(node, at);
+                self.push(Node::Blob(data), at);
             }
             b']' => {
                 self.push(Node::List(Vec::new()), at);
@@ -300,9 +299,16 @@ impl<R: BufRead> PickleReader<R> {
                 let callable = self.pop()?.0;
                 match (&self.nodes[callable], &self.nodes[args]) {
                     (Node::Global(what), Node::Tuple(items)) => {
-                        let values: Vec<&Node> = items.iter().map(|i| &self.nodes[*i]).collect();
-                        let node = allowlist::call(what, &values).unwrap_or_else(Node::Invalid);
-                        self.push(node, at);
+                        let (what, items) = (what.clone(), items.clone());
+                        let node = match frame::call(&what, &items, &mut self.nodes) {
+                            Some(built) => built,
+                            None => {
+                                let values: Vec<&Node> =
+                                    items.iter().map(|i| &self.nodes[*i]).collect();
+                                allowlist::call(&what, &values)
+                            }
+                        };
+                        self.push(node.unwrap_or_else(Node::Invalid), at);
                     }
                     _ => {
                         let what = format!("a call of {}", self.name_of(callable));
@@ -314,13 +320,26 @@ impl<R: BufRead> PickleReader<R> {
                 if op == 0x92 {
                     self.pop()?;
                 }
-                self.pop()?;
+                let args = self.pop()?.0;
                 let class = self.pop()?.0;
+                let no_args = matches!(&self.nodes[args], Node::Tuple(v) if v.is_empty());
+                if let (Node::Global(class), true) = (&self.nodes[class], no_args) {
+                    if let Some(instance) = frame::instance_of(class) {
+                        self.push(Node::Frame(instance), at);
+                        return Ok(());
+                    }
+                }
                 let what = format!("an instance of {}", self.name_of(class));
                 self.refuse(what, at);
             }
             b'b' => {
-                self.pop()?;
+                let state = self.pop()?.0;
+                let target = self.top_id()?;
+                if matches!(self.nodes[target], Node::Frame(_)) {
+                    self.nodes[target] =
+                        frame::build(target, state, &mut self.nodes).unwrap_or_else(Node::Invalid);
+                    return Ok(());
+                }
                 let (target, target_at) = self.pop()?;
                 let what = format!("state set on {}", self.name_of(target));
                 self.refuse(what, target_at);
