@@ -145,15 +145,26 @@ impl FieldSplitter {
     /// Feeds one physical line. Returns true when the record is complete.
     fn feed(&mut self, line: &[u8]) -> bool {
         // Fast path: a line with no quote at all is split where it lies.
-        if !self.in_quotes && memchr::memchr(b'"', line).is_none() {
+        if !self.in_quotes {
+            // One pass finds the commas, and any quote.
             let base = self.bytes.len();
-            self.bytes.extend_from_slice(line);
-            self.ends
-                .extend(memchr::memchr_iter(b',', line).map(|i| base + i));
-            // Commas are kept in `bytes` as separators; `ends` point at them.
-            self.ends.push(self.bytes.len());
-            self.separators_kept = true;
-            return true;
+            let ends_before = self.ends.len();
+            let mut quoted = false;
+            for i in memchr::memchr2_iter(b',', b'"', line) {
+                if line[i] == b'"' {
+                    quoted = true;
+                    break;
+                }
+                self.ends.push(base + i);
+            }
+            if !quoted {
+                self.bytes.extend_from_slice(line);
+                // Commas are kept in `bytes` as separators; `ends` point at them.
+                self.ends.push(self.bytes.len());
+                self.separators_kept = true;
+                return true;
+            }
+            self.ends.truncate(ends_before);
         }
         self.separators_kept = false;
         let mut i = 0;
@@ -217,13 +228,15 @@ impl FieldSplitter {
         self.ends.len() - self.ends_start
     }
 
-    /// Hands over the records held so far and starts empty buffers.
-    fn take(&mut self, bytes_capacity: usize, ends_capacity: usize) -> (Vec<u8>, Vec<usize>) {
+    /// Hands over the records held so far and goes on in `next` (emptied).
+    fn take(&mut self, mut next: (Vec<u8>, Vec<usize>)) -> (Vec<u8>, Vec<usize>) {
         self.record_start = 0;
         self.ends_start = 0;
+        next.0.clear();
+        next.1.clear();
         (
-            std::mem::replace(&mut self.bytes, Vec::with_capacity(bytes_capacity)),
-            std::mem::replace(&mut self.ends, Vec::with_capacity(ends_capacity)),
+            std::mem::replace(&mut self.bytes, next.0),
+            std::mem::replace(&mut self.ends, next.1),
         )
     }
 
@@ -244,6 +257,9 @@ struct Framer {
     expected_fields: usize,
     splitter: FieldSplitter,
     finished: bool,
+    /// Buffers of batches the reader is done with, to be filled again
+    /// (fresh megabyte buffers per batch cost page faults).
+    recycled: Receiver<(Vec<u8>, Vec<usize>)>,
 }
 
 impl Framer {
@@ -439,9 +455,16 @@ impl Framer {
             send(Job { schema, batch });
             return;
         }
-        let bytes_capacity = BATCH_RECORDS * 384;
         let ends_capacity = BATCH_RECORDS * (self.expected_fields + 1);
-        self.splitter.take(bytes_capacity, ends_capacity); // drop the header
+        let buffers = |recycled: &Receiver<_>| {
+            recycled.try_recv().unwrap_or_else(|_| {
+                (
+                    Vec::with_capacity(BATCH_RECORDS * 384),
+                    Vec::with_capacity(ends_capacity),
+                )
+            })
+        };
+        self.splitter.take(buffers(&self.recycled)); // drop the header
         loop {
             let mut items = Vec::with_capacity(BATCH_RECORDS);
             while items.len() < BATCH_RECORDS && !self.finished {
@@ -456,7 +479,7 @@ impl Framer {
                     }),
                 }
             }
-            let (bytes, ends) = self.splitter.take(bytes_capacity, ends_capacity);
+            let (bytes, ends) = self.splitter.take(buffers(&self.recycled));
             let batch = Batch { bytes, ends, items };
             if !batch.items.is_empty()
                 && !send(Job {
@@ -553,6 +576,8 @@ pub struct CsvReader {
     converted: Option<Receiver<Vec<ReadResult>>>,
     ready: VecDeque<std::vec::IntoIter<ReadResult>>,
     encoding: Option<TextEncoding>,
+    /// Where converted batches' buffers go back to the framer.
+    recycle: Option<SyncSender<(Vec<u8>, Vec<usize>)>>,
 }
 
 impl CsvReader {
@@ -573,9 +598,11 @@ impl CsvReader {
                     converted: None,
                     ready,
                     encoding: None,
+                    recycle: None,
                 };
             }
         };
+        let (recycle, recycled) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
         let framer = Framer {
             lines: LineReader::new(text, MAX_RECORD_BYTES),
             errors: errors.clone(),
@@ -583,6 +610,7 @@ impl CsvReader {
             expected_fields: 0,
             splitter: FieldSplitter::default(),
             finished: false,
+            recycled,
         };
         let (to_reader, batches) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
         let (to_converter, jobs) = std::sync::mpsc::sync_channel::<Arc<Job>>(BATCHES_IN_FLIGHT);
@@ -615,6 +643,7 @@ impl CsvReader {
                 converted: None,
                 ready,
                 encoding,
+                recycle: None,
             };
         }
         CsvReader {
@@ -622,6 +651,7 @@ impl CsvReader {
             converted: Some(converted),
             ready,
             encoding,
+            recycle: Some(recycle),
         }
     }
 
@@ -652,6 +682,9 @@ impl Iterator for CsvReader {
             };
             self.ready.push_back(theirs.into_iter());
             self.ready.push_back(mine.into_iter());
+            if let (Ok(done), Some(recycle)) = (Arc::try_unwrap(job), &self.recycle) {
+                let _ = recycle.try_send((done.batch.bytes, done.batch.ends));
+            }
         }
     }
 }
