@@ -32,3 +32,6 @@ export BAEDAL_HELM="$cache/tools/bin/helm"
 cargo build --workspace --bins --quiet
 # A hung test fails the run (with its output) long before CI's own limit.
 timeout 45m cargo test --workspace
+# The two container images, built without a daemon and their contents run
+# (read-only root, uid 10001), with an SBOM each.
+scripts/images.sh

@@ -192,7 +192,8 @@ pub(super) fn workload_container(
         name: name.into(),
         image: Some(p.spec.image.clone()),
         image_pull_policy: Some(p.spec.image_pull_policy.as_str().into()),
-        command: Some(vec!["baedal".into()]),
+        // The image's entrypoint, the `baedal` binary, runs the args.
+        command: None,
         args: Some(args),
         env: Some(workload_env(p)),
         resources: Some(resources(res)),

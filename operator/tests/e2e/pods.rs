@@ -7,9 +7,12 @@
 //! Postgres and Redis. When the process ends, its exit code becomes the
 //! pod's status, as a kubelet would report it, so Jobs complete or fail.
 //!
-//! The workloads image's own files are the `baedal` binary on `PATH` and
-//! the sample dataset at `/usr/share/baedal/sample`
-//! (operator/workloads.Dockerfile); the harness lays out the same.
+//! The image a container names is read from its list, images/<name>.list,
+//! the one description scripts/images.sh and the Dockerfiles build it from:
+//! the harness lays out the same files (this build's binary at the list's
+//! path, the list's directories), starts with the image's environment, and
+//! runs the image's entrypoint and command where the pod spec gives no
+//! command or no args, as a container runtime would.
 
 use crate::cluster::{cluster, eventually, repo};
 use crate::operator::{quickstart_yaml, service, Namespace, Operator};
@@ -23,8 +26,50 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// Where the workloads image keeps the sample dataset.
-const IMAGE_SAMPLE_DIR: &str = "/usr/share/baedal/sample";
+/// What images/<name>.list says of an image.
+#[derive(Debug, Default)]
+struct ImageList {
+    /// Binaries of this build: name and path in the image.
+    binaries: Vec<(String, String)>,
+    /// Directories of the repository: source and path in the image.
+    trees: Vec<(String, String)>,
+    env: Vec<(String, String)>,
+    entrypoint: Vec<String>,
+    cmd: Vec<String>,
+}
+
+impl ImageList {
+    /// The list of the image `reference` names (`registry/baedal:tag` → baedal).
+    fn of(reference: &str) -> ImageList {
+        let without_tag = reference.rsplit_once(':').map_or(reference, |(name, tag)| {
+            if tag.contains('/') {
+                reference
+            } else {
+                name
+            }
+        });
+        let name = without_tag.rsplit('/').next().unwrap_or(without_tag);
+        let path = repo().join("images").join(format!("{name}.list"));
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("the pod's image {reference}: {}: {e}", path.display()));
+        let mut list = ImageList::default();
+        for line in text.lines() {
+            let words: Vec<String> = line.split_whitespace().map(String::from).collect();
+            match words.first().map(String::as_str) {
+                Some("binary") => list.binaries.push((words[1].clone(), words[2].clone())),
+                Some("tree") => list.trees.push((words[1].clone(), words[2].clone())),
+                Some("env") => {
+                    let (k, v) = words[1].split_once('=').expect("env NAME=value");
+                    list.env.push((k.into(), v.into()));
+                }
+                Some("entrypoint") => list.entrypoint = words[1..].to_vec(),
+                Some("cmd") => list.cmd = words[1..].to_vec(),
+                _ => {}
+            }
+        }
+        list
+    }
+}
 
 /// The `baedal` binary of this build (the workloads image's entrypoint).
 fn baedal_binary() -> PathBuf {
@@ -130,13 +175,31 @@ pub async fn start(client: &Client, pod: &Pod) -> PodProcess {
         .tempdir_in("/var/tmp/baedal")
         .expect("tempdir");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    // The image: `baedal` on PATH.
-    let bin = dir.path().join("bin");
-    std::fs::create_dir(&bin).expect("bin dir");
-    std::fs::copy(baedal_binary(), bin.join("baedal")).expect("copy baedal");
-    // The volumes, in the private mount namespace at their mount paths.
-    let mut mounts: Vec<(PathBuf, String)> =
-        vec![(repo().join("data/sample"), IMAGE_SAMPLE_DIR.into())];
+    // The image's files, then the volumes, in the private mount namespace
+    // at their paths.
+    let image = ImageList::of(
+        container
+            .image
+            .as_deref()
+            .expect("the container names its image"),
+    );
+    let mut mounts: Vec<(PathBuf, String)> = Vec::new();
+    for (name, path) in &image.binaries {
+        let (parent, file) = path.rsplit_once('/').expect("an absolute path");
+        let bin = dir
+            .path()
+            .join(format!("image-{}", parent.replace('/', "-")));
+        std::fs::create_dir_all(&bin).expect("bin dir");
+        assert_eq!(
+            name, "baedal",
+            "the harness has this build's baedal binary only"
+        );
+        std::fs::copy(baedal_binary(), bin.join(file)).expect("copy baedal");
+        mounts.push((bin, parent.into()));
+    }
+    for (source, path) in &image.trees {
+        mounts.push((repo().join(source), path.clone()));
+    }
     for m in container.volume_mounts.clone().unwrap_or_default() {
         let volume = spec
             .volumes
@@ -164,9 +227,8 @@ pub async fn start(client: &Client, pod: &Pod) -> PodProcess {
         }
         mounts.push((source, m.mount_path.clone()));
     }
-    // The environment: only what the spec gives, as in a container.
-    let mut env: Vec<(String, String)> =
-        vec![("PATH".into(), format!("{}:/usr/bin:/bin", bin.display()))];
+    // The environment: the image's, then what the spec gives, as in a container.
+    let mut env: Vec<(String, String)> = image.env.clone();
     for from in container.env_from.clone().unwrap_or_default() {
         if let Some(r) = from.secret_ref {
             let s = secrets
@@ -212,8 +274,12 @@ pub async fn start(client: &Client, pod: &Pod) -> PodProcess {
     script.push_str(&format!(
         "exec setpriv --reuid {user} --regid {user} --clear-groups -- \"$@\"\n"
     ));
-    let mut argv: Vec<String> = container.command.clone().unwrap_or_default();
-    argv.extend(container.args.clone().unwrap_or_default());
+    // A command replaces the image's entrypoint and command; args replace its command.
+    let argv: Vec<String> = match (&container.command, &container.args) {
+        (Some(command), args) => [command.clone(), args.clone().unwrap_or_default()].concat(),
+        (None, Some(args)) => [image.entrypoint.clone(), args.clone()].concat(),
+        (None, None) => [image.entrypoint.clone(), image.cmd.clone()].concat(),
+    };
     assert!(
         !argv.is_empty(),
         "the harness runs what the pod names; this one names nothing"
