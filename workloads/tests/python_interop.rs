@@ -6,7 +6,16 @@ use std::process::Command;
 
 /// Runs a Python script on a directory; a failure fails the test with its stderr.
 fn python(script: &str, dir: &std::path::Path) -> std::process::Output {
-    let output = Command::new("python3")
+    python_of(std::path::Path::new("python3"), script, dir)
+}
+
+/// [`python`] with the given interpreter.
+fn python_of(
+    interpreter: &std::path::Path,
+    script: &str,
+    dir: &std::path::Path,
+) -> std::process::Output {
+    let output = Command::new(interpreter)
         .arg("-c")
         .arg(script)
         .arg(dir)
@@ -14,7 +23,8 @@ fn python(script: &str, dir: &std::path::Path) -> std::process::Output {
         .expect("python3 runs");
     assert!(
         output.status.success(),
-        "python failed: {}",
+        "{} failed: {}",
+        interpreter.display(),
         String::from_utf8_lossy(&output.stderr)
     );
     output
@@ -88,6 +98,21 @@ fn pythons_standard_modules_read_every_generated_file() {
     );
 }
 
+/// What `baedal records FILE` reads: each record as JSON, and what it says
+/// on stderr (the records it refused).
+fn records(file: &std::path::Path) -> (Vec<serde_json::Value>, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_baedal"))
+        .arg("records")
+        .arg(file)
+        .output()
+        .unwrap();
+    let records = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l.split_once('\t').unwrap().1).unwrap())
+        .collect();
+    (records, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 const PICKLES_AS_PYTHON_USERS_WRITE_THEM: &str = r#"
 import datetime as dt, decimal, pickle, sys
 d = sys.argv[1]
@@ -122,16 +147,7 @@ fn pickles_of_datetimes_decimals_and_latin1_text_read_in_every_protocol() {
     for protocol in 0..=highest {
         for shape in ["flat", "wrapped"] {
             let file = dir.path().join(format!("{shape}-{protocol}.pkl"));
-            let out = Command::new(env!("CARGO_BIN_EXE_baedal"))
-                .arg("records")
-                .arg(&file)
-                .output()
-                .unwrap();
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let orders: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(|l| serde_json::from_str(l.split_once('\t').unwrap().1).unwrap())
-                .collect();
+            let (orders, stderr) = records(&file);
             let what = format!("{shape}, protocol {protocol}: {stderr}");
             assert_eq!(orders.len(), 2, "{what}");
             let (a, b) = (&orders[0], &orders[1]);
@@ -238,14 +254,10 @@ fn same_cell(ours: &serde_json::Value, theirs: &serde_json::Value) -> bool {
 fn data_frames_pickled_by_three_pandas_versions_read_cell_for_cell_as_pandas_loads_them() {
     let dir = tempfile::tempdir().unwrap();
     let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../data/sample/orders.csv");
-    let read = Command::new(env!("CARGO_BIN_EXE_baedal"))
-        .arg("records")
-        .arg(&sample)
-        .output()
-        .unwrap();
-    let orders: String = String::from_utf8_lossy(&read.stdout)
-        .lines()
-        .filter_map(|l| l.split_once('\t').map(|(_, json)| format!("{json}\n")))
+    let orders: String = records(&sample)
+        .0
+        .iter()
+        .map(|order| format!("{order}\n"))
         .collect();
     std::fs::write(dir.path().join("orders.jsonl"), &orders).unwrap();
     let order_count = orders.lines().count();
@@ -253,18 +265,7 @@ fn data_frames_pickled_by_three_pandas_versions_read_cell_for_cell_as_pandas_loa
 
     let pythons = pandas_pythons();
     for python in &pythons {
-        let out = Command::new(python)
-            .arg("-c")
-            .arg(DATA_FRAMES_AS_PANDAS_WRITES_THEM)
-            .arg(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            python.display(),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        python_of(python, DATA_FRAMES_AS_PANDAS_WRITES_THEM, dir.path());
     }
 
     let mut pickles: Vec<_> = std::fs::read_dir(dir.path())
@@ -280,21 +281,8 @@ fn data_frames_pickled_by_three_pandas_versions_read_cell_for_cell_as_pandas_loa
             &std::fs::read_to_string(format!("{}.expected.json", pickle.display())).unwrap(),
         )
         .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_baedal"))
-            .arg("records")
-            .arg(&pickle)
-            .output()
-            .unwrap();
-        let ours: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(|l| serde_json::from_str(l.split_once('\t').unwrap().1).unwrap())
-            .collect();
-        assert_eq!(
-            ours.len(),
-            order_count,
-            "{what}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let (ours, stderr) = records(&pickle);
+        assert_eq!(ours.len(), order_count, "{what}: {stderr}");
         assert_eq!(expected.len(), order_count, "{what}");
         for (row, (ours, theirs)) in ours.iter().zip(&expected).enumerate() {
             let mut compared = 0;
@@ -326,31 +314,15 @@ df.assign(category=pd.Categorical(["치킨", "피자"])).to_pickle(f"{d}/categor
 df.assign(order_time=pd.to_datetime(["2024-01-01", "2024-01-02"]).tz_localize("UTC")).to_pickle(f"{d}/aware.pkl")
 df.assign(order_amount=pd.array([1, None], dtype="Int64")).to_pickle(f"{d}/nullable.pkl")
 "#;
-    let python = pandas_pythons().pop().unwrap();
-    let out = Command::new(&python)
-        .arg("-c")
-        .arg(script)
-        .arg(dir.path())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    python_of(&pandas_pythons().pop().unwrap(), script, dir.path());
     for (file, named) in [
         ("categorical.pkl", "Categorical"),
         ("aware.pkl", "DatetimeTZDtype"),
         ("nullable.pkl", "IntegerArray"),
     ] {
-        let out = Command::new(env!("CARGO_BIN_EXE_baedal"))
-            .arg("records")
-            .arg(dir.path().join(file))
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let (rows, stderr) = records(&dir.path().join(file));
         assert!(
-            out.stdout.is_empty(),
+            rows.is_empty(),
             "{file}: no rows of a frame that is not read whole"
         );
         assert!(
