@@ -47,6 +47,14 @@ impl Rule {
     }
 }
 
+/// An RFM score, 1–5, of the customers ordered by `order_by` (ascending:
+/// the last ones score 5): `1 + ⌊5 × percent rank⌋`, capped at 5. Equal
+/// values share a rank, so customers with equal values share a score (an
+/// `ntile` would split a tie by whatever else orders the rows).
+pub fn quintile_score(order_by: &str) -> String {
+    format!("LEAST(5, 1 + floor(5 * percent_rank() OVER (ORDER BY {order_by})))::int")
+}
+
 /// The RFM segments, tried in order (R, F, M are the 1–5 scores).
 pub const RFM_SEGMENTS: [Rule; 8] = [
     Rule {

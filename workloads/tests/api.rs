@@ -472,6 +472,38 @@ fn customer_segments_and_lifetime_value_follow_the_documented_rules() {
 }
 
 #[test]
+fn customers_with_equal_rfm_values_get_equal_scores() {
+    let data = loaded();
+    runtime().block_on(async {
+        let pool = data.ns.pool().await;
+        for (value, score) in [
+            ("recency_days", "r_score"),
+            ("frequency", "f_score"),
+            ("monetary", "m_score"),
+        ] {
+            let split: Vec<(i64, i64)> = sqlx::query_as(&format!(
+                "SELECT {value}::bigint, count(DISTINCT {score}) FROM mart_customer_rfm
+                 GROUP BY {value} HAVING count(DISTINCT {score}) > 1"
+            ))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+            assert!(
+                split.is_empty(),
+                "{value}: equal values, several scores: {split:?}"
+            );
+            let (low, high): (i32, i32) = sqlx::query_as(&format!(
+                "SELECT min({score}), max({score}) FROM mart_customer_rfm"
+            ))
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            assert_eq!((low, high), (1, 5), "{score} spans 1–5");
+        }
+    });
+}
+
+#[test]
 fn cached_orders_come_from_redis_or_postgres_and_refill_the_cache() {
     let data = loaded();
     runtime().block_on(async {

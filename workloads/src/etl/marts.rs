@@ -6,11 +6,12 @@
 //! impossible value) count anywhere below; hours and days are Korea
 //! Standard Time. RFM: per customer, R = whole days from the last revenue
 //! order to the reference time, F = revenue orders, M = their revenue; each
-//! scored 1–5 by quintile (`ntile(5)`, ties broken by customer id; 5 = most
-//! recent / most frequent / highest spend).
+//! scored 1–5 by quintile of percent rank, equal values scoring the same
+//! ([`quintile_score`]; 5 = most recent / most frequent / highest spend).
 
 use crate::rules::{
-    case_of, distance_band_case, DELIVERY_OK, LATE, REFERENCE_CTE, REVENUE, RFM_SEGMENTS,
+    case_of, distance_band_case, quintile_score, DELIVERY_OK, LATE, REFERENCE_CTE, REVENUE,
+    RFM_SEGMENTS,
 };
 use sqlx::PgPool;
 
@@ -18,6 +19,11 @@ use sqlx::PgPool;
 fn statements() -> Vec<Vec<String>> {
     let late = LATE;
     let segment_case = case_of(&RFM_SEGMENTS);
+    let (r, f, m) = (
+        quintile_score("recency_days DESC"),
+        quintile_score("frequency"),
+        quintile_score("monetary"),
+    );
     let distance_band = distance_band_case();
     // Every table is a DELETE followed by its INSERT: one pair per transaction.
     let pairs: Vec<String> = vec![
@@ -66,10 +72,7 @@ fn statements() -> Vec<Vec<String>> {
                         count(*)::int AS frequency, sum(COALESCE(order_amount, 0))::bigint AS monetary
                  FROM orders WHERE is_valid AND {REVENUE} GROUP BY customer_id),
              scored AS (
-                 SELECT *, ntile(5) OVER (ORDER BY recency_days DESC, customer_id) AS r,
-                           ntile(5) OVER (ORDER BY frequency, customer_id) AS f,
-                           ntile(5) OVER (ORDER BY monetary, customer_id) AS m
-                 FROM agg)
+                 SELECT *, {r} AS r, {f} AS f, {m} AS m FROM agg)
              INSERT INTO mart_customer_rfm (customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, segment)
              SELECT customer_id, recency_days, frequency, monetary, r, f, m, {segment_case} FROM scored"
         ),
