@@ -104,7 +104,7 @@ const pages = {
     }
     await draw(query());
     const f = await api("/analytics/demand-forecast?days=7");
-    barChart(panel("forecast"), `수요 예측: 향후 7일 주문 수 (최근 4주 같은 요일·시간 평균, 검증 오차 ${formatPercent(f.backtest_mape)})`,
+    barChart(panel("forecast"), `수요 예측: 향후 7일 주문 수 (MSTL 모델, 최근 4주 롤링 검증 일별 오차 ${formatPercent(f.backtest_mape)})`,
       f.days.map(d => ({ label: `${d.date.slice(5)} ${d.weekday}`, value: d.orders })));
   },
 

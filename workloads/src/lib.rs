@@ -3,12 +3,14 @@
 //! and the data-quality profiler.
 
 pub mod api;
+pub mod churn;
 pub mod cli;
 pub mod columns;
 pub use baedal_contract::config;
 pub mod datagen;
 pub mod db;
 pub mod etl;
+pub mod forecast;
 pub mod ingest;
 pub mod kafka;
 pub mod metrics;

@@ -912,18 +912,87 @@ fn demand_forecast_and_churn_follow_their_documented_rules_on_the_files() {
         let last = valid(&data.orders).map(kst_day).max().unwrap();
         assert_eq!(f["last_day"], last.to_string());
         assert_eq!(f["days"].as_array().unwrap().len(), 3);
-        // Day one: each hour is the mean of the same weekday-hour over 4 weeks.
-        let next = last + chrono::Duration::days(1);
-        let mut expected = 0.0;
-        for weeks_back in 1..=4 {
-            let same = next - chrono::Duration::days(7 * weeks_back);
-            expected += valid(&data.orders).filter(|o| kst_day(o) == same).count() as f64;
+        let days = f["days"].as_array().unwrap();
+        for (i, day) in days.iter().enumerate() {
+            assert_eq!(
+                day["date"],
+                (last + chrono::Duration::days(i as i64 + 1)).to_string()
+            );
+            let hours = |key: &str| -> Vec<f64> {
+                day[key]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap())
+                    .collect()
+            };
+            let (point, lower, upper) = (
+                hours("by_hour"),
+                hours("by_hour_lower"),
+                hours("by_hour_upper"),
+            );
+            assert_eq!(point.len(), 24);
+            assert!(close(day["orders"].as_f64().unwrap(), point.iter().sum()));
+            for h in 0..24 {
+                assert!(
+                    0.0 <= lower[h] && lower[h] <= point[h] && point[h] <= upper[h],
+                    "{day}"
+                );
+            }
         }
-        expected /= 4.0;
-        let got = f["days"][0]["orders"].as_f64().unwrap();
-        assert!((got - expected).abs() < 1e-6, "{got} vs {expected}");
-        assert_eq!(f["days"][0]["date"], next.to_string());
-        assert!(f["backtest_mape"].as_f64().unwrap() >= 0.0);
+        // The backtest's seasonal naive, recomputed from the files: orders per
+        // KST hour, origins 1–4 weeks before the end, each predicting the
+        // week after it by the week before it.
+        let first = valid(&data.orders).map(kst_day).min().unwrap();
+        let hours = ((last - first).num_days() as usize + 1) * 24;
+        let mut series = vec![0.0_f64; hours];
+        for o in valid(&data.orders) {
+            let kst = o
+                .order_time
+                .at
+                .with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap());
+            let day = (kst_day(o) - first).num_days() as usize;
+            series[day * 24 + chrono::Timelike::hour(&kst) as usize] += 1.0;
+        }
+        let (mut scaled, mut daily) = (Vec::new(), Vec::new());
+        for w in (1..=4).rev() {
+            let origin = hours - w * 168;
+            let train = &series[..origin];
+            let scale = (168..origin)
+                .map(|t| (train[t] - train[t - 168]).abs())
+                .sum::<f64>()
+                / (origin - 168) as f64;
+            let naive = &train[origin - 168..];
+            let actual = &series[origin..origin + 168];
+            scaled.extend(naive.iter().zip(actual).map(|(p, a)| (p - a).abs() / scale));
+            for d in 0..7 {
+                let (p, a): (f64, f64) = (
+                    naive[d * 24..(d + 1) * 24].iter().sum(),
+                    actual[d * 24..(d + 1) * 24].iter().sum(),
+                );
+                if a > 0.0 {
+                    daily.push((p - a).abs() / a);
+                }
+            }
+        }
+        let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+        let backtest = &f["backtest"];
+        assert_eq!(backtest["weeks"], 4);
+        assert!(close(
+            backtest["seasonal_naive"]["mase"].as_f64().unwrap(),
+            mean(&scaled)
+        ));
+        assert!(close(
+            backtest["seasonal_naive"]["daily_mape"].as_f64().unwrap(),
+            mean(&daily)
+        ));
+        // The model does better than last week's same hour.
+        let model = &backtest["model"];
+        assert!(
+            model["mase"].as_f64().unwrap() < backtest["seasonal_naive"]["mase"].as_f64().unwrap(),
+            "{backtest}"
+        );
+        assert_eq!(f["backtest_mape"], model["daily_mape"]);
         let bad = get(&app, "/analytics/demand-forecast?days=0").await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 
@@ -981,6 +1050,37 @@ fn demand_forecast_and_churn_follow_their_documented_rules_on_the_files() {
             .map(|r| r["risk"].as_f64().unwrap())
             .collect();
         assert!(risks.windows(2).all(|w| w[0] >= w[1]) && risks.iter().all(|r| *r > 2.0));
+
+        // The classifier: validated at 30 days before the reference time on
+        // whether each customer ordered again in those 30 days.
+        let p = &churn.json["prediction"];
+        let cutoff = reference - chrono::Duration::days(30);
+        let seen: Vec<_> = times
+            .values()
+            .filter(|t| t.iter().any(|at| *at < cutoff))
+            .collect();
+        let gone = seen
+            .iter()
+            .filter(|t| !t.iter().any(|at| *at >= cutoff && *at < reference))
+            .count();
+        assert_eq!(p["validation_rows"], seen.len());
+        assert!(close(
+            p["validation_churn_rate"].as_f64().unwrap(),
+            gone as f64 / seen.len() as f64
+        ));
+        let auc = p["validation_auc"].as_f64().unwrap();
+        assert!(auc > 0.6 && auc <= 1.0, "validation AUC {auc}");
+        let likely: Vec<f64> = p["most_likely"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["probability"].as_f64().unwrap())
+            .collect();
+        assert!(!likely.is_empty() && likely.len() <= 5);
+        assert!(
+            likely.windows(2).all(|w| w[0] >= w[1])
+                && likely.iter().all(|p| (0.0..=1.0).contains(p))
+        );
     });
 }
 

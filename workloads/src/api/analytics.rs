@@ -9,7 +9,6 @@ use crate::rules::{distance_band_case, DELIVERY_OK, LATE, REVENUE};
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
-use chrono::NaiveDate;
 use serde::Serialize;
 
 pub fn router() -> Router<ApiContext> {
@@ -24,7 +23,6 @@ pub fn router() -> Router<ApiContext> {
             get(delivery_optimization),
         )
         .route("/analytics/menu", get(menu))
-        .route("/analytics/demand-forecast", get(demand_forecast))
 }
 
 #[derive(Debug, Serialize, PartialEq)]
@@ -48,7 +46,7 @@ pub struct OrderTrends {
     pub by_month: Vec<Bucket>,
 }
 
-const WEEKDAYS: [&str; 7] = ["월", "화", "수", "목", "금", "토", "일"];
+pub(super) const WEEKDAYS: [&str; 7] = ["월", "화", "수", "목", "금", "토", "일"];
 
 /// `GET /analytics/order-trends`: orders and revenue (GMV) by hour of day,
 /// weekday, day and month, in Korea Standard Time.
@@ -441,130 +439,4 @@ async fn menu(State(ctx): State<ApiContext>, params: Params) -> Result<CachedJso
         })
     })
     .await
-}
-
-#[derive(Debug, Serialize, PartialEq)]
-pub struct ForecastDay {
-    /// `YYYY-MM-DD` (KST).
-    pub date: String,
-    /// Korean weekday (`월`…`일`).
-    pub weekday: String,
-    pub orders: f64,
-    /// Expected orders per hour `00`–`23`.
-    pub by_hour: Vec<f64>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct DemandForecast {
-    pub model: &'static str,
-    /// The last day with data; the forecast starts the day after.
-    pub last_day: Option<String>,
-    pub days: Vec<ForecastDay>,
-    /// The same method applied to the last week of data, predicted from the
-    /// four weeks before it: mean absolute percentage error of daily totals.
-    pub backtest_mape: Option<f64>,
-}
-
-/// Weeks of history each forecast averages.
-pub const FORECAST_WEEKS: i64 = 4;
-
-/// `GET /analytics/demand-forecast?days=7`: expected orders per day and hour
-/// for the days after the data ends. Model: seasonal average — each hour of
-/// a future day is the mean of the same weekday and hour over the last
-/// [`FORECAST_WEEKS`] weeks (the data's strongest patterns are hour of day
-/// and weekday; six months are too short for yearly seasonality).
-async fn demand_forecast(
-    State(ctx): State<ApiContext>,
-    params: Params,
-) -> Result<CachedJson, ApiError> {
-    params.only(&["days"])?;
-    let days = params.integer("days", 1..=28, 7)?;
-    let key = format!("demand-forecast?{}", params.canonical());
-    ctx.cached(&key, async {
-        // Orders per KST day and hour over the last FORECAST_WEEKS + 1 weeks.
-        let rows: Vec<(NaiveDate, i32, i64)> = ctx
-            .query(
-                sqlx::query_as(
-                    "WITH last AS (SELECT max((order_time AT TIME ZONE 'Asia/Seoul')::date) AS d FROM orders WHERE is_valid)
-                     SELECT (order_time AT TIME ZONE 'Asia/Seoul')::date, extract(hour FROM order_time AT TIME ZONE 'Asia/Seoul')::int, count(*)
-                     FROM orders, last WHERE is_valid AND order_time >= ((last.d - $1::int)::timestamp AT TIME ZONE 'Asia/Seoul')
-                     GROUP BY 1, 2",
-                )
-                .bind((FORECAST_WEEKS as i32 + 1) * 7)
-                .fetch_all(&ctx.db),
-            )
-            .await?;
-        Ok(seasonal_forecast(&rows, days))
-    })
-    .await
-}
-
-/// The seasonal-average forecast from (day, hour, orders) counts.
-pub fn seasonal_forecast(rows: &[(NaiveDate, i32, i64)], days: i64) -> DemandForecast {
-    use chrono::Datelike;
-    let model = "seasonal average: mean of the same weekday and hour over the last 4 weeks";
-    let Some(last) = rows.iter().map(|r| r.0).max() else {
-        return DemandForecast {
-            model,
-            last_day: None,
-            days: Vec::new(),
-            backtest_mape: None,
-        };
-    };
-    let mut counts: std::collections::HashMap<(NaiveDate, i32), i64> = Default::default();
-    for (day, hour, n) in rows {
-        *counts.entry((*day, *hour)).or_default() += n;
-    }
-    // Expected orders per hour of `day`, from the FORECAST_WEEKS weeks before `before`.
-    let predict = |day: NaiveDate, before: NaiveDate| -> Vec<f64> {
-        (0..24)
-            .map(|hour| {
-                let mut same = Vec::new();
-                let mut d = day;
-                while same.len() < FORECAST_WEEKS as usize {
-                    d -= chrono::Duration::days(7);
-                    if d < last - chrono::Duration::days((FORECAST_WEEKS + 1) * 7) {
-                        break;
-                    }
-                    if d <= before {
-                        same.push(*counts.get(&(d, hour)).unwrap_or(&0) as f64);
-                    }
-                }
-                if same.is_empty() {
-                    0.0
-                } else {
-                    same.iter().sum::<f64>() / same.len() as f64
-                }
-            })
-            .collect()
-    };
-    let forecast = (1..=days)
-        .map(|i| {
-            let day = last + chrono::Duration::days(i);
-            let by_hour = predict(day, last);
-            ForecastDay {
-                date: day.to_string(),
-                weekday: WEEKDAYS[day.weekday().num_days_from_monday() as usize].to_string(),
-                orders: by_hour.iter().sum(),
-                by_hour,
-            }
-        })
-        .collect();
-    // Backtest: predict each of the last 7 days from the weeks before them.
-    let start = last - chrono::Duration::days(6);
-    let errors: Vec<f64> = (0..7)
-        .filter_map(|i| {
-            let day = start + chrono::Duration::days(i);
-            let actual: i64 = (0..24).map(|h| *counts.get(&(day, h)).unwrap_or(&0)).sum();
-            let predicted: f64 = predict(day, start - chrono::Duration::days(1)).iter().sum();
-            (actual > 0).then(|| (predicted - actual as f64).abs() / actual as f64)
-        })
-        .collect();
-    DemandForecast {
-        model,
-        last_day: Some(last.to_string()),
-        days: forecast,
-        backtest_mape: (!errors.is_empty())
-            .then(|| errors.iter().sum::<f64>() / errors.len() as f64),
-    }
 }

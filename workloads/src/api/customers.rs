@@ -23,7 +23,9 @@ use crate::rules::{case_of, CHURN_RULES, REFERENCE_CTE, REVENUE, RFM_SEGMENTS};
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -328,6 +330,31 @@ pub struct Churn {
     pub by_status: Vec<ChurnStatus>,
     /// Customers at risk, most overdue first.
     pub at_risk: Vec<ChurnRisk>,
+    /// The trained classifier ([`crate::churn`]); absent when the data is
+    /// too short to train and validate it.
+    pub prediction: Option<ChurnPrediction>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChurnPrediction {
+    pub model: &'static str,
+    /// AUC on the time-split validation cutoff (30 days before the reference time).
+    pub validation_auc: f64,
+    pub validation_churn_rate: f64,
+    pub training_rows: usize,
+    pub validation_rows: usize,
+    pub features: Vec<&'static str>,
+    pub coefficients: Vec<f64>,
+    /// Customers who ordered in the last 30 days, most likely to order no
+    /// more in the next 30 first.
+    pub most_likely: Vec<ChurnProbability>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChurnProbability {
+    pub customer_id: String,
+    /// The probability of no order in the next 30 days.
+    pub probability: f64,
 }
 
 /// `GET /analytics/churn?limit=`: who stopped ordering. A customer's next
@@ -376,7 +403,9 @@ async fn churn(State(ctx): State<ApiContext>, params: Params) -> Result<CachedJs
             .filter(|s| s.status == "churned")
             .map(|s| s.customers)
             .sum();
+        let prediction = churn_prediction(&ctx, limit).await?;
         Ok(Churn {
+            prediction,
             rules: CHURN_RULES
                 .iter()
                 .map(|r| SegmentRule {
@@ -390,4 +419,71 @@ async fn churn(State(ctx): State<ApiContext>, params: Params) -> Result<CachedJs
         })
     })
     .await
+}
+
+/// Fits [`crate::churn`] to every customer's revenue orders.
+async fn churn_prediction(
+    ctx: &ApiContext,
+    limit: i64,
+) -> Result<Option<ChurnPrediction>, ApiError> {
+    let purchases: Vec<(String, DateTime<Utc>, f64)> = ctx
+        .query(
+            sqlx::query_as(&format!(
+                "SELECT customer_id, order_time, COALESCE(order_amount, 0)::float8
+                 FROM orders WHERE is_valid AND {REVENUE}"
+            ))
+            .fetch_all(&ctx.db),
+        )
+        .await?;
+    let reference: Option<DateTime<Utc>> = ctx
+        .query(
+            sqlx::query_scalar(&format!("WITH {REFERENCE_CTE} SELECT t FROM reference"))
+                .fetch_one(&ctx.db),
+        )
+        .await?;
+    let Some(reference) = reference else {
+        return Ok(None);
+    };
+    let mut customers: BTreeMap<String, Vec<crate::churn::Purchase>> = BTreeMap::new();
+    for (id, at, amount) in purchases {
+        customers.entry(id).or_default().push((at, amount));
+    }
+    // Fitting is CPU work: off the request threads.
+    let fitted = tokio::task::spawn_blocking(move || {
+        let model = crate::churn::fit(&customers, reference);
+        (model, customers)
+    })
+    .await
+    .map_err(|e| ApiError::Model(e.to_string()))?;
+    let (model, customers) = match fitted {
+        (Ok(model), customers) => (model, customers),
+        (Err(crate::churn::ChurnError::TooLittle(_)), _) => return Ok(None),
+        (Err(e), _) => return Err(ApiError::Model(e.to_string())),
+    };
+    let recent = reference - chrono::Duration::days(crate::churn::WINDOW_DAYS);
+    let mut most_likely: Vec<ChurnProbability> = model
+        .probabilities
+        .iter()
+        .filter(|(id, _)| customers[*id].iter().any(|(at, _)| *at >= recent))
+        .map(|(id, p)| ChurnProbability {
+            customer_id: id.clone(),
+            probability: *p,
+        })
+        .collect();
+    most_likely.sort_by(|a, b| {
+        b.probability
+            .total_cmp(&a.probability)
+            .then_with(|| a.customer_id.cmp(&b.customer_id))
+    });
+    most_likely.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(Some(ChurnPrediction {
+        model: model.model,
+        validation_auc: model.validation_auc,
+        validation_churn_rate: model.validation_churn_rate,
+        training_rows: model.training_rows,
+        validation_rows: model.validation_rows,
+        features: model.features,
+        coefficients: model.coefficients,
+        most_likely,
+    }))
 }

@@ -24,6 +24,9 @@ pub enum ApiError {
     /// The service cannot start with this configuration.
     #[error("configuration: {0}")]
     Config(String),
+    /// A model could not be fitted to the data (500).
+    #[error("model: {0}")]
+    Model(String),
 }
 
 impl ApiError {
@@ -32,7 +35,9 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::DatabaseUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            ApiError::Database(_) | ApiError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::Database(_) | ApiError::Config(_) | ApiError::Model(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -44,6 +49,7 @@ impl ApiError {
             ApiError::DatabaseUnavailable(_) => "database_unavailable",
             ApiError::Database(_) => "database_error",
             ApiError::Config(_) => "configuration",
+            ApiError::Model(_) => "model_error",
         }
     }
 }

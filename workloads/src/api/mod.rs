@@ -3,6 +3,7 @@
 //!
 //! One router per area, merged in [`router`]:
 //! - [`analytics`]: order trends, restaurants, delivery, menu (Postgres, cached);
+//! - [`forecasts`]: the demand forecast and its backtest (Postgres, cached);
 //! - [`customers`]: RFM segments and customer lifetime value (Postgres, cached);
 //! - [`live`]: the order cache and the real-time views the ETL keeps in Redis;
 //! - [`health`]: `/healthz`, `/readyz`, `/metrics`;
@@ -22,6 +23,7 @@ pub mod customers;
 mod dashboard;
 mod dimensions;
 mod error;
+pub mod forecasts;
 mod health;
 pub mod live;
 pub mod openapi;
@@ -165,6 +167,7 @@ impl ApiContext {
 pub fn router(ctx: ApiContext) -> Router {
     Router::new()
         .merge(analytics::router())
+        .merge(forecasts::router())
         .merge(dimensions::router())
         .merge(customers::router())
         .merge(live::router())

@@ -129,7 +129,7 @@ pub fn document() -> Value {
             "/analytics/restaurant-performance": operation_with_404("Revenue, orders, rating, delivery time and late rate per restaurant, ranked", with_limit),
             "/analytics/delivery-optimization": operation_with_404("Delivery time and late rate by distance band, district, hour and weather; fee against distance", filters()),
             "/analytics/menu": operation_with_404("Top items and item pairs with support, confidence and lift", menu),
-            "/analytics/demand-forecast": operation("Expected orders per day and hour after the data ends (seasonal average of the last 4 weeks), with a backtest error",
+            "/analytics/demand-forecast": operation("Expected orders per day and hour after the data ends, with 95% prediction intervals (MSTL with daily and weekly seasonality, exponential smoothing), and a 4-week rolling-origin backtest against seasonal naive",
                 vec![param("days", "Days to forecast", json!({"type": "integer", "minimum": 1, "maximum": 28, "default": 7}))]),
             "/analytics/churn": operation("Churn status per the documented rules, churn rate, the customers most overdue", vec![limit(20)]),
             "/cache/order/{order_id}": order,

@@ -1,0 +1,155 @@
+//! Forecasts: the demand forecast (orders per day and hour after the data
+//! ends) with prediction intervals and its rolling-origin backtest, from the
+//! model of [`crate::forecast`], each answer cached in Redis.
+
+use super::analytics::WEEKDAYS;
+use super::params::Params;
+use super::{cache::CachedJson, ApiContext, ApiError};
+use crate::forecast::{self, Backtest, ForecastError, DAY, LEVEL};
+use axum::extract::State;
+use axum::routing::get;
+use axum::Router;
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use serde::Serialize;
+
+pub fn router() -> Router<ApiContext> {
+    Router::new().route("/analytics/demand-forecast", get(demand_forecast))
+}
+
+/// Holdout weeks of the demand forecast's backtest.
+pub const BACKTEST_WEEKS: usize = 4;
+
+#[derive(Debug, Serialize, PartialEq)]
+pub struct ForecastDay {
+    /// `YYYY-MM-DD` (KST).
+    pub date: String,
+    /// Korean weekday (`월`…`일`).
+    pub weekday: String,
+    pub orders: f64,
+    /// Expected orders per hour `00`–`23`, and the bounds of each hour's
+    /// prediction interval.
+    pub by_hour: Vec<f64>,
+    pub by_hour_lower: Vec<f64>,
+    pub by_hour_upper: Vec<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DemandForecast {
+    pub model: &'static str,
+    /// The prediction intervals' coverage.
+    pub level: f64,
+    /// The last day with data; the forecast starts the day after.
+    pub last_day: Option<String>,
+    pub days: Vec<ForecastDay>,
+    /// The model and seasonal naive from origins 1–4 weeks before the end of
+    /// the data, each forecasting the week after it; absent when the data
+    /// is too short.
+    pub backtest: Option<Backtest>,
+    /// The model's daily MAPE in that backtest.
+    pub backtest_mape: Option<f64>,
+}
+
+const MODEL: &str = "MSTL (daily and weekly seasonality) of the square root of hourly orders, the rest by exponential smoothing";
+
+/// `GET /analytics/demand-forecast?days=7`: expected orders per day and hour
+/// for the days after the data ends, with 95% prediction intervals
+/// ([`crate::forecast`]), and the model's backtest against seasonal naive.
+async fn demand_forecast(
+    State(ctx): State<ApiContext>,
+    params: Params,
+) -> Result<CachedJson, ApiError> {
+    params.only(&["days"])?;
+    let days = params.integer("days", 1..=28, 7)?;
+    let key = format!("demand-forecast?{}", params.canonical());
+    ctx.cached(&key, async {
+        let rows: Vec<(NaiveDateTime, i64)> = ctx
+            .query(
+                sqlx::query_as(
+                    "SELECT date_trunc('hour', order_time AT TIME ZONE 'Asia/Seoul'), count(*)
+                     FROM orders WHERE is_valid GROUP BY 1",
+                )
+                .fetch_all(&ctx.db),
+            )
+            .await?;
+        let (first, series) = hourly_series(&rows);
+        // Fitting is CPU work: off the request threads.
+        tokio::task::spawn_blocking(move || demand_forecast_of(first, &series, days as usize))
+            .await
+            .map_err(|e| ApiError::Model(e.to_string()))?
+    })
+    .await
+}
+
+/// Orders per hour from the first day's 00:00 to the last day's 23:00 (KST),
+/// hours without orders as zero; and the first day.
+pub fn hourly_series(rows: &[(NaiveDateTime, i64)]) -> (Option<NaiveDate>, Vec<f64>) {
+    let (Some(first), Some(last)) = (
+        rows.iter().map(|r| r.0.date()).min(),
+        rows.iter().map(|r| r.0.date()).max(),
+    ) else {
+        return (None, Vec::new());
+    };
+    let start = first.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let hours = ((last - first).num_days() as usize + 1) * DAY;
+    let mut series = vec![0.0; hours];
+    for (hour, n) in rows {
+        if let Some(slot) = series.get_mut((*hour - start).num_hours() as usize) {
+            *slot += *n as f64;
+        }
+    }
+    (Some(first), series)
+}
+
+/// The forecast of `days` days after an hourly series that starts at the
+/// midnight of `first`.
+pub fn demand_forecast_of(
+    first: Option<NaiveDate>,
+    series: &[f64],
+    days: usize,
+) -> Result<DemandForecast, ApiError> {
+    let empty = DemandForecast {
+        model: MODEL,
+        level: LEVEL,
+        last_day: None,
+        days: Vec::new(),
+        backtest: None,
+        backtest_mape: None,
+    };
+    let Some(first) = first else {
+        return Ok(empty);
+    };
+    let last = first + chrono::Duration::days((series.len() / DAY) as i64 - 1);
+    let predicted = match forecast::hourly(series, days * DAY) {
+        Ok(p) => p,
+        Err(ForecastError::TooShort { .. }) => {
+            return Ok(DemandForecast {
+                last_day: Some(last.to_string()),
+                ..empty
+            })
+        }
+        Err(e) => return Err(ApiError::Model(e.to_string())),
+    };
+    let backtest = forecast::backtest(series, BACKTEST_WEEKS).ok();
+    let day_of = |v: &[f64], i: usize| v[i * DAY..(i + 1) * DAY].to_vec();
+    let days = (0..days)
+        .map(|i| {
+            let date = last + chrono::Duration::days(i as i64 + 1);
+            let by_hour = day_of(&predicted.point, i);
+            ForecastDay {
+                date: date.to_string(),
+                weekday: WEEKDAYS[date.weekday().num_days_from_monday() as usize].to_string(),
+                orders: by_hour.iter().sum(),
+                by_hour,
+                by_hour_lower: day_of(&predicted.lower, i),
+                by_hour_upper: day_of(&predicted.upper, i),
+            }
+        })
+        .collect();
+    Ok(DemandForecast {
+        last_day: Some(last.to_string()),
+        days,
+        backtest_mape: backtest.as_ref().map(|b| b.model.daily_mape),
+        backtest,
+        ..empty
+    })
+}

@@ -1,0 +1,315 @@
+//! Churn prediction: a logistic regression (`linfa-logistic`) on what each
+//! customer did before a cutoff, the label from the window after it.
+//!
+//! - **Label**: no revenue order in the [`WINDOW_DAYS`] days after the cutoff
+//!   (the guide's churn: no order in the last 30 days).
+//! - **Features**, from the revenue orders before the cutoff only: days
+//!   since the last order, orders, spend, days since the first order, orders
+//!   in the last 30 and the last 90 days, and the days since the last order
+//!   over the customer's mean gap between orders (all but the last on a log
+//!   scale), standardised with the training rows' means and deviations.
+//! - **Time split**: with `t` the reference time (the last order + 1 day),
+//!   the model validates at the cutoff `t − 30 days` (whose window ends at
+//!   `t`) and trains at the cutoffs 30, 60 and 90 days before that, whose
+//!   windows all end before the validation cutoff: nothing of the validation
+//!   window is seen in training. The validation AUC is reported.
+//! - **Serving**: the model is refitted on every labelled cutoff (the
+//!   training cutoffs and the validation one) and scores each customer at
+//!   `t`: the probability of no order in the next 30 days.
+
+use chrono::{DateTime, Duration, Utc};
+use linfa::prelude::*;
+use linfa_logistic::LogisticRegression;
+use ndarray::{Array1, Array2};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// The label's window: churned = no order in this many days after the cutoff.
+pub const WINDOW_DAYS: i64 = 30;
+/// The training cutoffs, in windows before the validation cutoff.
+const TRAINING_CUTOFFS: i64 = 3;
+const FEATURES: [&str; 7] = [
+    "log days since the last order",
+    "log orders",
+    "log spend",
+    "log days since the first order",
+    "log orders in the last 30 days",
+    "log orders in the last 90 days",
+    "days since the last order / mean gap",
+];
+
+/// One revenue order of a customer: when, and its amount.
+pub type Purchase = (DateTime<Utc>, f64);
+
+/// What the fitted model says.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChurnModel {
+    pub model: &'static str,
+    /// Area under the ROC curve on the validation cutoff (time-split).
+    pub validation_auc: f64,
+    /// Churn rate at the validation cutoff, for reading the AUC.
+    pub validation_churn_rate: f64,
+    pub training_rows: usize,
+    pub validation_rows: usize,
+    /// The features, in the order of the coefficients.
+    pub features: Vec<&'static str>,
+    /// Coefficients on the standardised features (positive: more churn).
+    pub coefficients: Vec<f64>,
+    /// Each customer's probability of no order in the next 30 days.
+    pub probabilities: BTreeMap<String, f64>,
+}
+
+/// Why no model could be fitted.
+#[derive(Debug, thiserror::Error)]
+pub enum ChurnError {
+    #[error("too little history: {0}")]
+    TooLittle(String),
+    #[error("the logistic regression failed: {0}")]
+    Fit(String),
+}
+
+/// Fits, validates and applies the model to `customers`' revenue orders,
+/// with `reference` the reference time.
+pub fn fit(
+    customers: &BTreeMap<String, Vec<Purchase>>,
+    reference: DateTime<Utc>,
+) -> Result<ChurnModel, ChurnError> {
+    let window = Duration::days(WINDOW_DAYS);
+    let validation_cutoff = reference - window;
+    let training_cutoffs: Vec<_> = (1..=TRAINING_CUTOFFS)
+        .map(|k| validation_cutoff - window * k as i32)
+        .collect();
+    let training = rows(customers, &training_cutoffs);
+    let validation = rows(customers, &[validation_cutoff]);
+    let scale = Scale::of(&training.0)?;
+    let model = train(&scale, &training)?;
+    let scores = probabilities(&model, &scale, &validation.0);
+    let validation_auc = auc(&scores, &validation.1);
+    // Serving: every labelled cutoff, then each customer at the reference time.
+    let mut all_cutoffs = training_cutoffs.clone();
+    all_cutoffs.push(validation_cutoff);
+    let labelled = rows(customers, &all_cutoffs);
+    let scale_all = Scale::of(&labelled.0)?;
+    let serving = train(&scale_all, &labelled)?;
+    let (ids, now): (Vec<&String>, Vec<[f64; 7]>) = customers
+        .iter()
+        .filter_map(|(id, orders)| features(orders, reference).map(|f| (id, f)))
+        .unzip();
+    let probabilities = ids
+        .into_iter()
+        .cloned()
+        .zip(probabilities(&serving, &scale_all, &now))
+        .collect();
+    let churned = validation.1.iter().filter(|c| **c).count();
+    Ok(ChurnModel {
+        model:
+            "logistic regression (linfa) on recency, frequency, spend, tenure and recent activity",
+        validation_auc,
+        validation_churn_rate: churned as f64 / validation.1.len().max(1) as f64,
+        training_rows: training.0.len(),
+        validation_rows: validation.0.len(),
+        features: FEATURES.to_vec(),
+        coefficients: churn_coefficients(&serving),
+        probabilities,
+    })
+}
+
+/// Features and labels of every customer with an order before each cutoff.
+fn rows(
+    customers: &BTreeMap<String, Vec<Purchase>>,
+    cutoffs: &[DateTime<Utc>],
+) -> (Vec<[f64; 7]>, Vec<bool>) {
+    let window = Duration::days(WINDOW_DAYS);
+    let mut x = Vec::new();
+    let mut y = Vec::new();
+    for cutoff in cutoffs {
+        for orders in customers.values() {
+            if let Some(f) = features(orders, *cutoff) {
+                let next = orders
+                    .iter()
+                    .any(|(at, _)| *at >= *cutoff && *at < *cutoff + window);
+                x.push(f);
+                y.push(!next);
+            }
+        }
+    }
+    (x, y)
+}
+
+/// A customer's features at `cutoff`, from the orders before it (`None`
+/// when there are none).
+fn features(orders: &[Purchase], cutoff: DateTime<Utc>) -> Option<[f64; 7]> {
+    let days = |d: Duration| d.num_seconds() as f64 / 86_400.0;
+    let before: Vec<&Purchase> = orders.iter().filter(|(at, _)| *at < cutoff).collect();
+    let first = before.iter().map(|(at, _)| *at).min()?;
+    let last = before.iter().map(|(at, _)| *at).max()?;
+    let n = before.len() as f64;
+    let spend: f64 = before.iter().map(|(_, amount)| amount.max(0.0)).sum();
+    let recent = |d: i64| {
+        before
+            .iter()
+            .filter(|(at, _)| *at >= cutoff - Duration::days(d))
+            .count() as f64
+    };
+    let since = days(cutoff - last);
+    let tenure = days(cutoff - first);
+    let gap = if n > 1.0 {
+        days(last - first) / (n - 1.0)
+    } else {
+        tenure.max(1.0)
+    };
+    Some([
+        since.ln_1p(),
+        n.ln_1p(),
+        spend.ln_1p(),
+        tenure.ln_1p(),
+        recent(30).ln_1p(),
+        recent(90).ln_1p(),
+        (since / gap.max(1.0)).min(20.0),
+    ])
+}
+
+/// Standardisation by the training rows' means and deviations.
+struct Scale {
+    mean: [f64; 7],
+    deviation: [f64; 7],
+}
+
+impl Scale {
+    fn of(x: &[[f64; 7]]) -> Result<Scale, ChurnError> {
+        if x.len() < 20 {
+            return Err(ChurnError::TooLittle(format!(
+                "{} customer rows to train on",
+                x.len()
+            )));
+        }
+        let n = x.len() as f64;
+        let mut mean = [0.0; 7];
+        let mut deviation = [0.0; 7];
+        for j in 0..7 {
+            mean[j] = x.iter().map(|r| r[j]).sum::<f64>() / n;
+            let var = x.iter().map(|r| (r[j] - mean[j]).powi(2)).sum::<f64>() / n;
+            deviation[j] = var.sqrt().max(1e-9);
+        }
+        Ok(Scale { mean, deviation })
+    }
+
+    fn matrix(&self, x: &[[f64; 7]]) -> Array2<f64> {
+        Array2::from_shape_fn((x.len(), 7), |(i, j)| {
+            (x[i][j] - self.mean[j]) / self.deviation[j]
+        })
+    }
+}
+
+type Fitted = linfa_logistic::FittedLogisticRegression<f64, bool>;
+
+fn train(scale: &Scale, (x, y): &(Vec<[f64; 7]>, Vec<bool>)) -> Result<Fitted, ChurnError> {
+    if !y.iter().any(|c| *c) || y.iter().all(|c| *c) {
+        return Err(ChurnError::TooLittle(
+            "the training rows are all of one label".into(),
+        ));
+    }
+    let data = Dataset::new(scale.matrix(x), Array1::from(y.clone()));
+    LogisticRegression::default()
+        .alpha(1e-3)
+        .max_iterations(200)
+        .fit(&data)
+        .map_err(|e| ChurnError::Fit(e.to_string()))
+}
+
+/// The probability of the label `true` (churned) for each row. linfa's
+/// probabilities are of its "positive" class, which is the more frequent
+/// label of the training rows, whichever that is.
+fn probabilities(model: &Fitted, scale: &Scale, x: &[[f64; 7]]) -> Vec<f64> {
+    if x.is_empty() {
+        return Vec::new();
+    }
+    let positive = model.predict_probabilities(&scale.matrix(x));
+    if model.labels().pos.class {
+        positive.to_vec()
+    } else {
+        positive.iter().map(|p| 1.0 - p).collect()
+    }
+}
+
+/// The coefficients, signed so that a positive one means more churn.
+fn churn_coefficients(model: &Fitted) -> Vec<f64> {
+    let sign = if model.labels().pos.class { 1.0 } else { -1.0 };
+    model.params().iter().map(|c| sign * c).collect()
+}
+
+/// The area under the ROC curve: the chance that a churned row scores above
+/// a retained one (ties count half).
+pub fn auc(scores: &[f64], labels: &[bool]) -> f64 {
+    let mut pairs: Vec<(f64, bool)> = scores.iter().copied().zip(labels.iter().copied()).collect();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let positives = labels.iter().filter(|l| **l).count() as f64;
+    let negatives = labels.len() as f64 - positives;
+    if positives == 0.0 || negatives == 0.0 {
+        return 0.5;
+    }
+    // Mann–Whitney U from the ranks, tied scores sharing their mean rank.
+    let mut rank_sum = 0.0;
+    let mut i = 0;
+    while i < pairs.len() {
+        let mut j = i;
+        while j < pairs.len() && pairs[j].0 == pairs[i].0 {
+            j += 1;
+        }
+        let mean_rank = (i + j + 1) as f64 / 2.0;
+        rank_sum += pairs[i..j].iter().filter(|p| p.1).count() as f64 * mean_rank;
+        i = j;
+    }
+    (rank_sum - positives * (positives + 1.0) / 2.0) / (positives * negatives)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auc_counts_ordered_pairs_and_halves_ties() {
+        assert_eq!(
+            auc(&[0.1, 0.4, 0.35, 0.8], &[false, false, true, true]),
+            0.75
+        );
+        assert_eq!(auc(&[0.5, 0.5], &[false, true]), 0.5);
+        assert_eq!(auc(&[0.9, 0.1], &[true, false]), 1.0);
+    }
+
+    #[test]
+    fn probabilities_are_of_churn_whichever_label_is_more_frequent() {
+        let x: Vec<[f64; 7]> = (0..100)
+            .map(|i| [i as f64 / 10.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0])
+            .collect();
+        for split in [30, 70] {
+            let y: Vec<bool> = (0..100).map(|i| i >= split).collect();
+            let scale = Scale::of(&x).unwrap();
+            let model = train(&scale, &(x.clone(), y.clone())).unwrap();
+            let p = probabilities(&model, &scale, &x);
+            assert!(
+                p[0] < 0.1 && p[99] > 0.9,
+                "split {split}: {} {}",
+                p[0],
+                p[99]
+            );
+            assert!(churn_coefficients(&model)[0] > 0.0, "split {split}");
+            assert!(auc(&p, &y) > 0.99);
+        }
+    }
+
+    #[test]
+    fn features_see_only_the_orders_before_the_cutoff() {
+        let at = |d: i64| DateTime::<Utc>::from_timestamp(d * 86_400, 0).unwrap();
+        let orders = vec![(at(0), 100.0), (at(10), 200.0), (at(40), 50.0)];
+        let f = features(&orders, at(20)).unwrap();
+        assert!(
+            (f[0] - 10f64.ln_1p()).abs() < 1e-9,
+            "10 days since the last"
+        );
+        assert!((f[1] - 2f64.ln_1p()).abs() < 1e-9, "two orders before");
+        assert!((f[2] - 300f64.ln_1p()).abs() < 1e-9);
+        assert!((f[6] - 1.0).abs() < 1e-9, "10 days since / 10-day gap");
+        assert!(features(&orders, at(0)).is_none());
+    }
+}
