@@ -88,7 +88,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let reference = chrono::DateTime::from_timestamp(last * 3600, 0).unwrap_or_default()
         + chrono::Duration::days(1);
     let began = Instant::now();
-    let churn = baedal::churn::fit(&customers, reference)?;
+    let churn = baedal::churn::fit(&customers, reference)?.summary;
     println!(
         "churn: logistic regression, time-split validation AUC {:.3} ({} customers, {:.1}% churned; {} training rows), {:.2} s",
         churn.validation_auc,

@@ -41,9 +41,17 @@ const FEATURES: [&str; 7] = [
 /// One revenue order of a customer: when, and its amount.
 pub type Purchase = (DateTime<Utc>, f64);
 
-/// What the fitted model says.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// What the fitted model says: how good it is, and each customer's probability.
+#[derive(Debug, Clone, PartialEq)]
 pub struct ChurnModel {
+    pub summary: ChurnSummary,
+    /// Each customer's probability of no order in the next 30 days.
+    pub probabilities: BTreeMap<String, f64>,
+}
+
+/// The model, its validation and its coefficients.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChurnSummary {
     pub model: &'static str,
     /// Area under the ROC curve on the validation cutoff (time-split).
     pub validation_auc: f64,
@@ -55,8 +63,6 @@ pub struct ChurnModel {
     pub features: Vec<&'static str>,
     /// Coefficients on the standardised features (positive: more churn).
     pub coefficients: Vec<f64>,
-    /// Each customer's probability of no order in the next 30 days.
-    pub probabilities: BTreeMap<String, f64>,
 }
 
 /// Why no model could be fitted.
@@ -102,14 +108,15 @@ pub fn fit(
         .collect();
     let churned = validation.1.iter().filter(|c| **c).count();
     Ok(ChurnModel {
-        model:
-            "logistic regression (linfa) on recency, frequency, spend, tenure and recent activity",
-        validation_auc,
-        validation_churn_rate: churned as f64 / validation.1.len().max(1) as f64,
-        training_rows: training.0.len(),
-        validation_rows: validation.0.len(),
-        features: FEATURES.to_vec(),
-        coefficients: churn_coefficients(&serving),
+        summary: ChurnSummary {
+            model: "logistic regression (linfa) on recency, frequency, spend, tenure and recent activity",
+            validation_auc,
+            validation_churn_rate: churned as f64 / validation.1.len().max(1) as f64,
+            training_rows: training.0.len(),
+            validation_rows: validation.0.len(),
+            features: FEATURES.to_vec(),
+            coefficients: churn_coefficients(&serving),
+        },
         probabilities,
     })
 }

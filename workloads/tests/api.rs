@@ -763,8 +763,28 @@ fn openapi_names_every_route_and_the_dashboard_pages_are_served() {
         let doc = get(&app, "/openapi.json").await;
         let paths = doc.json["paths"].as_object().unwrap();
         assert!(paths.len() >= 13);
-        for path in paths.keys() {
-            let uri = path.replace("{order_id}", "O000000001");
+        // Required query parameters get a value the data has.
+        let restaurant = valid(&data.orders)
+            .next()
+            .unwrap()
+            .restaurant_id
+            .to_string();
+        let examples = HashMap::from([("restaurant_id", restaurant)]);
+        for (path, item) in paths {
+            let mut uri = path.replace("{order_id}", "O000000001");
+            let required: Vec<String> = item["get"]["parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|p| p["required"] == true && p["in"] == "query")
+                .map(|p| {
+                    let name = p["name"].as_str().unwrap();
+                    format!("{name}={}", examples[name])
+                })
+                .collect();
+            if !required.is_empty() {
+                uri = format!("{uri}?{}", required.join("&"));
+            }
             let reply = get(&app, &uri).await;
             assert!(
                 reply.status.is_success(),
@@ -993,6 +1013,49 @@ fn demand_forecast_and_churn_follow_their_documented_rules_on_the_files() {
             "{backtest}"
         );
         assert_eq!(f["backtest_mape"], model["daily_mape"]);
+        // One restaurant's days: the busiest of the files.
+        let mut per_restaurant: HashMap<&str, usize> = HashMap::new();
+        for o in valid(&data.orders) {
+            *per_restaurant.entry(o.restaurant_id.as_str()).or_default() += 1;
+        }
+        let (busiest, _) = per_restaurant
+            .iter()
+            .max_by_key(|(id, n)| (**n, *id))
+            .unwrap();
+        let r = get(
+            &app,
+            &format!("/analytics/restaurant-forecast?restaurant_id={busiest}&days=7"),
+        )
+        .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+        assert_eq!(r.json["last_day"], last.to_string());
+        let rdays = r.json["days"].as_array().unwrap();
+        assert_eq!(rdays.len(), 7, "{}", r.json);
+        assert_eq!(
+            rdays[0]["date"],
+            (last + chrono::Duration::days(1)).to_string()
+        );
+        let mut total = 0.0;
+        for d in rdays {
+            let v = |k: &str| d[k].as_f64().unwrap();
+            assert!(
+                0.0 <= v("orders_lower")
+                    && v("orders_lower") <= v("orders")
+                    && v("orders") <= v("orders_upper")
+            );
+            assert!(
+                0.0 <= v("revenue_lower")
+                    && v("revenue_lower") <= v("revenue")
+                    && v("revenue") <= v("revenue_upper")
+            );
+            total += v("orders");
+        }
+        assert!(close(total, r.json["total_orders"].as_f64().unwrap()));
+        let unknown = get(&app, "/analytics/restaurant-forecast?restaurant_id=R99999").await;
+        assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{}", unknown.json);
+        let missing = get(&app, "/analytics/restaurant-forecast").await;
+        assert_eq!(missing.status, StatusCode::BAD_REQUEST);
+
         let bad = get(&app, "/analytics/demand-forecast?days=0").await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 

@@ -40,22 +40,8 @@ pub fn router() -> Router<ApiContext> {
 /// `d` of the CLV model: the monthly discount rate.
 pub const MONTHLY_DISCOUNT: f64 = 0.01;
 
-/// A customer id as the data writes them: letters, digits, `-` and `_`, at
-/// most 32 characters.
 fn customer_id(params: &Params) -> Result<Option<String>, ApiError> {
-    let Some(id) = params.typed("customer_id")? else {
-        return Ok(None);
-    };
-    if id.len() > 32
-        || !id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(ApiError::BadRequest(format!(
-            "customer_id={id:?} is not a customer id (like C000123)"
-        )));
-    }
-    Ok(Some(id.to_string()))
+    params.id("customer_id", "customer id", "C000123")
 }
 
 #[derive(Debug, Serialize)]
@@ -337,14 +323,10 @@ pub struct Churn {
 
 #[derive(Debug, Serialize)]
 pub struct ChurnPrediction {
-    pub model: &'static str,
-    /// AUC on the time-split validation cutoff (30 days before the reference time).
-    pub validation_auc: f64,
-    pub validation_churn_rate: f64,
-    pub training_rows: usize,
-    pub validation_rows: usize,
-    pub features: Vec<&'static str>,
-    pub coefficients: Vec<f64>,
+    /// The model, its validation AUC (at 30 days before the reference
+    /// time) and its coefficients.
+    #[serde(flatten)]
+    pub summary: crate::churn::ChurnSummary,
     /// Customers who ordered in the last 30 days, most likely to order no
     /// more in the next 30 first.
     pub most_likely: Vec<ChurnProbability>,
@@ -477,13 +459,7 @@ async fn churn_prediction(
     });
     most_likely.truncate(usize::try_from(limit).unwrap_or(0));
     Ok(Some(ChurnPrediction {
-        model: model.model,
-        validation_auc: model.validation_auc,
-        validation_churn_rate: model.validation_churn_rate,
-        training_rows: model.training_rows,
-        validation_rows: model.validation_rows,
-        features: model.features,
-        coefficients: model.coefficients,
+        summary: model.summary,
         most_likely,
     }))
 }

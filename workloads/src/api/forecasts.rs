@@ -1,11 +1,13 @@
 //! Forecasts: the demand forecast (orders per day and hour after the data
-//! ends) with prediction intervals and its rolling-origin backtest, from the
-//! model of [`crate::forecast`], each answer cached in Redis.
+//! ends) with prediction intervals and its rolling-origin backtest, and one
+//! restaurant's orders and revenue per day (가게 성과 예측), from the
+//! models of [`crate::forecast`], each answer cached in Redis.
 
 use super::analytics::WEEKDAYS;
 use super::params::Params;
 use super::{cache::CachedJson, ApiContext, ApiError};
-use crate::forecast::{self, Backtest, ForecastError, DAY, LEVEL};
+use crate::forecast::{self, Backtest, Forecast, ForecastError, DAY, LEVEL};
+use crate::rules::REVENUE;
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
@@ -13,7 +15,9 @@ use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use serde::Serialize;
 
 pub fn router() -> Router<ApiContext> {
-    Router::new().route("/analytics/demand-forecast", get(demand_forecast))
+    Router::new()
+        .route("/analytics/demand-forecast", get(demand_forecast))
+        .route("/analytics/restaurant-forecast", get(restaurant_forecast))
 }
 
 /// Holdout weeks of the demand forecast's backtest.
@@ -151,5 +155,141 @@ pub fn demand_forecast_of(
         backtest_mape: backtest.as_ref().map(|b| b.model.daily_mape),
         backtest,
         ..empty
+    })
+}
+
+#[derive(Debug, Serialize)]
+pub struct RestaurantForecastDay {
+    /// `YYYY-MM-DD` (KST).
+    pub date: String,
+    pub weekday: String,
+    pub orders: f64,
+    pub orders_lower: f64,
+    pub orders_upper: f64,
+    /// Revenue (won) of the day's revenue orders.
+    pub revenue: f64,
+    pub revenue_lower: f64,
+    pub revenue_upper: f64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RestaurantForecast {
+    pub restaurant_id: String,
+    pub model: &'static str,
+    pub level: f64,
+    /// The last day with data (of any restaurant); the forecast starts the day after.
+    pub last_day: String,
+    /// Days of this restaurant's history the model saw (from its first order).
+    pub history_days: usize,
+    /// Empty when the history is too short (under three weeks).
+    pub days: Vec<RestaurantForecastDay>,
+    pub total_orders: f64,
+    pub total_revenue: f64,
+}
+
+const RESTAURANT_MODEL: &str =
+    "MSTL (weekly seasonality) of the square root of daily orders and revenue, the rest by exponential smoothing";
+
+/// `GET /analytics/restaurant-forecast?restaurant_id=R00001&days=7`: one
+/// restaurant's expected orders and revenue per day after the data ends,
+/// with 95% prediction intervals (the daily model of [`crate::forecast`]).
+async fn restaurant_forecast(
+    State(ctx): State<ApiContext>,
+    params: Params,
+) -> Result<CachedJson, ApiError> {
+    params.only(&["restaurant_id", "days"])?;
+    let Some(id) = params.id("restaurant_id", "restaurant id", "R00001")? else {
+        return Err(ApiError::BadRequest("restaurant_id is required".into()));
+    };
+    let days = params.integer("days", 1..=28, 7)? as usize;
+    let key = format!("restaurant-forecast?{}", params.canonical());
+    ctx.cached(&key, async {
+        let rows: Vec<(NaiveDate, i64, i64)> = ctx
+            .query(
+                sqlx::query_as(&format!(
+                    "SELECT (order_time AT TIME ZONE 'Asia/Seoul')::date, count(*),
+                            COALESCE(sum(order_amount) FILTER (WHERE {REVENUE}), 0)::bigint
+                     FROM orders WHERE is_valid AND restaurant_id = $1 GROUP BY 1"
+                ))
+                .bind(&id)
+                .fetch_all(&ctx.db),
+            )
+            .await?;
+        let last: Option<NaiveDate> = ctx
+            .query(
+                sqlx::query_scalar(
+                    "SELECT max((order_time AT TIME ZONE 'Asia/Seoul')::date) FROM orders WHERE is_valid",
+                )
+                .fetch_one(&ctx.db),
+            )
+            .await?;
+        let (Some(first), Some(last)) = (rows.iter().map(|r| r.0).min(), last) else {
+            return Err(ApiError::NotFound(format!("no restaurant {id:?} in the data")));
+        };
+        let history_days = (last - first).num_days() as usize + 1;
+        let (mut orders, mut revenue) = (vec![0.0; history_days], vec![0.0; history_days]);
+        for (day, n, won) in &rows {
+            let i = (*day - first).num_days() as usize;
+            orders[i] = *n as f64;
+            revenue[i] = *won as f64;
+        }
+        tokio::task::spawn_blocking(move || {
+            restaurant_forecast_of(id, first, last, &orders, &revenue, days)
+        })
+        .await
+        .map_err(|e| ApiError::Model(e.to_string()))?
+    })
+    .await
+}
+
+/// The forecast of `days` days after a restaurant's daily orders and
+/// revenue, which run from `first` to `last`.
+fn restaurant_forecast_of(
+    restaurant_id: String,
+    first: NaiveDate,
+    last: NaiveDate,
+    orders: &[f64],
+    revenue: &[f64],
+    days: usize,
+) -> Result<RestaurantForecast, ApiError> {
+    let model = |series: &[f64]| match forecast::daily(series, days) {
+        Ok(f) => Ok(Some(f)),
+        Err(ForecastError::TooShort { .. }) => Ok(None),
+        Err(e) => Err(ApiError::Model(e.to_string())),
+    };
+    let forecast_days =
+        match (model(orders)?, model(revenue)?) {
+            (Some(o), Some(r)) => (0..days)
+                .map(|i| {
+                    let date = last + chrono::Duration::days(i as i64 + 1);
+                    let at = |f: &Forecast| (f.point[i], f.lower[i], f.upper[i]);
+                    let (
+                        (orders, orders_lower, orders_upper),
+                        (revenue, revenue_lower, revenue_upper),
+                    ) = (at(&o), at(&r));
+                    RestaurantForecastDay {
+                        date: date.to_string(),
+                        weekday: WEEKDAYS[date.weekday().num_days_from_monday() as usize]
+                            .to_string(),
+                        orders,
+                        orders_lower,
+                        orders_upper,
+                        revenue,
+                        revenue_lower,
+                        revenue_upper,
+                    }
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+    Ok(RestaurantForecast {
+        restaurant_id,
+        model: RESTAURANT_MODEL,
+        level: LEVEL,
+        last_day: last.to_string(),
+        history_days: (last - first).num_days() as usize + 1,
+        total_orders: forecast_days.iter().map(|d| d.orders).sum(),
+        total_revenue: forecast_days.iter().map(|d| d.revenue).sum(),
+        days: forecast_days,
     })
 }

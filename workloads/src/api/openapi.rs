@@ -14,6 +14,12 @@ fn param(name: &str, description: &str, schema: Value) -> Value {
     json!({ "name": name, "in": "query", "required": false, "description": description, "schema": schema })
 }
 
+/// `parameter`, made required.
+fn required(mut parameter: Value) -> Value {
+    parameter["required"] = json!(true);
+    parameter
+}
+
 fn filters() -> Vec<Value> {
     vec![
         param(
@@ -131,6 +137,9 @@ pub fn document() -> Value {
             "/analytics/menu": operation_with_404("Top items and item pairs with support, confidence and lift", menu),
             "/analytics/demand-forecast": operation("Expected orders per day and hour after the data ends, with 95% prediction intervals (MSTL with daily and weekly seasonality, exponential smoothing), and a 4-week rolling-origin backtest against seasonal naive",
                 vec![param("days", "Days to forecast", json!({"type": "integer", "minimum": 1, "maximum": 28, "default": 7}))]),
+            "/analytics/restaurant-forecast": operation_with_404("One restaurant's expected orders and revenue per day after the data ends, with 95% prediction intervals (MSTL with weekly seasonality, exponential smoothing)",
+                vec![required(param("restaurant_id", "The restaurant (404 if unknown)", json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"}))),
+                     param("days", "Days to forecast", json!({"type": "integer", "minimum": 1, "maximum": 28, "default": 7}))]),
             "/analytics/churn": operation("Churn status per the documented rules, churn rate, the customers most overdue", vec![limit(20)]),
             "/cache/order/{order_id}": order,
             "/realtime/stats": operation("The latest day's orders, revenue, active orders, late rate, orders by category", vec![]),

@@ -64,6 +64,25 @@ impl Params {
         }
     }
 
+    /// An id as the data writes them (letters, digits, `-` and `_`, at most
+    /// 32 characters), if given; `what` and `like` (an example) name it in
+    /// the error.
+    pub fn id(&self, name: &str, what: &str, like: &str) -> Result<Option<String>, ApiError> {
+        let Some(id) = self.typed(name)? else {
+            return Ok(None);
+        };
+        if id.len() > 32
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ApiError::BadRequest(format!(
+                "{name}={id:?} is not a {what} (like {like})"
+            )));
+        }
+        Ok(Some(id.to_string()))
+    }
+
     /// A whole number in `range`, or `default` when not given.
     pub fn integer(
         &self,
