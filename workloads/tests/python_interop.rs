@@ -313,8 +313,15 @@ df = pd.DataFrame({"order_id": ["O1", "O2"], "order_status": ["DELIVERED", "CANC
 df.assign(category=pd.Categorical(["치킨", "피자"])).to_pickle(f"{d}/categorical.pkl")
 df.assign(order_time=pd.to_datetime(["2024-01-01", "2024-01-02"]).tz_localize("UTC")).to_pickle(f"{d}/aware.pkl")
 df.assign(order_amount=pd.array([1, None], dtype="Int64")).to_pickle(f"{d}/nullable.pkl")
+pd.DataFrame(index=pd.RangeIndex(10**15)).to_pickle(f"{d}/no-columns.pkl")
 "#;
     python_of(&pandas_pythons().pop().unwrap(), script, dir.path());
+    // A quadrillion rows and no column: one error, not a quadrillion.
+    let (rows, stderr) = records(&dir.path().join("no-columns.pkl"));
+    assert!(
+        rows.is_empty() && stderr.contains("no columns") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
     for (file, named) in [
         ("categorical.pkl", "Categorical"),
         ("aware.pkl", "DatetimeTZDtype"),

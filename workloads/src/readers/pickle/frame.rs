@@ -426,8 +426,9 @@ pub(super) enum Cell {
 }
 
 impl Array {
+    /// The number of cells (saturating: a hostile shape cannot overflow).
     fn len(&self) -> usize {
-        self.shape.iter().product()
+        self.shape.iter().fold(1usize, |n, d| n.saturating_mul(*d))
     }
 
     fn item_size(&self) -> Option<usize> {
@@ -462,7 +463,9 @@ impl Array {
         }
         let complete = match &self.data {
             Data::Objects(objects) => kind == 'O' && objects.len() == self.len(),
-            Data::Raw(raw) => kind != 'O' && Some(raw.len()) == size.map(|s| s * self.len()),
+            Data::Raw(raw) => {
+                kind != 'O' && Some(raw.len()) == size.map(|s| s.saturating_mul(self.len()))
+            }
         };
         (!complete).then(|| {
             format!(
@@ -478,8 +481,8 @@ impl Array {
             Data::Objects(objects) => return objects.get(i).copied().map(Cell::Object),
             Data::Raw(raw) => raw,
         };
-        let size = self.item_size()?;
-        let bytes = raw.get(i * size..(i + 1) * size)?;
+        let size = self.item_size().filter(|s| (1..=8).contains(s))?;
+        let bytes = raw.get(i.checked_mul(size)?..(i + 1).checked_mul(size)?)?;
         let mut word = [0u8; 8];
         if self.dtype.big_endian {
             word[8 - size..].copy_from_slice(bytes);
@@ -646,6 +649,12 @@ impl FrameRows {
                 });
             }
         }
+        if columns.is_empty() && rows > 0 {
+            return Err((
+                ErrorKind::InvalidValue,
+                "a DataFrame with no columns".into(),
+            ));
+        }
         Ok(FrameRows {
             columns,
             rows,
@@ -684,6 +693,7 @@ fn range_len(start: i64, stop: i64, step: i64) -> usize {
     if step == 0 {
         return 0;
     }
+    let (start, stop, step) = (i128::from(start), i128::from(stop), i128::from(step));
     let span = if step > 0 { stop - start } else { start - stop };
     usize::try_from((span + step.abs() - 1) / step.abs()).unwrap_or(0)
 }
@@ -791,6 +801,12 @@ mod tests {
             "short data"
         );
         assert_eq!(range_len(0, 10, 3), 4);
+        assert_eq!(range_len(i64::MIN, i64::MAX, i64::MAX), 3, "no overflow");
+        let wide = array("i16", false, None, vec![0; 32]);
+        assert!(
+            wide.cell(0).is_none() && wide.unreadable().is_some(),
+            "16-byte cells are not read"
+        );
         assert_eq!(range_len(10, 0, -5), 2);
     }
 }
