@@ -20,6 +20,28 @@ fn log_of(path: &Path) -> String {
     text
 }
 
+/// Whether a follower's latest rebalance left it holding at least one
+/// partition: its last "partitions assigned" or "partitions revoked" line is
+/// an assignment of more than zero. A member that joined while the other was
+/// alone may log an assignment of nothing, or be revoked right after.
+fn holds_partitions(log: &str) -> bool {
+    let last = log
+        .lines()
+        .rev()
+        .find(|line| line.contains("partitions assigned") || line.contains("partitions revoked"));
+    last.is_some_and(|line| {
+        line.contains("partitions assigned")
+            && line
+                .split_whitespace()
+                .filter_map(|word| word.strip_prefix("partitions="))
+                .any(|n| {
+                    n.trim_matches(|c: char| !c.is_ascii_digit())
+                        .parse::<u32>()
+                        .is_ok_and(|n| n > 0)
+                })
+    })
+}
+
 /// Whether every topic of the namespace is on the broker.
 fn topics_exist(ns: &Namespace) -> bool {
     let mut config = baedal::config::Config::default();
@@ -117,11 +139,20 @@ fn two_followers_share_the_partitions_and_the_survivor_of_a_sigkill_loads_every_
     let (first, first_log) = follower("first");
     let (second, second_log) = follower("second");
 
-    // Both members hold partitions, then one dies without warning mid-load.
-    wait_for("both followers assigned", Duration::from_secs(60), || {
-        log_of(&first_log).contains("partitions assigned")
-            && log_of(&second_log).contains("partitions assigned")
-    });
+    // Both members hold a share of the partitions, then one dies without
+    // warning mid-load.
+    wait_or_explain(
+        "both followers holding partitions",
+        Duration::from_secs(90),
+        || holds_partitions(&log_of(&first_log)) && holds_partitions(&log_of(&second_log)),
+        || {
+            format!(
+                "; first:\n{}\nsecond:\n{}",
+                log_of(&first_log),
+                log_of(&second_log)
+            )
+        },
+    );
     wait_for("some rows loaded", Duration::from_secs(60), || {
         count(&ns, "raw_records") >= 300
     });
