@@ -54,8 +54,14 @@ fn write_column(row: &mut CopyRow<'_>, order: &Order, column: &str) -> bool {
 /// The input table a batch's orders are copied into, and the upsert from it
 /// into `orders` (the latest `updated_at` wins; `xmax = 0` tells a fresh
 /// insert from an update: only updated orders can have items to replace).
-/// Both list the stored columns of [`crate::columns`], by name.
-fn upsert_sql() -> (String, String) {
+/// Both list the stored columns of [`crate::columns`], by name; they are
+/// built once per process.
+fn upsert_sql() -> &'static (String, String) {
+    static SQL: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(build_upsert_sql);
+    &SQL
+}
+
+fn build_upsert_sql() -> (String, String) {
     let columns: Vec<&str> = stored_columns().map(|(name, _)| name).collect();
     let typed: Vec<String> = stored_columns()
         .map(|(name, sql_type)| format!("{name} {sql_type}"))
@@ -112,11 +118,11 @@ pub(super) async fn upsert_orders(
     }
     let t0 = std::time::Instant::now();
     let (create_input, upsert) = upsert_sql();
-    sqlx::query(&create_input).execute(&mut **tx).await?;
+    sqlx::query(create_input).execute(&mut **tx).await?;
     let mut copy = tx.copy_in_raw("COPY orders_in FROM STDIN").await?;
     copy.send(rows).await?;
     copy.finish().await?;
-    let changed: Vec<(String, bool)> = sqlx::query_as(&upsert).fetch_all(&mut **tx).await?;
+    let changed: Vec<(String, bool)> = sqlx::query_as(upsert).fetch_all(&mut **tx).await?;
     let t1 = t0.elapsed();
     let updated: Vec<&str> = changed
         .iter()
@@ -168,22 +174,13 @@ pub(super) async fn insert_conversations(
     if conversations.is_empty() {
         return Ok(());
     }
-    let (mut id, mut order, mut customer, mut restaurant, mut rider, mut started) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    for c in conversations.values() {
-        id.push(c.conversation_id.clone());
-        order.push(c.order_id.clone());
-        customer.push(c.customer_id.clone());
-        restaurant.push(c.restaurant_id.clone());
-        rider.push(c.rider_id.clone());
-        started.push(utc(&c.started_at));
-    }
+    let all: Vec<&Conversation> = conversations.values().collect();
+    let id: Vec<&str> = all.iter().map(|c| c.conversation_id.as_str()).collect();
+    let order: Vec<&str> = all.iter().map(|c| c.order_id.as_str()).collect();
+    let customer: Vec<&str> = all.iter().map(|c| c.customer_id.as_str()).collect();
+    let restaurant: Vec<&str> = all.iter().map(|c| c.restaurant_id.as_str()).collect();
+    let rider: Vec<Option<&str>> = all.iter().map(|c| c.rider_id.as_deref()).collect();
+    let started: Vec<DateTime<Utc>> = all.iter().map(|c| utc(&c.started_at)).collect();
     let inserted: Vec<(String,)> = sqlx::query_as(
         "INSERT INTO conversations (conversation_id, order_id, customer_id, restaurant_id, rider_id, started_at)
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
@@ -228,40 +225,17 @@ pub(super) async fn insert_log_events(
     if events.is_empty() {
         return Ok(());
     }
-    let mut hash = Vec::new();
-    let (
-        mut ts,
-        mut level,
-        mut service,
-        mut trace,
-        mut order,
-        mut event,
-        mut latency,
-        mut message,
-        mut stack,
-    ) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    for (h, e) in events {
-        hash.push(*h);
-        ts.push(utc(&e.timestamp));
-        level.push(e.level.as_str());
-        service.push(e.service.as_str());
-        trace.push(e.trace_id.as_deref());
-        order.push(e.order_id.as_deref());
-        event.push(e.event.as_str());
-        latency.push(e.latency_ms);
-        message.push(e.message.as_deref());
-        stack.push(e.stack_trace.as_deref());
-    }
+    let all: Vec<(&i64, &LogEvent)> = events.iter().collect();
+    let hash: Vec<i64> = all.iter().map(|(h, _)| **h).collect();
+    let ts: Vec<DateTime<Utc>> = all.iter().map(|(_, e)| utc(&e.timestamp)).collect();
+    let level: Vec<&str> = all.iter().map(|(_, e)| e.level.as_str()).collect();
+    let service: Vec<&str> = all.iter().map(|(_, e)| e.service.as_str()).collect();
+    let trace: Vec<Option<&str>> = all.iter().map(|(_, e)| e.trace_id.as_deref()).collect();
+    let order: Vec<Option<&str>> = all.iter().map(|(_, e)| e.order_id.as_deref()).collect();
+    let event: Vec<&str> = all.iter().map(|(_, e)| e.event.as_str()).collect();
+    let latency: Vec<Option<i64>> = all.iter().map(|(_, e)| e.latency_ms).collect();
+    let message: Vec<Option<&str>> = all.iter().map(|(_, e)| e.message.as_deref()).collect();
+    let stack: Vec<Option<&str>> = all.iter().map(|(_, e)| e.stack_trace.as_deref()).collect();
     sqlx::query(
         "INSERT INTO log_events (event_hash, ts, level, service, trace_id, order_id, event, latency_ms, message, stack_trace)
          SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[])
@@ -289,24 +263,14 @@ pub(super) async fn insert_reviews(
     if reviews.is_empty() {
         return Ok(());
     }
-    let (mut id, mut order, mut customer, mut restaurant, mut rating, mut body, mut created) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    for r in reviews.values() {
-        id.push(r.review_id.as_str());
-        order.push(r.order_id.as_deref());
-        customer.push(r.customer_id.as_deref());
-        restaurant.push(r.restaurant_id.as_str());
-        rating.push(r.rating);
-        body.push(r.text.as_str());
-        created.push(utc(&r.created_at));
-    }
+    let all: Vec<&Review> = reviews.values().collect();
+    let id: Vec<&str> = all.iter().map(|r| r.review_id.as_str()).collect();
+    let order: Vec<Option<&str>> = all.iter().map(|r| r.order_id.as_deref()).collect();
+    let customer: Vec<Option<&str>> = all.iter().map(|r| r.customer_id.as_deref()).collect();
+    let restaurant: Vec<&str> = all.iter().map(|r| r.restaurant_id.as_str()).collect();
+    let rating: Vec<_> = all.iter().map(|r| r.rating).collect();
+    let body: Vec<&str> = all.iter().map(|r| r.text.as_str()).collect();
+    let created: Vec<DateTime<Utc>> = all.iter().map(|r| utc(&r.created_at)).collect();
     sqlx::query(
         "INSERT INTO reviews (review_id, order_id, customer_id, restaurant_id, rating, body, created_at)
          SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[])
