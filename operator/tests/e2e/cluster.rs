@@ -222,7 +222,21 @@ pub fn audit_now() -> String {
 }
 
 /// Polls `check` until it returns `Some`, or panics with `what` after `limit`.
-pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    eventually_or_explain(what, limit, check, String::new).await
+}
+
+/// [`eventually`], and on a timeout the panic adds what `explain` says.
+pub async fn eventually_or_explain<T, F, Fut>(
+    what: &str,
+    limit: Duration,
+    mut check: F,
+    explain: impl Fn() -> String,
+) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -234,7 +248,8 @@ where
         }
         assert!(
             started.elapsed() < limit,
-            "timed out after {limit:?} waiting for {what}"
+            "timed out after {limit:?} waiting for {what}{}",
+            explain()
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }

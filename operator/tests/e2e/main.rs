@@ -9,7 +9,9 @@ mod operator;
 mod pods;
 
 use baedal_operator::crd::DeliveryPipeline;
-use cluster::{audit_now, cluster, eventually, OPERATOR_ACCOUNT, OPERATOR_NAMESPACE};
+use cluster::{
+    audit_now, cluster, eventually, eventually_or_explain, OPERATOR_ACCOUNT, OPERATOR_NAMESPACE,
+};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -607,9 +609,14 @@ async fn one_replica_leads_and_another_takes_over_without_overlap() {
     )
     .await;
     cluster().kubectl_ok(&["delete", "service", &format!("{NAME}-api"), "-n", &ns.name]);
-    eventually("op-b puts the Service back", RECREATED_WITHIN, || async {
-        uid_of(&ns.name, "service", &format!("{NAME}-api"))
-    })
+    // The new leader starts its controller and reconciles everything once
+    // before the deletion's event is handled: a takeover gets twice the bound.
+    eventually_or_explain(
+        "op-b puts the Service back",
+        RECREATED_WITHIN * 2,
+        || async { uid_of(&ns.name, "service", &format!("{NAME}-api")) },
+        || format!("; op-b's log:\n{}", b.log()),
+    )
     .await;
     a.signal("CONT");
     let exit = a.wait_exit(Duration::from_secs(LEASE_SECONDS * 2));
