@@ -62,6 +62,16 @@ for pins in "pandas==1.5.3 numpy==1.24.4" "pandas==2.2.3 numpy==1.26.4" "pandas=
         "$env_dir/bin/python" -m pip install --quiet $pins
     fi
 done
+# The reference models the model test (tests/models_oracle.rs) and
+# scripts/bench-models.sh compare with: statsmodels, scikit-learn, lifetimes.
+oracle_env=${BAEDAL_CACHE:-$HOME/.cache/baedal}/tools/oracle
+if ! "$oracle_env/bin/python" -c "import lifetimes, sklearn, statsmodels" 2>/dev/null; then
+    log "installing the reference models into $oracle_env"
+    rm -rf "$oracle_env"
+    python3 -m venv "$oracle_env"
+    "$oracle_env/bin/python" -m pip install --quiet lifetimes==0.11.3 scikit-learn==1.5.2 \
+        statsmodels==0.14.4 pandas==2.2.3 numpy==1.26.4 scipy==1.13.1
+fi
 # The dashboard's browser test: Debian's Chromium driven by playwright-core
 # (from npm, into the cache; it uses the system Chromium, downloads none).
 command -v chromium >/dev/null 2>&1 || apt_install chromium

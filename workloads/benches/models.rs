@@ -10,10 +10,7 @@
 //! Holt-Winters) can be backtested on the same holdouts.
 
 use baedal::forecast::{self, WEEK};
-use baedal::model::Record;
-use baedal::readers::{self, SourceFormat};
-use std::collections::BTreeMap;
-use std::collections::HashSet;
+use baedal::history::OrderHistory;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -30,40 +27,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(String::as_str)
             .unwrap_or("data/generated/bench-s1"),
     );
-    let mut seen = HashSet::new();
-    let mut hours: Vec<i64> = Vec::new();
-    let mut customers: BTreeMap<String, Vec<baedal::churn::Purchase>> = BTreeMap::new();
-    for record in readers::open(&dir.join("orders.csv"), SourceFormat::Csv)? {
-        if let Ok(Record::Order(order)) = record {
-            if seen.insert(order.order_id.clone()) {
-                hours.push(order.order_time.at.timestamp().div_euclid(3600));
-                if order.order_status.counts_as_revenue() {
-                    customers
-                        .entry(order.customer_id.to_string())
-                        .or_default()
-                        .push((
-                            order.order_time.at.to_utc(),
-                            order.order_amount.unwrap_or(0) as f64,
-                        ));
-                }
-            }
-        }
-    }
-    let (Some(&first), Some(&last)) = (hours.iter().min(), hours.iter().max()) else {
-        return Err(format!("no orders in {}", dir.join("orders.csv").display()).into());
-    };
-    // Whole KST days: from the first day's midnight to the last day's 23:00.
-    let kst = 9;
-    let start = (first + kst).div_euclid(24) * 24 - kst;
-    let end = (last + kst).div_euclid(24) * 24 - kst; // the last day, whose hours may be partial
-    let mut series = vec![0.0; (end - start) as usize];
-    for h in hours {
-        if h < end {
-            series[(h - start) as usize] += 1.0;
-        }
-    }
+    let history = OrderHistory::read_csv(&dir.join("orders.csv"))?;
+    let series = &history.hourly;
     let began = Instant::now();
-    let backtest = forecast::backtest(&series, WEEKS)?;
+    let backtest = forecast::backtest(series, WEEKS)?;
     let seconds = began.elapsed().as_secs_f64();
     println!(
         "{} hours ({} weeks) of orders; backtest over the last {WEEKS} weeks, {seconds:.2} s",
@@ -85,10 +52,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             e.mase
         );
     }
-    let reference = chrono::DateTime::from_timestamp(last * 3600, 0).unwrap_or_default()
-        + chrono::Duration::days(1);
     let began = Instant::now();
-    let churn = baedal::churn::fit(&customers, reference)?.summary;
+    let churn = baedal::churn::fit(&history.customers, history.reference)?.summary;
     println!(
         "churn: logistic regression, time-split validation AUC {:.3} ({} customers, {:.1}% churned; {} training rows), {:.2} s",
         churn.validation_auc,
@@ -103,7 +68,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                            "churn_auc": churn.validation_auc})
     );
     if let Some(out) = args.get(1) {
-        std::fs::write(out, serde_json::to_string(&series)?)?;
+        std::fs::write(out, serde_json::to_string(series)?)?;
     }
     Ok(())
 }

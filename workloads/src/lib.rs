@@ -5,12 +5,14 @@
 pub mod api;
 pub mod churn;
 pub mod cli;
+pub mod clv;
 pub mod columns;
 pub use baedal_contract::config;
 pub mod datagen;
 pub mod db;
 pub mod etl;
 pub mod forecast;
+pub mod history;
 pub mod ingest;
 pub mod kafka;
 pub mod metrics;
