@@ -117,7 +117,8 @@ const pages = {
       ["CLV 배수", clv.multiplier.toFixed(2)]]);
     rankChart(panel("segments"), "RFM 세그먼트별 고객 수", seg.segments.map(s => ({ label: s.segment, value: s.customers })));
     rankChart(panel("segment-revenue"), "세그먼트별 매출", seg.segments.map(s => ({ label: s.segment, value: s.revenue })));
-    rankChart(panel("clv"), "세그먼트별 평균 CLV (원)", clv.by_segment.map(s => ({ label: s.segment, value: s.avg_clv })));
+    rankChart(panel("clv"), "세그먼트별 평균 CLV (원, BG/NBD·Gamma-Gamma, 향후 12개월)",
+      clv.by_segment.map(s => ({ label: s.segment, value: s.avg_clv ?? s.avg_simple_clv })));
     table(panel("rules"), "세그먼트 규칙 (위에서부터 처음 맞는 규칙)", seg.rules, [
       { key: "segment", label: "세그먼트" }, { key: "rule", label: "규칙 (R, F, M = 1–5점)" }]);
     const churn = await api("/analytics/churn?limit=10");
@@ -134,7 +135,10 @@ const pages = {
       { key: "customer_id", label: "고객ID" }, { key: "segment", label: "세그먼트" },
       { key: "orders", label: "주문 수", fmt: formatNumber },
       { key: "avg_order_value", label: "평균 주문액", fmt: formatNumber },
-      { key: "clv", label: "CLV (원)", fmt: formatNumber }]);
+      { key: "probability_alive", label: "생존 확률", fmt: v => v == null ? "–" : formatPercent(v) },
+      { key: "expected_orders", label: "12개월 예상 주문", fmt: v => v == null ? "–" : v.toFixed(1) },
+      { key: "clv", label: "CLV (원)", fmt: v => v == null ? "–" : formatNumber(v) },
+      { key: "simple_clv", label: "단순 CLV (원)", fmt: formatNumber }]);
   },
 
   async restaurants() {

@@ -32,7 +32,7 @@ use argmin::core::{CostFunction, Executor, State};
 use argmin::solver::neldermead::NelderMead;
 use chrono::{DateTime, Utc};
 use ndarray::Array1;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// Money is fitted in this many KRW.
@@ -96,7 +96,7 @@ pub enum ClvError {
 }
 
 /// The fitted BG/NBD model (time in days).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct BgNbd {
     pub r: f64,
     pub alpha: f64,
@@ -105,7 +105,7 @@ pub struct BgNbd {
 }
 
 /// The fitted Gamma-Gamma model (`v` in thousands of KRW).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct GammaGamma {
     pub p: f64,
     pub q: f64,

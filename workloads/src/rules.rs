@@ -18,6 +18,9 @@ pub const REVENUE_STATUSES: [OrderStatus; 2] = [OrderStatus::Delivered, OrderSta
 /// the list by a test).
 pub const REVENUE: &str = "order_status IN ('DELIVERED', 'DELAYED')";
 
+/// The monthly discount rate of every CLV figure (1% a month).
+pub const MONTHLY_DISCOUNT: f64 = 0.01;
+
 /// "Late": delivered more than 10 minutes after the estimate (1 or 0).
 pub const LATE: &str = "(actual_delivery_min > estimated_delivery_min + 10)::int";
 

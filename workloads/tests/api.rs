@@ -9,6 +9,7 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use baedal::api::{self, ApiContext};
+use baedal::clv::{self, BgNbd, GammaGamma};
 use baedal::config::Config;
 use baedal::model::{kst, Order};
 use chrono::{Datelike, NaiveDate, Timelike};
@@ -460,10 +461,39 @@ fn customer_segments_and_lifetime_value_follow_the_documented_rules() {
         let months = ((reference - first).num_seconds() as f64 / (30.0 * 86400.0)).max(1.0);
         let monthly = orders.iter().map(|o| revenue(o)).sum::<i64>() as f64 / months;
         let want = monthly * retention / (1.0 + 0.01 - retention);
-        let got = clv.json["customer"]["clv"].as_f64().unwrap();
+        let got = clv.json["customer"]["simple_clv"].as_f64().unwrap();
         assert!((got - want).abs() < 1e-6 * want.max(1.0), "{got} vs {want}");
-        let top = clv.json["top"].as_array().unwrap();
-        assert!(top[0]["clv"].as_f64() >= top[1]["clv"].as_f64());
+
+        // The BG/NBD and Gamma-Gamma CLV: the served parameters applied to
+        // the customer's orders from the files give the served figure.
+        let fit = &clv.json["fit"];
+        let orders_model: BgNbd = serde_json::from_value(fit["bgnbd"].clone()).unwrap();
+        let value_model: GammaGamma = serde_json::from_value(fit["gamma_gamma"].clone()).unwrap();
+        let purchases: Vec<(chrono::DateTime<chrono::Utc>, f64)> = orders
+            .iter()
+            .map(|o| (o.order_time.at.to_utc(), revenue(o) as f64))
+            .collect();
+        let summary = clv::summarise(&purchases, reference.to_utc()).unwrap();
+        let want = clv::lifetime_value(&orders_model, &value_model, &summary, 0.01);
+        let got = clv.json["customer"]["clv"].as_f64().unwrap();
+        assert!(
+            want > 0.0 && (got - want).abs() < 1e-6 * want,
+            "{got} vs {want}"
+        );
+        assert!(close(
+            clv.json["customer"]["probability_alive"].as_f64().unwrap(),
+            orders_model.probability_alive(&summary)
+        ));
+        let top: Vec<f64> = clv.json["top"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["clv"].as_f64().unwrap())
+            .collect();
+        assert!(
+            top.len() > 1 && top.windows(2).all(|w| w[0] >= w[1]),
+            "{top:?}"
+        );
 
         let unknown = get(&app, "/analytics/customer-segments?customer_id=C999999").await;
         assert_eq!(unknown.status, StatusCode::NOT_FOUND);

@@ -1,31 +1,34 @@
-//! Customer analytics: RFM segments (from the ETL's `mart_customer_rfm`)
-//! and customer lifetime value.
+//! Customer analytics: RFM segments (from the ETL's `mart_customer_rfm`),
+//! customer lifetime value and churn.
 //!
 //! RFM scores and the segment rule table are defined in
 //! [`crate::etl::marts`] ([`RFM_SEGMENTS`]) and returned with every answer.
 //!
-//! CLV uses the simple retention model (Gupta & Lehmann, "Customers as
-//! Assets", 2003): `CLV = m × r / (1 + d − r)`, the expected future revenue
-//! of a customer who brings `m` a month while each month a share `r` of
-//! customers stays, discounted at `d` a month. Why this model: the data spans
-//! six months, too short to fit a probabilistic model (BG/NBD, Gamma-Gamma)
-//! with confidence, and this one has two inputs anyone can check:
-//! - `m` = the customer's revenue divided by the months since their first
-//!   revenue order (at least one month), up to the reference time (latest
-//!   order + 1 day, as for RFM);
-//! - `r` = of the customers with a revenue order 60 to 30 days before the
-//!   reference time, the share with one in the last 30 days;
-//! - `d` = 1% a month ([`MONTHLY_DISCOUNT`]).
+//! CLV comes in two figures:
+//! - `clv`: BG/NBD for the orders and Gamma-Gamma for their value
+//!   ([`crate::clv`]): the expected revenue of the next 12 months of 30
+//!   days, discounted at 1% a month. The ETL fits the models after each
+//!   batch run and stores every customer's answer in `mart_customer_value`
+//!   ([`crate::etl::models`]); the fitted parameters come with the answer.
+//! - `simple_clv`: the simple retention model (Gupta & Lehmann, "Customers
+//!   as Assets", 2003), `m × r / (1 + d − r)`, the expected future revenue
+//!   of a customer who brings `m` a month while each month a share `r` of
+//!   customers stays, discounted at `d` a month, with two inputs anyone can
+//!   check:
+//!   - `m` = the customer's revenue divided by the months (30 days) since
+//!     their first revenue order (at least one month), up to the reference
+//!     time (latest order + 1 day, as for RFM);
+//!   - `r` = of the customers with a revenue order 60 to 30 days before the
+//!     reference time, the share with one in the last 30 days;
+//!   - `d` = 1% a month ([`MONTHLY_DISCOUNT`]).
 
 use super::params::Params;
 use super::{cache::CachedJson, ApiContext, ApiError};
-use crate::rules::{case_of, CHURN_RULES, REFERENCE_CTE, REVENUE, RFM_SEGMENTS};
+use crate::rules::{case_of, CHURN_RULES, MONTHLY_DISCOUNT, REFERENCE_CTE, REVENUE, RFM_SEGMENTS};
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
-use chrono::{DateTime, Utc};
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 pub fn router() -> Router<ApiContext> {
     Router::new()
@@ -36,9 +39,6 @@ pub fn router() -> Router<ApiContext> {
         )
         .route("/analytics/churn", get(churn))
 }
-
-/// `d` of the CLV model: the monthly discount rate.
-pub const MONTHLY_DISCOUNT: f64 = 0.01;
 
 fn customer_id(params: &Params) -> Result<Option<String>, ApiError> {
     params.id("customer_id", "customer id", "C000123")
@@ -162,23 +162,39 @@ pub struct CustomerValue {
     pub historical_revenue: i64,
     /// Average order value (KRW).
     pub avg_order_value: f64,
+    /// BG/NBD and Gamma-Gamma: expected discounted revenue of the next 12
+    /// months (KRW); absent when the models could not be fitted.
+    pub clv: Option<f64>,
+    /// BG/NBD: the probability that the customer still orders.
+    pub probability_alive: Option<f64>,
+    /// BG/NBD: the orders expected in the next 12 months.
+    pub expected_orders: Option<f64>,
+    /// Gamma-Gamma: the expected value of the customer's next order (KRW).
+    pub expected_order_value: Option<f64>,
     /// `m`: revenue per month since the first revenue order.
     pub monthly_revenue: f64,
-    /// Expected future revenue (KRW).
-    pub clv: f64,
+    /// The simple retention model's CLV (KRW).
+    pub simple_clv: f64,
 }
 
 #[derive(Debug, Serialize, sqlx::FromRow, PartialEq)]
 pub struct SegmentValue {
     pub segment: String,
     pub customers: i64,
-    pub avg_clv: f64,
-    pub total_clv: f64,
+    pub avg_clv: Option<f64>,
+    pub total_clv: Option<f64>,
+    pub avg_simple_clv: f64,
 }
 
 #[derive(Debug, Serialize)]
 pub struct LifetimeValue {
+    /// The model of `clv`.
     pub model: &'static str,
+    /// Its fitted parameters (BG/NBD in days, Gamma-Gamma's `v` in
+    /// thousands of KRW) and units; absent until the ETL has fitted it.
+    pub fit: Option<serde_json::Value>,
+    /// The model of `simple_clv`.
+    pub simple_model: &'static str,
     /// `r`: monthly retention measured in the data.
     pub monthly_retention: f64,
     /// `d`: monthly discount rate.
@@ -197,17 +213,18 @@ fn customer_value_sql() -> String {
     format!(
         "WITH {REFERENCE_CTE},
          first AS (SELECT customer_id, min(order_time) AS first_at FROM orders
-                   WHERE is_valid AND {REVENUE} GROUP BY customer_id)
-    SELECT c.customer_id, c.segment, c.frequency AS orders, c.monetary AS historical_revenue,
-           c.monetary::float8 / c.frequency AS avg_order_value,
-           c.monetary / greatest(1.0, extract(epoch FROM reference.t - first.first_at) / (30 * 86400))::float8
-               AS monthly_revenue,
-           c.monetary / greatest(1.0, extract(epoch FROM reference.t - first.first_at) / (30 * 86400))::float8
-               * $1 / (1 + $2 - $1) AS clv
-    FROM mart_customer_rfm c JOIN first USING (customer_id), reference"
+                   WHERE is_valid AND {REVENUE} GROUP BY customer_id),
+         simple AS (
+             SELECT c.customer_id, c.segment, c.frequency AS orders, c.monetary AS historical_revenue,
+                    c.monetary::float8 / c.frequency AS avg_order_value,
+                    c.monetary / greatest(1.0, extract(epoch FROM reference.t - first.first_at) / (30 * 86400))::float8
+                        AS monthly_revenue
+             FROM mart_customer_rfm c JOIN first USING (customer_id), reference)
+    SELECT s.*, v.clv, v.probability_alive, v.expected_orders, v.expected_order_value,
+           s.monthly_revenue * $1 / (1 + $2 - $1) AS simple_clv
+    FROM simple s LEFT JOIN mart_customer_value v USING (customer_id)"
     )
 }
-
 /// `r`: the monthly retention rate (see the module docs).
 async fn monthly_retention(ctx: &ApiContext) -> Result<f64, ApiError> {
     let sql = format!(
@@ -257,8 +274,9 @@ async fn customer_lifetime_value(
         let by_segment: Vec<SegmentValue> = ctx
             .query(
                 sqlx::query_as(&format!(
-                    "SELECT segment, count(*) AS customers, avg(clv) AS avg_clv, sum(clv) AS total_clv
-                     FROM ({values}) v GROUP BY segment ORDER BY avg_clv DESC"
+                    "SELECT segment, count(*) AS customers, avg(clv) AS avg_clv, sum(clv) AS total_clv,
+                            avg(simple_clv) AS avg_simple_clv
+                     FROM ({values}) v GROUP BY segment ORDER BY avg_clv DESC NULLS LAST, avg_simple_clv DESC"
                 ))
                 .bind(r)
                 .bind(d)
@@ -268,7 +286,8 @@ async fn customer_lifetime_value(
         let top: Vec<CustomerValue> = ctx
             .query(
                 sqlx::query_as(&format!(
-                    "SELECT * FROM ({values}) v ORDER BY clv DESC, customer_id LIMIT $3"
+                    "SELECT * FROM ({values}) v
+                     ORDER BY clv DESC NULLS LAST, simple_clv DESC, customer_id LIMIT $3"
                 ))
                 .bind(r)
                 .bind(d)
@@ -276,8 +295,16 @@ async fn customer_lifetime_value(
                 .fetch_all(&ctx.db),
             )
             .await?;
+        let fit: Option<serde_json::Value> = ctx
+            .query(
+                sqlx::query_scalar("SELECT summary FROM model_fits WHERE model = 'clv'")
+                    .fetch_optional(&ctx.db),
+            )
+            .await?;
         Ok(LifetimeValue {
-            model: "simple retention (Gupta & Lehmann): CLV = m * r / (1 + d - r)",
+            model: "BG/NBD (orders) and Gamma-Gamma (order value): expected revenue of the next 12 months of 30 days, discounted at d a month",
+            fit,
+            simple_model: "simple retention (Gupta & Lehmann): CLV = m * r / (1 + d - r)",
             monthly_retention: r,
             monthly_discount: d,
             multiplier: r / (1.0 + d - r),
@@ -324,9 +351,9 @@ pub struct Churn {
 #[derive(Debug, Serialize)]
 pub struct ChurnPrediction {
     /// The model, its validation AUC (at 30 days before the reference
-    /// time) and its coefficients.
+    /// time) and its coefficients ([`crate::churn::ChurnSummary`]).
     #[serde(flatten)]
-    pub summary: crate::churn::ChurnSummary,
+    pub summary: serde_json::Value,
     /// Customers who ordered in the last 30 days, most likely to order no
     /// more in the next 30 first.
     pub most_likely: Vec<ChurnProbability>,
@@ -403,63 +430,42 @@ async fn churn(State(ctx): State<ApiContext>, params: Params) -> Result<CachedJs
     .await
 }
 
-/// Fits [`crate::churn`] to every customer's revenue orders.
+/// The churn classifier's answers, precomputed by the ETL
+/// ([`crate::etl::models`]): its summary and the customers most likely to
+/// churn among those who ordered in the last 30 days.
 async fn churn_prediction(
     ctx: &ApiContext,
     limit: i64,
 ) -> Result<Option<ChurnPrediction>, ApiError> {
-    let purchases: Vec<(String, DateTime<Utc>, f64)> = ctx
+    let summary: Option<serde_json::Value> = ctx
         .query(
-            sqlx::query_as(&format!(
-                "SELECT customer_id, order_time, COALESCE(order_amount, 0)::float8
-                 FROM orders WHERE is_valid AND {REVENUE}"
-            ))
+            sqlx::query_scalar("SELECT summary FROM model_fits WHERE model = 'churn'")
+                .fetch_optional(&ctx.db),
+        )
+        .await?;
+    let Some(summary) = summary else {
+        return Ok(None);
+    };
+    let most_likely: Vec<(String, f64)> = ctx
+        .query(
+            sqlx::query_as(
+                "SELECT customer_id, churn_probability FROM mart_customer_value
+                 WHERE churn_probability IS NOT NULL AND age_days - recency_days < $1
+                 ORDER BY churn_probability DESC, customer_id LIMIT $2",
+            )
+            .bind(crate::churn::WINDOW_DAYS as f64)
+            .bind(limit)
             .fetch_all(&ctx.db),
         )
         .await?;
-    let reference: Option<DateTime<Utc>> = ctx
-        .query(
-            sqlx::query_scalar(&format!("WITH {REFERENCE_CTE} SELECT t FROM reference"))
-                .fetch_one(&ctx.db),
-        )
-        .await?;
-    let Some(reference) = reference else {
-        return Ok(None);
-    };
-    let mut customers: BTreeMap<String, Vec<crate::churn::Purchase>> = BTreeMap::new();
-    for (id, at, amount) in purchases {
-        customers.entry(id).or_default().push((at, amount));
-    }
-    // Fitting is CPU work: off the request threads.
-    let fitted = tokio::task::spawn_blocking(move || {
-        let model = crate::churn::fit(&customers, reference);
-        (model, customers)
-    })
-    .await
-    .map_err(|e| ApiError::Model(e.to_string()))?;
-    let (model, customers) = match fitted {
-        (Ok(model), customers) => (model, customers),
-        (Err(crate::churn::ChurnError::TooLittle(_)), _) => return Ok(None),
-        (Err(e), _) => return Err(ApiError::Model(e.to_string())),
-    };
-    let recent = reference - chrono::Duration::days(crate::churn::WINDOW_DAYS);
-    let mut most_likely: Vec<ChurnProbability> = model
-        .probabilities
-        .iter()
-        .filter(|(id, _)| customers[*id].iter().any(|(at, _)| *at >= recent))
-        .map(|(id, p)| ChurnProbability {
-            customer_id: id.clone(),
-            probability: *p,
-        })
-        .collect();
-    most_likely.sort_by(|a, b| {
-        b.probability
-            .total_cmp(&a.probability)
-            .then_with(|| a.customer_id.cmp(&b.customer_id))
-    });
-    most_likely.truncate(usize::try_from(limit).unwrap_or(0));
     Ok(Some(ChurnPrediction {
-        summary: model.summary,
-        most_likely,
+        summary,
+        most_likely: most_likely
+            .into_iter()
+            .map(|(customer_id, probability)| ChurnProbability {
+                customer_id,
+                probability,
+            })
+            .collect(),
     }))
 }

@@ -17,6 +17,7 @@ mod consume;
 mod live;
 mod load;
 pub mod marts;
+pub mod models;
 pub mod realtime;
 
 use crate::config::{Config, TOPICS};
@@ -45,6 +46,8 @@ pub enum EtlError {
     Load(sqlx::Error),
     #[error("refreshing the marts: {0}")]
     Marts(sqlx::Error),
+    #[error("fitting the customer models or storing their answers: {0}")]
+    Models(sqlx::Error),
     #[error("updating Redis: {0}")]
     Redis(redis::RedisError),
     #[error("a batch commit task failed: {0}")]
@@ -223,12 +226,15 @@ pub async fn run(
         }
     }
     let loaded = started.elapsed();
-    // The marts and the order cache read only the clean tables: side by side.
-    let (marts, cached) = tokio::join!(
+    // The marts, the customer models and the order cache read only the clean
+    // tables: side by side.
+    let (marts, models, cached) = tokio::join!(
         marts::refresh(&pool),
+        models::refresh(&pool),
         realtime::cache_loaded_orders(config, &pool, since)
     );
     marts.map_err(EtlError::Marts)?;
+    models.map_err(EtlError::Models)?;
     cached?;
     let marts_done = started.elapsed();
     realtime::refresh_views(config, &pool).await?;

@@ -1,0 +1,182 @@
+//! The per-customer model answers, precomputed after each batch run: the
+//! CLV models ([`crate::clv`]) and the churn classifier ([`crate::churn`])
+//! are fitted to every valid revenue order, and each customer's answers
+//! land in `mart_customer_value`, the fitted parameters in `model_fits`,
+//! all in one transaction (readers see the old answers or the new ones).
+//!
+//! A model that cannot be fitted (too little history) leaves its columns
+//! empty and its `model_fits` row out, with a warning; the run goes on.
+
+use crate::churn::{self, Purchase};
+use crate::clv::{self, BgNbd, GammaGamma, HORIZON_MONTHS, MONTH_DAYS};
+use crate::rules::{MONTHLY_DISCOUNT, REFERENCE_CTE, REVENUE};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use sqlx::PgPool;
+use std::collections::BTreeMap;
+
+/// One customer's row of `mart_customer_value`.
+struct CustomerValue {
+    customer_id: String,
+    summary: clv::Summary,
+    probability_alive: f64,
+    expected_orders: f64,
+    expected_order_value: f64,
+    clv: f64,
+    churn_probability: Option<f64>,
+}
+
+/// What the fits produced.
+struct Fitted {
+    rows: Vec<CustomerValue>,
+    fits: Vec<(&'static str, serde_json::Value)>,
+}
+
+/// Fits the models to the valid revenue orders and replaces their answers.
+pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let purchases: Vec<(String, DateTime<Utc>, f64)> = sqlx::query_as(&format!(
+        "SELECT customer_id, order_time, COALESCE(order_amount, 0)::float8
+         FROM orders WHERE is_valid AND {REVENUE}"
+    ))
+    .fetch_all(pool)
+    .await?;
+    let reference: Option<DateTime<Utc>> =
+        sqlx::query_scalar(&format!("WITH {REFERENCE_CTE} SELECT t FROM reference"))
+            .fetch_one(pool)
+            .await?;
+    let mut customers: BTreeMap<String, Vec<Purchase>> = BTreeMap::new();
+    for (id, at, amount) in purchases {
+        customers.entry(id).or_default().push((at, amount));
+    }
+    let fitted = match reference {
+        // Fitting is CPU work: off the runtime's threads.
+        Some(reference) => tokio::task::spawn_blocking(move || fit(&customers, reference))
+            .await
+            .map_err(|e| sqlx::Error::Protocol(format!("the model fit panicked: {e}")))?,
+        None => Fitted {
+            rows: Vec::new(),
+            fits: Vec::new(),
+        },
+    };
+    store(pool, fitted).await
+}
+
+fn fit(customers: &BTreeMap<String, Vec<Purchase>>, reference: DateTime<Utc>) -> Fitted {
+    let summaries = clv::summarise_all(customers, reference);
+    let all: Vec<clv::Summary> = summaries.values().copied().collect();
+    let mut fits = Vec::new();
+    let models = BgNbd::fit(&all).and_then(|orders| Ok((orders, GammaGamma::fit(&all)?)));
+    let models = match models {
+        Ok((orders, value)) => {
+            fits.push((
+                "clv",
+                json!({
+                    "model": "BG/NBD (orders) and Gamma-Gamma (order value), maximum likelihood",
+                    "bgnbd": orders,
+                    "gamma_gamma": value,
+                    "time_unit": "day",
+                    "money_unit_krw": clv::MONEY_UNIT_KRW,
+                    "horizon_months": HORIZON_MONTHS,
+                    "month_days": MONTH_DAYS,
+                    "monthly_discount": MONTHLY_DISCOUNT,
+                    "customers": all.len(),
+                }),
+            ));
+            Some((orders, value))
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "CLV models not fitted");
+            None
+        }
+    };
+    let churn = match churn::fit(customers, reference) {
+        Ok(model) => {
+            fits.push(("churn", json!(model.summary)));
+            Some(model.probabilities)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "churn model not fitted");
+            None
+        }
+    };
+    let horizon = f64::from(HORIZON_MONTHS) * MONTH_DAYS;
+    let rows = summaries
+        .into_iter()
+        .map(|(customer_id, summary)| {
+            let (probability_alive, expected_orders, expected_order_value, clv) = match &models {
+                Some((orders, value)) => (
+                    orders.probability_alive(&summary),
+                    orders.expected_orders(&summary, horizon),
+                    value.expected_value(&summary),
+                    clv::lifetime_value(orders, value, &summary, MONTHLY_DISCOUNT),
+                ),
+                None => (f64::NAN, f64::NAN, f64::NAN, f64::NAN),
+            };
+            CustomerValue {
+                churn_probability: churn.as_ref().and_then(|p| p.get(&customer_id).copied()),
+                customer_id,
+                summary,
+                probability_alive,
+                expected_orders,
+                expected_order_value,
+                clv,
+            }
+        })
+        .filter(|row| models.is_some() || row.churn_probability.is_some())
+        .collect();
+    Fitted { rows, fits }
+}
+
+async fn store(pool: &PgPool, fitted: Fitted) -> Result<(), sqlx::Error> {
+    let rows = &fitted.rows;
+    let finite = |v: f64| v.is_finite().then_some(v);
+    let id: Vec<&str> = rows.iter().map(|r| r.customer_id.as_str()).collect();
+    let repeat: Vec<i32> = rows
+        .iter()
+        .map(|r| i32::try_from(r.summary.repeat_orders).unwrap_or(i32::MAX))
+        .collect();
+    let recency: Vec<f64> = rows.iter().map(|r| r.summary.recency_days).collect();
+    let age: Vec<f64> = rows.iter().map(|r| r.summary.age_days).collect();
+    let mean_value: Vec<f64> = rows.iter().map(|r| r.summary.mean_repeat_value).collect();
+    let alive: Vec<Option<f64>> = rows.iter().map(|r| finite(r.probability_alive)).collect();
+    let orders: Vec<Option<f64>> = rows.iter().map(|r| finite(r.expected_orders)).collect();
+    let value: Vec<Option<f64>> = rows
+        .iter()
+        .map(|r| finite(r.expected_order_value))
+        .collect();
+    let clv: Vec<Option<f64>> = rows.iter().map(|r| finite(r.clv)).collect();
+    let churn: Vec<Option<f64>> = rows.iter().map(|r| r.churn_probability).collect();
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM mart_customer_value")
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO mart_customer_value (customer_id, repeat_orders, recency_days, age_days, mean_repeat_value,
+             probability_alive, expected_orders, expected_order_value, clv, churn_probability)
+         SELECT * FROM UNNEST($1::text[], $2::int[], $3::float8[], $4::float8[], $5::float8[],
+             $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[])",
+    )
+    .bind(&id)
+    .bind(&repeat)
+    .bind(&recency)
+    .bind(&age)
+    .bind(&mean_value)
+    .bind(&alive)
+    .bind(&orders)
+    .bind(&value)
+    .bind(&clv)
+    .bind(&churn)
+    .execute(&mut *tx)
+    .await?;
+    sqlx::query("DELETE FROM model_fits")
+        .execute(&mut *tx)
+        .await?;
+    for (model, summary) in &fitted.fits {
+        sqlx::query("INSERT INTO model_fits (model, summary) VALUES ($1, $2)")
+            .bind(model)
+            .bind(summary)
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await
+}
