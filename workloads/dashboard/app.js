@@ -89,7 +89,8 @@ async function filterBar(onChange) {
 const pages = {
   async trends() {
     const query = await filterBar(draw);
-    const [k, hour, weekday, day, month] = ["kpi", "hour", "weekday", "day", "month"].map(panel);
+    const [k, hour, weekday, day, month, anomalies] =
+      ["kpi", "hour", "weekday", "day", "month", "anomalies"].map(panel);
     async function draw(q) {
       const t = await api(`/analytics/order-trends?${q}`);
       k.innerHTML = `<div class="kpis"><div class="kpi"><span>주문 수</span><strong>${formatNumber(t.orders)}</strong></div>
@@ -102,6 +103,20 @@ const pages = {
       ]);
       barChart(month, "월별 매출", t.by_month.map(b => ({ label: b.label, value: b.revenue })));
     }
+    // Anomalous hours of the last 7 days (the whole data, not the filters).
+    const a = await api("/analytics/anomalies?days=7");
+    const at = new Map(a.series.map((p, i) => [p.hour, i]));
+    const names = { orders: "주문 수", late_rate: "지연율" };
+    const marks = a.hours.map(h => ({
+      index: at.get(h.hour.slice(0, 13) + ":00"), series: h.metric === "orders" ? 0 : 1,
+      note: `${h.hour.slice(0, 13)}시 ${names[h.metric]} ${h.metric === "orders" ? h.actual : formatPercent(h.actual)}` +
+        ` (예측 ${h.metric === "orders" ? h.expected.toFixed(1) : formatPercent(h.expected)})`,
+    })).filter(m => m.index !== undefined);
+    lineChart(anomalies, `최근 7일 시간별 주문 수와 지연율(×100), 이상 시간 ${a.hours.length}개 (예측 ${a.level * 100}% 구간 밖)`,
+      a.series.map(p => p.hour.slice(5, 13).replace("T", " ")), [
+        { name: "주문 수", values: a.series.map(p => p.orders) },
+        { name: "지연율(×100)", values: a.series.map(p => (p.late_rate ?? 0) * 100) },
+      ], formatNumber, marks);
     await draw(query());
     const f = await api("/analytics/demand-forecast?days=7");
     barChart(panel("forecast"), `수요 예측: 향후 7일 주문 수 (MSTL 모델, 최근 4주 롤링 검증 일별 오차 ${formatPercent(f.backtest_mape)})`,

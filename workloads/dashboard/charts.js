@@ -77,8 +77,9 @@ export function barChart(container, title, data, fmt = formatNumber) {
   xLabels(f, data.map(d => d.label), i => f.left + i * w + w / 2);
 }
 
-/** Lines: labels = [..], series = [{name, values}]. */
-export function lineChart(container, title, labels, series, fmt = formatNumber) {
+/** Lines: labels = [..], series = [{name, values}]; marks = [{index, series, note}]
+ *  are circled (anomalies). */
+export function lineChart(container, title, labels, series, fmt = formatNumber, marks = []) {
   const f = frame(container, title, labels.length);
   const max = niceMax(Math.max(0, ...series.flatMap(s => s.values.map(v => v || 0))));
   axes(f, max, fmt);
@@ -90,6 +91,11 @@ export function lineChart(container, title, labels, series, fmt = formatNumber) 
     const legend = el("text", { x: f.left + 8 + 140 * k, y: f.top + 12, class: `legend legend-${k}` }, f.svg);
     legend.textContent = s.name;
   });
+  for (const m of marks) {
+    const v = series[m.series || 0].values[m.index] || 0;
+    const dot = el("circle", { cx: xOf(m.index), cy: f.top + plotH - plotH * v / max, r: 5, class: "mark" }, f.svg);
+    el("title", {}, dot).textContent = m.note;
+  }
   xLabels(f, labels, xOf);
 }
 

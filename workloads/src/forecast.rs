@@ -25,6 +25,14 @@ pub const DAY: usize = 24;
 pub const WEEK: usize = 7 * DAY;
 /// The coverage of the prediction intervals.
 pub const LEVEL: f64 = 0.95;
+/// The coverage of the interval an hour must fall outside to be an anomaly
+/// ([`anomalies`]): wider than [`LEVEL`], so that about one hour in a
+/// hundred of an ordinary series is flagged by chance, not one in twenty.
+pub const ANOMALY_LEVEL: f64 = 0.99;
+/// The history each day's anomaly forecast is fitted on, in weeks: enough
+/// for both seasons, and a fit short enough to judge four weeks of days at
+/// once.
+pub const ANOMALY_HISTORY_WEEKS: usize = 8;
 /// The seasonal LOESS window, in cycles (odd).
 pub const SEASONAL_WINDOW: usize = 101;
 /// The smoothing weights the level may take: from a mean of months (0.002
@@ -50,18 +58,66 @@ pub struct Forecast {
 
 /// Forecasts the next `horizon` hours of an hourly series.
 pub fn hourly(history: &[f64], horizon: usize) -> Result<Forecast, ForecastError> {
-    decomposed(history, &[DAY, WEEK], horizon)
+    decomposed(history, &[DAY, WEEK], horizon, LEVEL)
 }
 
 /// Forecasts the next `horizon` days of a daily series (weekly seasonality).
 pub fn daily(history: &[f64], horizon: usize) -> Result<Forecast, ForecastError> {
-    decomposed(history, &[7], horizon)
+    decomposed(history, &[7], horizon, LEVEL)
+}
+
+/// An hour outside the [`ANOMALY_LEVEL`] interval of its forecast.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Anomaly {
+    /// The hour's index in the series.
+    pub index: usize,
+    pub actual: f64,
+    pub expected: f64,
+    pub lower: f64,
+    pub upper: f64,
+}
+
+/// The hours among the last `days` days of an hourly series that starts at
+/// a midnight whose value falls outside the [`ANOMALY_LEVEL`] interval of
+/// the forecast made at the start of their day from the
+/// [`ANOMALY_HISTORY_WEEKS`] weeks before it (the model of [`hourly`]);
+/// only hours `judged` says yes to count. Days with too little history
+/// before them are not judged.
+pub fn anomalies(
+    series: &[f64],
+    days: usize,
+    judged: impl Fn(usize) -> bool,
+) -> Result<Vec<Anomaly>, ForecastError> {
+    let last_start = series.len().saturating_sub(1) / DAY * DAY;
+    let first_start = last_start.saturating_sub(days.saturating_sub(1) * DAY);
+    let mut found = Vec::new();
+    for start in (first_start..=last_start).step_by(DAY) {
+        if start < 2 * WEEK + DAY {
+            continue;
+        }
+        let history = &series[start.saturating_sub(ANOMALY_HISTORY_WEEKS * WEEK)..start];
+        let forecast = decomposed(history, &[DAY, WEEK], DAY, ANOMALY_LEVEL)?;
+        for (h, &actual) in series[start..].iter().take(DAY).enumerate() {
+            let (lower, upper) = (forecast.lower[h], forecast.upper[h]);
+            if judged(start + h) && (actual < lower || actual > upper) {
+                found.push(Anomaly {
+                    index: start + h,
+                    actual,
+                    expected: forecast.point[h],
+                    lower,
+                    upper,
+                });
+            }
+        }
+    }
+    Ok(found)
 }
 
 fn decomposed(
     history: &[f64],
     periods: &[usize],
     horizon: usize,
+    coverage: f64,
 ) -> Result<Forecast, ForecastError> {
     let longest = periods.iter().copied().max().unwrap_or(1);
     let need = 2 * longest + horizon;
@@ -88,7 +144,7 @@ fn decomposed(
         .map(|alpha| smoothed(&adjusted, *alpha, horizon))
         .min_by(|a, b| mean_abs(&a.1).total_cmp(&mean_abs(&b.1)))
         .ok_or_else(|| ForecastError::Model("no smoothing weight".into()))?;
-    let (low, high) = quantiles(errors, (1.0 - LEVEL) / 2.0);
+    let (low, high) = quantiles(errors, (1.0 - coverage) / 2.0);
     let seasonal: Vec<f64> = (0..horizon)
         .map(|h| {
             periods
@@ -280,6 +336,34 @@ mod tests {
                 (20.0 + t as f64 * 0.002 + daily + weekly + noise).max(0.0)
             })
             .collect()
+    }
+
+    #[test]
+    fn a_spike_and_an_outage_are_anomalies_and_ordinary_hours_mostly_are_not() {
+        let mut series = seasonal_series(6);
+        let n = series.len();
+        let (spike, outage) = (n - 30, n - 10);
+        series[spike] += 60.0;
+        series[outage] = 0.0;
+        let found = anomalies(&series, 3, |_| true).unwrap();
+        let at: Vec<usize> = found.iter().map(|a| a.index).collect();
+        assert!(at.contains(&spike) && at.contains(&outage), "{at:?}");
+        assert!(
+            found.len() <= 5,
+            "{} of 72 ordinary hours flagged: {found:?}",
+            found.len()
+        );
+        let high = found.iter().find(|a| a.index == spike).unwrap();
+        assert!(high.actual > high.upper && high.expected < high.upper);
+        // Hours not judged are never flagged.
+        assert!(anomalies(&series, 3, |i| i != spike)
+            .unwrap()
+            .iter()
+            .all(|a| a.index != spike));
+        // Too little history: nothing judged, no error.
+        assert!(anomalies(&series[..2 * WEEK], 3, |_| true)
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

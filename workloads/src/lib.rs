@@ -2,6 +2,7 @@
 //! streaming reader per source format, the deterministic dataset generator
 //! and the data-quality profiler.
 
+pub mod anomalies;
 pub mod api;
 pub mod churn;
 pub mod cli;

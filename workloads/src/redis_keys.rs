@@ -61,4 +61,5 @@ pub mod alert_field {
     pub const LATE_RATE: &str = "late_rate";
     pub const THRESHOLD: &str = "threshold";
     pub const ORDERS: &str = "orders";
+    pub const EXPECTED: &str = "expected";
 }

@@ -948,6 +948,32 @@ fn every_dashboard_page_draws_its_charts_in_headless_chromium_without_console_er
             shot.display()
         );
     }
+    // The new panels: the anomalous hours circled on the trends page (as
+    // many as the API reports), both CLV figures on the customers page.
+    let page = |name: &str| pages.iter().find(|p| p["page"] == name).unwrap();
+    let drawn = |name: &str| -> Vec<String> {
+        page(name)["panels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        drawn("trends").contains(&"anomalies".to_string()),
+        "{report}"
+    );
+    assert!(
+        drawn("customers").contains(&"top-clv".to_string()),
+        "{report}"
+    );
+    let anomalies = runtime()
+        .block_on(async { get(&app(config(&data.ns)), "/analytics/anomalies?days=7").await });
+    assert_eq!(
+        page("trends")["anomaly_marks"],
+        anomalies.json["hours"].as_array().unwrap().len(),
+        "{report}"
+    );
     eprintln!("dashboard screenshots in {}", shots.display());
 }
 

@@ -97,3 +97,12 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+impl From<crate::anomalies::AnomalyError> for ApiError {
+    fn from(e: crate::anomalies::AnomalyError) -> Self {
+        match e {
+            crate::anomalies::AnomalyError::Database(e) => e.into(),
+            other => ApiError::Model(other.to_string()),
+        }
+    }
+}

@@ -18,6 +18,86 @@ pub fn router() -> Router<ApiContext> {
     Router::new()
         .route("/analytics/demand-forecast", get(demand_forecast))
         .route("/analytics/restaurant-forecast", get(restaurant_forecast))
+        .route("/analytics/anomalies", get(anomalies))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Anomalies {
+    pub method: &'static str,
+    /// The coverage of the intervals the hours fell outside.
+    pub level: f64,
+    pub days: i64,
+    /// The anomalous hours, oldest first.
+    pub hours: Vec<crate::anomalies::AnomalousHour>,
+    /// Every hour of those days (KST, from the first day's midnight to the
+    /// latest hour with orders): its orders and late rate, to draw them by.
+    pub series: Vec<HourPoint>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HourPoint {
+    /// `YYYY-MM-DDTHH:00` (KST).
+    pub hour: String,
+    pub orders: i64,
+    pub late_rate: Option<f64>,
+}
+
+/// The hours of the last `days` days of `rows` (KST hour, orders, late
+/// rate), hours without orders included as zero.
+fn recent_hours(rows: &[(NaiveDateTime, i64, Option<f64>)], days: i64) -> Vec<HourPoint> {
+    let Some(last) = rows.last().map(|r| r.0) else {
+        return Vec::new();
+    };
+    let first = (last.date() - chrono::Duration::days(days - 1))
+        .and_hms_opt(0, 0, 0)
+        .unwrap_or(last);
+    let by_hour: std::collections::HashMap<NaiveDateTime, (i64, Option<f64>)> = rows
+        .iter()
+        .filter(|r| r.0 >= first)
+        .map(|r| (r.0, (r.1, r.2)))
+        .collect();
+    let hours = (last - first).num_hours();
+    (0..=hours)
+        .map(|h| {
+            let at = first + chrono::Duration::hours(h);
+            let (orders, late_rate) = by_hour.get(&at).copied().unwrap_or((0, None));
+            HourPoint {
+                hour: at.format("%Y-%m-%dT%H:00").to_string(),
+                orders,
+                late_rate,
+            }
+        })
+        .collect()
+}
+
+/// `GET /analytics/anomalies?days=7`: the hours of the last `days` days
+/// whose orders or late rate fell outside their forecast's interval
+/// ([`crate::anomalies`], found by the ETL after each batch run).
+async fn anomalies(State(ctx): State<ApiContext>, params: Params) -> Result<CachedJson, ApiError> {
+    params.only(&["days"])?;
+    let days = params.integer("days", 1..=crate::anomalies::STORED_DAYS as i64, 7)?;
+    let key = format!("anomalies?{}", params.canonical());
+    ctx.cached(&key, async {
+        let rows: Vec<(NaiveDateTime, i64, Option<f64>)> = ctx
+            .query(sqlx::query_as(crate::anomalies::HOURS_SQL).fetch_all(&ctx.db))
+            .await?;
+        let series = recent_hours(&rows, days);
+        let since = series
+            .first()
+            .and_then(|p| NaiveDateTime::parse_from_str(&p.hour, "%Y-%m-%dT%H:%M").ok());
+        let hours = match since {
+            Some(since) => ctx.query(crate::anomalies::stored(&ctx.db, since)).await?,
+            None => Vec::new(),
+        };
+        Ok(Anomalies {
+            method: "each day's hours against the forecast made at its midnight from the hours before it (the demand forecast's model); late rates only in hours with at least alerts.min_orders orders",
+            level: forecast::ANOMALY_LEVEL,
+            days,
+            hours,
+            series,
+        })
+    })
+    .await
 }
 
 /// Holdout weeks of the demand forecast's backtest.

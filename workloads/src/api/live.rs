@@ -207,7 +207,8 @@ pub struct RealtimeAlerts {
 }
 
 /// `GET /realtime/alerts?limit=`: the newest alerts of the stream
-/// (late-delivery rate over the threshold in an hour), newest first.
+/// (late-delivery rate over the threshold in a window, anomalous hours),
+/// newest first.
 async fn realtime_alerts(
     State(ctx): State<ApiContext>,
     params: Params,
@@ -235,9 +236,7 @@ async fn realtime_alerts(
         },
         None => {
             let config = ctx.config.clone();
-            let mut alerts = ctx
-                .query(realtime::late_delivery_alerts(&config, &ctx.db))
-                .await?;
+            let mut alerts = ctx.query(realtime::recent_alerts(&config, &ctx.db)).await?;
             alerts.reverse();
             alerts.truncate(limit as usize);
             RealtimeAlerts {

@@ -148,13 +148,14 @@ impl ApiContext {
 
     /// Runs a Postgres query with the configured deadline: a database that
     /// is down or stuck answers 503, not a hang.
-    pub async fn query<T, F>(&self, work: F) -> Result<T, ApiError>
+    pub async fn query<T, E, F>(&self, work: F) -> Result<T, ApiError>
     where
-        F: std::future::Future<Output = Result<T, sqlx::Error>>,
+        F: std::future::Future<Output = Result<T, E>>,
+        E: Into<ApiError>,
     {
         let limit = Duration::from_millis(self.config.api.db_timeout_ms);
         match tokio::time::timeout(limit, work).await {
-            Ok(result) => result.map_err(ApiError::from),
+            Ok(result) => result.map_err(Into::into),
             Err(_) => Err(ApiError::DatabaseUnavailable(format!(
                 "no answer from Postgres within {} ms",
                 limit.as_millis()

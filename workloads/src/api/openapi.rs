@@ -137,6 +137,8 @@ pub fn document() -> Value {
             "/analytics/menu": operation_with_404("Top items and item pairs with support, confidence and lift", menu),
             "/analytics/demand-forecast": operation("Expected orders per day and hour after the data ends, with 95% prediction intervals (MSTL with daily and weekly seasonality, exponential smoothing), and a 4-week rolling-origin backtest against seasonal naive",
                 vec![param("days", "Days to forecast", json!({"type": "integer", "minimum": 1, "maximum": 28, "default": 7}))]),
+            "/analytics/anomalies": operation("Anomalous hours of the last days: hours whose orders, or whose late-delivery rate (hours with at least alerts.min_orders orders), fall outside the 99% interval of the forecast made at the start of their day from the hours before it; the hour of the latest order is not judged",
+                vec![param("days", "Days to look back over", json!({"type": "integer", "minimum": 1, "maximum": 28, "default": 7}))]),
             "/analytics/restaurant-forecast": operation_with_404("One restaurant's expected orders and revenue per day after the data ends, with 95% prediction intervals (MSTL with weekly seasonality, exponential smoothing)",
                 vec![required(param("restaurant_id", "The restaurant (404 if unknown)", json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"}))),
                      param("days", "Days to forecast", json!({"type": "integer", "minimum": 1, "maximum": 28, "default": 7}))]),

@@ -48,6 +48,8 @@ pub enum EtlError {
     Marts(sqlx::Error),
     #[error("fitting the customer models or storing their answers: {0}")]
     Models(sqlx::Error),
+    #[error("finding anomalous hours or raising alerts: {0}")]
+    Alerts(crate::anomalies::AnomalyError),
     #[error("updating Redis: {0}")]
     Redis(redis::RedisError),
     #[error("a batch commit task failed: {0}")]
@@ -236,6 +238,10 @@ pub async fn run(
     marts.map_err(EtlError::Marts)?;
     models.map_err(EtlError::Models)?;
     cached?;
+    // The anomalies read the hourly mart just rebuilt.
+    crate::anomalies::store(&pool, config.alerts.min_orders)
+        .await
+        .map_err(EtlError::Alerts)?;
     let marts_done = started.elapsed();
     realtime::refresh_views(config, &pool).await?;
     tracing::debug!(

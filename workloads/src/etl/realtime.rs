@@ -228,18 +228,26 @@ async fn leaderboards(
     Ok(())
 }
 
-/// One alert: an hour whose late-delivery rate crossed the threshold.
+/// One alert: a window whose late-delivery rate crossed the threshold
+/// (`late_delivery_rate`), or an hour whose orders or late rate fell
+/// outside its forecast's interval (`orders_anomaly`, `late_rate_anomaly`;
+/// [`crate::anomalies`]).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Alert {
-    /// The stream entry id (`{end of hour in ms}-0`).
+    /// The stream entry id: `{end of the window in ms}-{n}`, with `n` 0 for
+    /// a late-delivery rate, 1 for an orders anomaly, 2 for a late-rate one.
     pub id: String,
     pub kind: String,
     /// End of the hour, KST, RFC 3339.
     pub window_end: String,
     pub window_minutes: i64,
     pub late_rate: f64,
+    /// The bound crossed: the configured rate, or the side of the interval.
     pub threshold: f64,
     pub orders: i64,
+    /// Anomalies: what the forecast expected.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<f64>,
 }
 
 impl Alert {
@@ -253,6 +261,12 @@ impl Alert {
             (alert_field::THRESHOLD, format!("{:.4}", self.threshold)),
             (alert_field::ORDERS, self.orders.to_string()),
         ]
+        .into_iter()
+        .chain(
+            self.expected
+                .map(|e| (alert_field::EXPECTED, format!("{e:.4}"))),
+        )
+        .collect()
     }
 
     /// The alert of a stream entry, from its id and its fields.
@@ -265,8 +279,61 @@ impl Alert {
             late_rate: text(alert_field::LATE_RATE).parse().unwrap_or(0.0),
             threshold: text(alert_field::THRESHOLD).parse().unwrap_or(0.0),
             orders: text(alert_field::ORDERS).parse().unwrap_or(0),
+            expected: text(alert_field::EXPECTED).parse().ok(),
         }
     }
+
+    /// The id's (milliseconds, sequence), which orders the stream.
+    fn position(&self) -> (i64, i64) {
+        stream_position(&self.id)
+    }
+}
+
+fn stream_position(id: &str) -> (i64, i64) {
+    let mut parts = id.split('-').map(|p| p.parse().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}
+
+/// Every alert of the last 24 hours of data, in stream order: the
+/// late-delivery windows ([`late_delivery_alerts`]) and the anomalous
+/// hours ([`crate::anomalies`]) among them.
+pub async fn recent_alerts(
+    config: &Config,
+    pool: &PgPool,
+) -> Result<Vec<Alert>, crate::anomalies::AnomalyError> {
+    let mut alerts = late_delivery_alerts(config, pool).await?;
+    let hours = crate::anomalies::find(pool, 2, config.alerts.min_orders).await?;
+    let latest: Option<chrono::DateTime<chrono::Utc>> =
+        sqlx::query_scalar("SELECT max(hour) FROM mart_hourly_orders")
+            .fetch_one(pool)
+            .await?;
+    let kst = crate::model::kst();
+    alerts.extend(
+        hours
+            .iter()
+            .filter(|h| latest.is_some_and(|l| l - h.hour.to_utc() < chrono::Duration::hours(24)))
+            .map(|h| {
+                let end = h.hour + chrono::Duration::hours(1);
+                let sequence = match h.metric {
+                    crate::anomalies::Metric::Orders => 1,
+                    crate::anomalies::Metric::LateRate => 2,
+                };
+                Alert {
+                    id: format!("{}-{sequence}", end.timestamp_millis()),
+                    kind: h.metric.alert_kind().into(),
+                    window_end: end.with_timezone(&kst).to_rfc3339(),
+                    window_minutes: 60,
+                    late_rate: h
+                        .late_rate
+                        .map_or(0.0, |r| (r * 10_000.0).round() / 10_000.0),
+                    threshold: if h.actual > h.upper { h.upper } else { h.lower },
+                    orders: h.orders,
+                    expected: Some(h.expected),
+                }
+            }),
+    );
+    alerts.sort_by_key(Alert::position);
+    Ok(alerts)
 }
 
 /// The alerts of the last 24 hours of data, oldest first: windows of
@@ -308,6 +375,7 @@ pub async fn late_delivery_alerts(
             late_rate: (rate * 10_000.0).round() / 10_000.0,
             threshold: a.late_rate_threshold,
             orders,
+            expected: None,
         })
         .collect())
 }
@@ -317,9 +385,9 @@ async fn alerts(
     pool: &PgPool,
     redis: &mut redis::aio::MultiplexedConnection,
 ) -> Result<(), EtlError> {
-    let alerts = late_delivery_alerts(config, pool)
+    let alerts = recent_alerts(config, pool)
         .await
-        .map_err(EtlError::Load)?;
+        .map_err(EtlError::Alerts)?;
     let key = Keys::of(config).alerts();
     let newest: redis::streams::StreamRangeReply = redis::cmd("XREVRANGE")
         .arg(&key)
@@ -329,18 +397,12 @@ async fn alerts(
         .arg(1)
         .query_async(redis)
         .await?;
-    let last: Option<String> = newest.ids.first().map(|e| e.id.clone());
-    let last_ms: i64 = last
-        .and_then(|id| id.split('-').next().and_then(|ms| ms.parse().ok()))
-        .unwrap_or(0);
+    let last = newest
+        .ids
+        .first()
+        .map_or((0, 0), |e| stream_position(&e.id));
     for alert in alerts {
-        let ms: i64 = alert
-            .id
-            .split('-')
-            .next()
-            .and_then(|ms| ms.parse().ok())
-            .unwrap_or(0);
-        if ms <= last_ms {
+        if alert.position() <= last {
             continue; // already raised by an earlier run
         }
         let _: String = redis.xadd(&key, &alert.id, &alert.fields()).await?;

@@ -1,6 +1,7 @@
 // Loads every dashboard page in headless Chromium, waits until the page says
 // it is drawn, and prints one JSON line per page: the charts drawn, their
-// marks (bars, lines), and every console error, page error or failed
+// marks (bars, lines, circled anomalies), the panels that drew a chart or a
+// table, and every console error, page error or failed
 // request. Writes a full-page screenshot of each page. Exits 1 if any page
 // failed to draw, drew no chart, or logged an error.
 //
@@ -32,8 +33,10 @@ for (const name of ["trends", "customers", "restaurants", "delivery", "realtime"
   const ready = await page.getAttribute("#app", "data-ready");
   const charts = await page.$$eval("svg.chart", s => s.map(x => Number(x.dataset.points)));
   const marks = await page.$$eval("svg.chart rect.bar, svg.chart polyline", s => s.length);
+  const anomalyMarks = await page.$$eval("svg.chart circle.mark", s => s.length);
+  const panels = await page.$$eval(".panel", s => s.filter(p => p.querySelector("svg.chart, table")).map(p => p.id));
   await page.screenshot({ path: path.join(outDir, `${name}.png`), fullPage: true });
-  console.log(JSON.stringify({ page: name, ready, charts: charts.length, points: charts.reduce((a, b) => a + b, 0), marks, errors }));
+  console.log(JSON.stringify({ page: name, ready, charts: charts.length, points: charts.reduce((a, b) => a + b, 0), marks, anomaly_marks: anomalyMarks, panels, errors }));
   if (ready !== "true" || charts.length === 0 || marks === 0 || errors.length) failed = true;
   await page.close();
 }

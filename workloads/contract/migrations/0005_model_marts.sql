@@ -1,6 +1,8 @@
--- Per-customer model answers, precomputed by the ETL after each batch run
--- (etl::models): the CLV of BG/NBD and Gamma-Gamma, and the churn
--- classifier's probability. The API reads them; it fits nothing per request.
+-- The models' answers, precomputed by the ETL after each batch run: the API
+-- reads them and fits nothing per request.
+--
+-- Per customer (etl::models): the CLV of BG/NBD and Gamma-Gamma, and the
+-- churn classifier's probability.
 
 CREATE TABLE mart_customer_value (
     customer_id           text PRIMARY KEY,
@@ -29,4 +31,19 @@ CREATE TABLE model_fits (
     model      text PRIMARY KEY,
     fitted_at  timestamptz NOT NULL DEFAULT now(),
     summary    jsonb       NOT NULL
+);
+
+-- Anomalous hours of the last 28 days of data (crate::anomalies), found by
+-- the ETL after each batch run: hours whose orders or late rate fell outside
+-- the interval of the forecast made at the start of their day.
+CREATE TABLE mart_anomalies (
+    hour       timestamptz      NOT NULL,
+    metric     text             NOT NULL,   -- 'orders' or 'late_rate'
+    actual     double precision NOT NULL,
+    expected   double precision NOT NULL,
+    lower      double precision NOT NULL,
+    upper      double precision NOT NULL,
+    orders     bigint           NOT NULL,
+    late_rate  double precision,
+    PRIMARY KEY (hour, metric)
 );
