@@ -22,5 +22,6 @@ pub mod profile;
 pub mod readers;
 pub mod redis_client;
 pub mod redis_keys;
+pub mod routes;
 pub mod rules;
 pub mod source;

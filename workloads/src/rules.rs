@@ -18,6 +18,20 @@ pub const REVENUE_STATUSES: [OrderStatus; 2] = [OrderStatus::Delivered, OrderSta
 /// the list by a test).
 pub const REVENUE: &str = "order_status IN ('DELIVERED', 'DELAYED')";
 
+/// Road distance over straight-line distance: the generator's `distance_km`
+/// and the route suggestions' distances both use it.
+pub const ROAD_FACTOR: f64 = 1.3;
+
+/// Road distance estimate between two points (degrees): the haversine
+/// distance × [`ROAD_FACTOR`], km.
+pub fn road_km(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
+    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
+    let dp = p2 - p1;
+    let dl = (lng2 - lng1).to_radians();
+    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+    6371.0 * 2.0 * a.sqrt().asin() * ROAD_FACTOR
+}
+
 /// The monthly discount rate of every CLV figure (1% a month).
 pub const MONTHLY_DISCOUNT: f64 = 0.01;
 
@@ -29,6 +43,17 @@ pub const LATE: &str = "(actual_delivery_min > estimated_delivery_min + 10)::int
 pub const DELIVERY_OK: &str =
     "is_valid AND order_status IN ('DELIVERED', 'DELAYED') AND platform IS DISTINCT FROM '포장'
     AND actual_delivery_min BETWEEN 1 AND 180 AND estimated_delivery_min IS NOT NULL";
+
+/// [`DELIVERY_OK`] for one order read from the files (tests/routes.rs
+/// checks that both select the same orders).
+pub fn delivery_ok(o: &crate::model::Order) -> bool {
+    o.impossible_values().is_empty()
+        && o.order_status.counts_as_revenue()
+        && o.platform.as_deref() != Some("포장")
+        && o.actual_delivery_min
+            .is_some_and(|m| (1..=180).contains(&m))
+        && o.estimated_delivery_min.is_some()
+}
 
 /// The reference time `reference.t`, as a CTE: the latest valid order time
 /// plus one day.

@@ -8,7 +8,10 @@ mod common;
 use baedal::clv::{self, BgNbd, GammaGamma};
 use baedal::forecast;
 use baedal::history::OrderHistory;
+use baedal::model::{kst, Order, Record};
+use baedal::routes::{self, Point, RouteOrder};
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -164,4 +167,105 @@ fn the_models_beat_or_match_the_python_references_on_a_dataset_no_test_tuned_the
             );
         }
     }
+}
+
+/// Route suggestions on the busiest district-hours of the last week: on
+/// every window, every order is delivered once and nothing costs more than
+/// one by one.
+#[test]
+fn route_suggestions_never_cost_more_than_one_by_one_on_the_busiest_windows() {
+    let dir = tempfile::tempdir().expect("dir");
+    common::generate(dir.path(), SEED, 0.5);
+    let orders: Vec<Order> = baedal::readers::open(
+        &dir.path().join("orders.csv"),
+        baedal::readers::SourceFormat::Csv,
+    )
+    .expect("orders")
+    .filter_map(|r| match r {
+        Ok(Record::Order(o)) => Some(o),
+        _ => None,
+    })
+    .filter(baedal::rules::delivery_ok)
+    .collect();
+    let latest = orders
+        .iter()
+        .map(|o| o.order_time.at)
+        .max()
+        .expect("orders");
+    let mut windows: BTreeMap<(String, String), Vec<&Order>> = BTreeMap::new();
+    for o in orders
+        .iter()
+        .filter(|o| latest - o.order_time.at < chrono::Duration::days(7))
+    {
+        let (Some(_), Some(_), Some(_), Some(_), Some(district)) = (
+            o.store_lat,
+            o.store_lng,
+            o.customer_lat,
+            o.customer_lng,
+            o.district.as_deref(),
+        ) else {
+            continue;
+        };
+        let hour = o
+            .order_time
+            .at
+            .with_timezone(&kst())
+            .format("%Y-%m-%d %H")
+            .to_string();
+        windows
+            .entry((district.to_string(), hour))
+            .or_default()
+            .push(o);
+    }
+    let mut busiest: Vec<_> = windows.into_iter().collect();
+    busiest.sort_by_key(|(key, orders)| (std::cmp::Reverse(orders.len()), key.clone()));
+    let (mut saved, mut alone) = (0.0, 0.0);
+    for ((district, hour), window) in busiest.iter().take(5) {
+        let first = window
+            .iter()
+            .map(|o| o.order_time.at)
+            .min()
+            .expect("orders");
+        let planned: Vec<RouteOrder> = window
+            .iter()
+            .map(|o| RouteOrder {
+                order_id: o.order_id.to_string(),
+                store: Point {
+                    lat: o.store_lat.unwrap_or_default(),
+                    lng: o.store_lng.unwrap_or_default(),
+                },
+                customer: Point {
+                    lat: o.customer_lat.unwrap_or_default(),
+                    lng: o.customer_lng.unwrap_or_default(),
+                },
+                ordered_min: (o.order_time.at - first).num_seconds() as f64 / 60.0,
+            })
+            .collect();
+        let plan = routes::plan(&planned, std::time::Duration::from_secs(2)).expect("plan");
+        let dropped: Vec<&str> = plan
+            .routes
+            .iter()
+            .flat_map(|r| {
+                r.stops
+                    .iter()
+                    .filter(|s| s.kind == "drop")
+                    .filter_map(|s| s.order_id.as_deref())
+            })
+            .collect();
+        assert_eq!(dropped.len(), planned.len(), "{district} {hour}");
+        assert!(
+            plan.km_saved >= 0.0 && plan.minutes_saved >= 0.0,
+            "{district} {hour}: {plan:#?}"
+        );
+        println!(
+            "{district} {hour}: {} orders, {} riders, {:.1} of {:.1} km saved",
+            planned.len(),
+            plan.batched.riders,
+            plan.km_saved,
+            plan.one_by_one.km
+        );
+        saved += plan.km_saved;
+        alone += plan.one_by_one.km;
+    }
+    println!("the five busiest windows: {saved:.1} of {alone:.1} km saved");
 }

@@ -28,6 +28,7 @@ mod health;
 pub mod live;
 pub mod openapi;
 mod params;
+pub mod routes;
 
 pub use cache::RedisHandle;
 pub use error::ApiError;
@@ -171,6 +172,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .merge(forecasts::router())
         .merge(dimensions::router())
         .merge(customers::router())
+        .merge(routes::router())
         .merge(live::router())
         .merge(health::router())
         .merge(openapi::router())

@@ -137,6 +137,13 @@ pub fn document() -> Value {
             "/analytics/menu": operation_with_404("Top items and item pairs with support, confidence and lift", menu),
             "/analytics/demand-forecast": operation("Expected orders per day and hour after the data ends, with 95% prediction intervals (MSTL with daily and weekly seasonality, exponential smoothing), and a 4-week rolling-origin backtest against seasonal naive",
                 vec![param("days", "Days to forecast", json!({"type": "integer", "minimum": 1, "maximum": 28, "default": 7}))]),
+            "/analytics/delivery-routes": operation_with_404("Batched rider routes (pickup, then drops; at most 3 orders a rider) for the delivered orders of a restaurant or a district in a time window, from a vehicle-routing solver (vrp-core, 2 s limit), with the km and minutes saved against delivering each order on its own round trip (never negative). Without start, the window of the last 7 days with the most orders; at most 40 orders are planned",
+                vec![
+                    param("restaurant_id", "A restaurant id (not with district)", json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"})),
+                    param("district", "A district that occurs in the data (not with restaurant_id; another is a 404)", json!({"type": "string"})),
+                    param("start", "The window's start: an RFC 3339 time, or a KST time as YYYY-MM-DDTHH:MM", json!({"type": "string", "format": "date-time"})),
+                    param("minutes", "The window's length", json!({"type": "integer", "minimum": 10, "maximum": 120, "default": 30})),
+                ]),
             "/analytics/anomalies": operation("Anomalous hours of the last days: hours whose orders, or whose late-delivery rate (hours with at least alerts.min_orders orders), fall outside the 99% interval of the forecast made at the start of their day from the hours before it; the hour of the latest order is not judged",
                 vec![param("days", "Days to look back over", json!({"type": "integer", "minimum": 1, "maximum": 28, "default": 7}))]),
             "/analytics/restaurant-forecast": operation_with_404("One restaurant's expected orders and revenue per day after the data ends, with 95% prediction intervals (MSTL with weekly seasonality, exponential smoothing)",

@@ -130,14 +130,7 @@ pub fn start_date() -> NaiveDate {
     NaiveDate::from_ymd_opt(2024, 1, 1).expect("valid date")
 }
 
-/// Road distance estimate (haversine × 1.3), km.
-pub fn road_km(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
-    let (p1, p2) = (lat1.to_radians(), lat2.to_radians());
-    let dp = p2 - p1;
-    let dl = (lng2 - lng1).to_radians();
-    let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-    6371.0 * 2.0 * a.sqrt().asin() * 1.3
-}
+pub use crate::rules::road_km;
 
 fn round_to(v: f64, decimals: i32) -> f64 {
     let f = 10f64.powi(decimals);

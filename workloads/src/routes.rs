@@ -1,0 +1,428 @@
+//! Delivery route suggestions (배달 경로 최적화): the orders of a time window
+//! batched into rider routes by a vehicle-routing solver (`vrp-core`), and
+//! what the batching saves against delivering them one by one.
+//!
+//! The model, written down once here:
+//! - Every order is a pickup at its store and a drop at its customer, in
+//!   that order, by the same rider. A rider carries at most [`MAX_BATCH`]
+//!   orders at once.
+//! - Food is ready [`PREP_MIN`] minutes after the order; it is picked up at
+//!   most [`PICKUP_WAIT_MIN`] minutes after that, and delivered at most
+//!   [`DELIVERY_WINDOW_MIN`] minutes after it is ready.
+//! - Riders start at a store and end back at the store they started from
+//!   (so the next pickup starts from where the last one did); each stop
+//!   takes [`STOP_MIN`] minutes.
+//! - Distances are road estimates: straight-line (haversine) km × the
+//!   road factor ([`crate::rules::ROAD_FACTOR`], as in the generator's
+//!   `distance_km`); riders ride at
+//!   [`RIDER_KMH`].
+//! - One by one: each order its own round trip, store → customer → store.
+//!   That plan is feasible for the solver too, so the suggestion never
+//!   costs more; when the solver finds nothing better within its limit the
+//!   answer is the one-by-one plan itself (savings zero).
+//!
+//! The solver minimises unassigned orders, then total distance, from a
+//! fixed random seed, for at most [`GENERATIONS`] generations and the time
+//! limit given.
+
+use serde::Serialize;
+use std::sync::Arc;
+use std::time::Duration;
+use vrp_core::models::common::TimeWindow;
+use vrp_core::models::problem::JobIdDimension;
+use vrp_core::prelude::*;
+use vrp_core::rosomaxa::utils::{Parallelism, Quota, TimeQuota};
+
+/// Orders a rider carries at once.
+pub const MAX_BATCH: i32 = 3;
+/// Minutes from the order to the food being ready.
+pub const PREP_MIN: f64 = 15.0;
+/// Minutes ready food may wait for its rider.
+pub const PICKUP_WAIT_MIN: f64 = 20.0;
+/// Minutes from ready to delivered, at most.
+pub const DELIVERY_WINDOW_MIN: f64 = 45.0;
+/// Minutes at each stop.
+pub const STOP_MIN: f64 = 2.0;
+/// A rider's speed, km/h.
+pub const RIDER_KMH: f64 = 20.0;
+/// The solver's generations, at most.
+pub const GENERATIONS: usize = 300;
+
+/// A place, in degrees.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Point {
+    pub lat: f64,
+    pub lng: f64,
+}
+
+impl Point {
+    /// Road km to `other` ([`crate::rules::road_km`]).
+    pub fn road_km(self, other: Point) -> f64 {
+        crate::rules::road_km(self.lat, self.lng, other.lat, other.lng)
+    }
+}
+
+/// One order to deliver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouteOrder {
+    pub order_id: String,
+    pub store: Point,
+    pub customer: Point,
+    /// Minutes from the window's start to the order.
+    pub ordered_min: f64,
+}
+
+/// One stop of a rider's route.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Stop {
+    /// `start`, `pickup`, `drop` or `end`.
+    pub kind: &'static str,
+    pub order_id: Option<String>,
+    pub at: Point,
+    /// Minutes from the window's start when the rider gets there.
+    pub arrival_min: f64,
+}
+
+/// One rider's route.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RiderRoute {
+    pub stops: Vec<Stop>,
+    pub orders: usize,
+    pub km: f64,
+    pub minutes: f64,
+}
+
+/// Distance, riding time and riders of a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Totals {
+    pub km: f64,
+    pub minutes: f64,
+    pub riders: usize,
+}
+
+/// The suggestion.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plan {
+    pub routes: Vec<RiderRoute>,
+    pub batched: Totals,
+    pub one_by_one: Totals,
+    /// `one_by_one − batched`: never negative.
+    pub km_saved: f64,
+    pub minutes_saved: f64,
+    /// Whether the solver's routes are used (`false`: one by one).
+    pub solved: bool,
+}
+
+/// Why no plan was made.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error("the routing solver failed: {0}")]
+    Solver(String),
+}
+
+fn minutes_for(km: f64) -> f64 {
+    km / RIDER_KMH * 60.0
+}
+
+/// Each order on its own round trip.
+fn one_by_one(orders: &[RouteOrder]) -> (Vec<RiderRoute>, Totals) {
+    let routes: Vec<RiderRoute> = orders
+        .iter()
+        .map(|o| {
+            let leg = o.store.road_km(o.customer);
+            let ready = o.ordered_min + PREP_MIN;
+            let stop = |kind, at, arrival_min, id: bool| Stop {
+                kind,
+                order_id: id.then(|| o.order_id.clone()),
+                at,
+                arrival_min,
+            };
+            RiderRoute {
+                stops: vec![
+                    stop("start", o.store, ready, false),
+                    stop("pickup", o.store, ready, true),
+                    stop(
+                        "drop",
+                        o.customer,
+                        ready + STOP_MIN + minutes_for(leg),
+                        true,
+                    ),
+                    stop(
+                        "end",
+                        o.store,
+                        ready + 2.0 * STOP_MIN + minutes_for(2.0 * leg),
+                        false,
+                    ),
+                ],
+                orders: 1,
+                km: 2.0 * leg,
+                minutes: minutes_for(2.0 * leg) + 2.0 * STOP_MIN,
+            }
+        })
+        .collect();
+    let totals = totals_of(&routes);
+    (routes, totals)
+}
+
+fn totals_of(routes: &[RiderRoute]) -> Totals {
+    Totals {
+        km: routes.iter().map(|r| r.km).sum(),
+        minutes: routes.iter().map(|r| r.minutes).sum(),
+        riders: routes.len(),
+    }
+}
+
+/// Suggests routes for `orders`, the solver stopping after `limit`.
+pub fn plan(orders: &[RouteOrder], limit: Duration) -> Result<Plan, RouteError> {
+    let (single, alone) = one_by_one(orders);
+    let answer = |routes: Vec<RiderRoute>, solved: bool| {
+        let batched = totals_of(&routes);
+        Plan {
+            km_saved: alone.km - batched.km,
+            minutes_saved: alone.minutes - batched.minutes,
+            routes,
+            batched,
+            one_by_one: alone,
+            solved,
+        }
+    };
+    if orders.len() < 2 {
+        return Ok(answer(single, false));
+    }
+    let routes = solve(orders, limit).map_err(|e| RouteError::Solver(e.to_string()))?;
+    match routes {
+        Some(routes) if totals_of(&routes).km < alone.km => Ok(answer(routes, true)),
+        _ => Ok(answer(single, false)),
+    }
+}
+
+/// Locations: order `i`'s store is `2i`, its customer `2i + 1`.
+fn locations(orders: &[RouteOrder]) -> Vec<Point> {
+    orders.iter().flat_map(|o| [o.store, o.customer]).collect()
+}
+
+/// The solver's progress messages, as debug log lines.
+fn solver_log() -> InfoLogger {
+    Arc::new(|msg: &str| tracing::debug!(solver = msg))
+}
+
+fn solve(orders: &[RouteOrder], limit: Duration) -> GenericResult<Option<Vec<RiderRoute>>> {
+    let points = locations(orders);
+    let n = points.len();
+    let mut distances = Vec::with_capacity(n * n);
+    for a in &points {
+        for b in &points {
+            distances.push(a.road_km(*b) * 1000.0);
+        }
+    }
+    // Seconds, at the rider's speed.
+    let durations: Vec<Float> = distances.iter().map(|m| m / (RIDER_KMH / 3.6)).collect();
+    let transport: Arc<dyn TransportCost> =
+        Arc::new(SimpleTransportCost::new(durations, distances)?);
+    let minute = 60.0;
+    let jobs = orders
+        .iter()
+        .enumerate()
+        .map(|(i, o)| {
+            let ready = (o.ordered_min + PREP_MIN) * minute;
+            MultiBuilder::default()
+                .id(&o.order_id)
+                .add_job(
+                    SingleBuilder::default()
+                        .demand(Demand::pudo_pickup(1))
+                        .times(vec![TimeWindow::new(
+                            ready,
+                            ready + PICKUP_WAIT_MIN * minute,
+                        )])?
+                        .duration(STOP_MIN * minute)?
+                        .location(2 * i)?
+                        .build()?,
+                )
+                .add_job(
+                    SingleBuilder::default()
+                        .demand(Demand::pudo_delivery(1))
+                        .times(vec![TimeWindow::new(
+                            ready,
+                            ready + DELIVERY_WINDOW_MIN * minute,
+                        )])?
+                        .duration(STOP_MIN * minute)?
+                        .location(2 * i + 1)?
+                        .build()?,
+                )
+                .build_as_job()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    // Enough riders to deliver one by one, each starting at a store.
+    let vehicles = orders
+        .iter()
+        .enumerate()
+        .map(|(i, _)| {
+            VehicleBuilder::default()
+                .id(&format!("rider{i}"))
+                .add_detail(
+                    VehicleDetailBuilder::default()
+                        .set_start_location(2 * i)
+                        .set_start_time(0.0)
+                        .set_end_location(2 * i)
+                        .build()?,
+                )
+                .set_distance_cost(1.0)
+                .capacity(SingleDimLoad::new(MAX_BATCH))
+                .build()
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let goal = GoalContextBuilder::with_features(&[
+        MinimizeUnassignedBuilder::new("min-unassigned").build()?,
+        TransportFeatureBuilder::new("min-distance")
+            .set_transport_cost(transport.clone())
+            .set_time_constrained(true)
+            .build_minimize_distance()?,
+        CapacityFeatureBuilder::<SingleDimLoad>::new("capacity").build()?,
+    ])?
+    .build()?;
+    let problem = Arc::new(
+        ProblemBuilder::default()
+            .add_jobs(jobs.into_iter())
+            .add_vehicles(vehicles.into_iter())
+            .with_goal(goal)
+            .with_transport_cost(transport)
+            .with_logger(solver_log())
+            .build()?,
+    );
+    let quota: Arc<dyn Quota> = Arc::new(TimeQuota::new(limit.as_secs_f64()));
+    let environment = Arc::new(Environment::new(
+        Arc::new(DefaultRandom::new_repeatable()),
+        Some(quota),
+        Parallelism::new_with_cpus(1),
+        solver_log(),
+        false,
+    ));
+    let config = VrpConfigBuilder::new(problem.clone())
+        .set_environment(environment)
+        .prebuild()?
+        .with_max_generations(Some(GENERATIONS))
+        .build()?;
+    let solution = Solver::new(problem, config).solve()?;
+    if !solution.unassigned.is_empty() {
+        return Ok(None);
+    }
+    let index_of = |id: &str| orders.iter().position(|o| o.order_id == id);
+    let routes = solution
+        .routes
+        .iter()
+        .map(|route| {
+            let activities: Vec<_> = route.tour.all_activities().collect();
+            let mut km = 0.0;
+            let mut stops = Vec::with_capacity(activities.len());
+            let mut previous: Option<usize> = None;
+            let last = activities.len().saturating_sub(1);
+            for (k, activity) in activities.iter().enumerate() {
+                let location = activity.place.location;
+                if let Some(p) = previous {
+                    km += points[p].road_km(points[location]);
+                }
+                previous = Some(location);
+                let order_id = activity
+                    .retrieve_job()
+                    .and_then(|job| job.dimens().get_job_id().cloned());
+                let kind = match (&order_id, k) {
+                    (None, 0) => "start",
+                    (None, _) if k == last => "end",
+                    (Some(id), _) if index_of(id).is_some_and(|i| 2 * i == location) => "pickup",
+                    (Some(_), _) => "drop",
+                    (None, _) => "stop",
+                };
+                stops.push(Stop {
+                    kind,
+                    order_id,
+                    at: points[location],
+                    arrival_min: activity.schedule.arrival / minute,
+                });
+            }
+            let orders_on = stops.iter().filter(|s| s.kind == "drop").count();
+            RiderRoute {
+                orders: orders_on,
+                minutes: minutes_for(km) + 2.0 * STOP_MIN * orders_on as f64,
+                km,
+                stops,
+            }
+        })
+        .collect();
+    Ok(Some(routes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rules::ROAD_FACTOR;
+
+    fn order(id: &str, store: (f64, f64), customer: (f64, f64), at: f64) -> RouteOrder {
+        RouteOrder {
+            order_id: id.into(),
+            store: Point {
+                lat: store.0,
+                lng: store.1,
+            },
+            customer: Point {
+                lat: customer.0,
+                lng: customer.1,
+            },
+            ordered_min: at,
+        }
+    }
+
+    #[test]
+    fn three_orders_from_one_store_to_one_street_ride_together_and_save_distance() {
+        let store = (37.50, 127.03);
+        let orders = vec![
+            order("O1", store, (37.520, 127.050), 0.0),
+            order("O2", store, (37.521, 127.051), 2.0),
+            order("O3", store, (37.522, 127.049), 4.0),
+        ];
+        let plan = plan(&orders, Duration::from_secs(5)).unwrap();
+        assert!(plan.solved);
+        assert_eq!(plan.batched.riders, 1, "{plan:#?}");
+        assert!(plan.km_saved > 0.5 * plan.one_by_one.km, "{plan:#?}");
+        let route = &plan.routes[0];
+        let kinds: Vec<&str> = route.stops.iter().map(|s| s.kind).collect();
+        assert_eq!(kinds.first(), Some(&"start"));
+        assert_eq!(kinds.last(), Some(&"end"));
+        // Each order is picked up before it is dropped.
+        for id in ["O1", "O2", "O3"] {
+            let at = |kind| {
+                route
+                    .stops
+                    .iter()
+                    .position(|s| s.kind == kind && s.order_id.as_deref() == Some(id))
+            };
+            assert!(at("pickup") < at("drop"), "{id}: {kinds:?}");
+        }
+    }
+
+    #[test]
+    fn orders_in_opposite_directions_are_not_batched_and_nothing_is_lost() {
+        let store = (37.50, 127.03);
+        let orders = vec![
+            order("O1", store, (37.55, 127.03), 0.0),
+            order("O2", store, (37.45, 127.03), 0.0),
+        ];
+        let plan = plan(&orders, Duration::from_secs(5)).unwrap();
+        assert!(plan.km_saved >= 0.0);
+        let dropped: usize = plan.routes.iter().map(|r| r.orders).sum();
+        assert_eq!(dropped, 2);
+    }
+
+    #[test]
+    fn the_road_distance_is_the_haversine_times_the_road_factor() {
+        // One degree of latitude is about 111.2 km.
+        let km = Point {
+            lat: 37.0,
+            lng: 127.0,
+        }
+        .road_km(Point {
+            lat: 38.0,
+            lng: 127.0,
+        });
+        assert!((km / ROAD_FACTOR - 111.19).abs() < 0.05, "{km}");
+    }
+}
