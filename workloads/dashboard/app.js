@@ -1,6 +1,6 @@
 // baedal dashboard: one renderer per page, each drawing from the API's JSON.
 "use strict";
-import { barChart, lineChart, rankChart, table, formatNumber, formatPercent } from "./charts.js";
+import { barChart, lineChart, rankChart, routeMap, table, formatNumber, formatPercent } from "./charts.js";
 
 const app = document.getElementById("app");
 const page = app.dataset.page;
@@ -197,6 +197,21 @@ const pages = {
       barChart(fee, "거리별 평균 배달료(원)", d.by_distance_band.map(r => ({ label: r.bucket, value: r.avg_fee })));
     }
     await draw(query());
+    // Route suggestions for the busiest hour of the last week (every district).
+    const r = await api("/analytics/delivery-routes?minutes=60");
+    const p = r.plan;
+    if (p) {
+      routeMap(panel("routes"), `배달 경로 제안: ${r.start.replace("T", " ")}부터 ${r.minutes}분, 주문 ${r.orders}건, ` +
+        `라이더 ${p.batched.riders}명 (단독 배달 ${p.one_by_one.riders}명 대비 ${p.km_saved.toFixed(1)}km, ` +
+        `${p.minutes_saved.toFixed(0)}분 절약)`, p.routes);
+      table(panel("route-list"), "라이더별 경로 (픽업 → 배달 순서)", p.routes.map((route, i) => ({
+        rider: i + 1, orders: route.orders, km: route.km, minutes: route.minutes,
+        path: route.stops.filter(s => s.order_id).map(s => `${s.kind === "pickup" ? "픽업" : "배달"} ${s.order_id}`).join(" → "),
+      })), [
+        { key: "rider", label: "라이더" }, { key: "orders", label: "주문 수" },
+        { key: "km", label: "거리(km)", fmt: v => v.toFixed(1) }, { key: "minutes", label: "시간(분)", fmt: v => v.toFixed(0) },
+        { key: "path", label: "경로" }]);
+    }
   },
 
   async realtime() {

@@ -143,3 +143,37 @@ export function table(container, title, rows, columns) {
   }
   container.appendChild(t);
 }
+
+/** Rider routes over the places they visit, with no map tiles: routes =
+ *  [{stops: [{kind, at: {lat, lng}, order_id}]}]. Stores are squares,
+ *  customers circles; each route is one colour. */
+export function routeMap(container, title, routes) {
+  const stops = routes.flatMap(r => r.stops);
+  const f = frame(container, title, stops.length);
+  if (!stops.length) return;
+  const lats = stops.map(s => s.at.lat), lngs = stops.map(s => s.at.lng);
+  const [south, north] = [Math.min(...lats), Math.max(...lats)];
+  const [west, east] = [Math.min(...lngs), Math.max(...lngs)];
+  // Equirectangular: a degree of longitude is cos(latitude) of one of latitude.
+  const shrink = Math.cos((south + north) / 2 * Math.PI / 180);
+  const spanX = Math.max((east - west) * shrink, 1e-6), spanY = Math.max(north - south, 1e-6);
+  const w = f.width - 40, h = f.height - 40;
+  const scale = Math.min(w / spanX, h / spanY);
+  const x = lng => 20 + (w - spanX * scale) / 2 + (lng - west) * shrink * scale;
+  const y = lat => 20 + (h - spanY * scale) / 2 + (north - lat) * scale;
+  const colours = ["#2ac1bc", "#f4a259", "#5b8def", "#d64545", "#8e6bd6", "#3aa35b", "#c77d2e", "#e05fa0"];
+  routes.forEach((r, k) => {
+    const colour = colours[k % colours.length];
+    const points = r.stops.map(s => `${x(s.at.lng)},${y(s.at.lat)}`).join(" ");
+    el("polyline", { points, class: "route", stroke: colour }, f.svg);
+    for (const s of r.stops) {
+      if (s.kind === "drop") {
+        const dot = el("circle", { cx: x(s.at.lng), cy: y(s.at.lat), r: 4, fill: colour, class: "customer" }, f.svg);
+        el("title", {}, dot).textContent = `${s.order_id} 도착 ${s.arrival_min.toFixed(0)}분`;
+      } else if (s.kind === "pickup") {
+        const box = el("rect", { x: x(s.at.lng) - 5, y: y(s.at.lat) - 5, width: 10, height: 10, class: "store" }, f.svg);
+        el("title", {}, box).textContent = `${s.order_id} 픽업 ${s.arrival_min.toFixed(0)}분`;
+      }
+    }
+  });
+}

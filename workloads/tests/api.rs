@@ -949,7 +949,8 @@ fn every_dashboard_page_draws_its_charts_in_headless_chromium_without_console_er
         );
     }
     // The new panels: the anomalous hours circled on the trends page (as
-    // many as the API reports), both CLV figures on the customers page.
+    // many as the API reports), both CLV figures on the customers page, the
+    // suggested routes on the delivery page.
     let page = |name: &str| pages.iter().find(|p| p["page"] == name).unwrap();
     let drawn = |name: &str| -> Vec<String> {
         page(name)["panels"]

@@ -155,12 +155,10 @@ fn suggested_routes_deliver_every_order_of_the_window_once_and_save_against_one_
             theirs
         );
 
-        let (status, both) = get(
-            &app,
-            "/analytics/delivery-routes?restaurant_id=R00001&district=x",
-        )
-        .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{both}");
+        let (status, unknown) = get(&app, "/analytics/delivery-routes?district=nowhere").await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
+        let (status, late) = get(&app, "/analytics/delivery-routes?start=2024-02-30T12:00").await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{late}");
     });
 }
 

@@ -139,8 +139,8 @@ pub fn document() -> Value {
                 vec![param("days", "Days to forecast", json!({"type": "integer", "minimum": 1, "maximum": 28, "default": 7}))]),
             "/analytics/delivery-routes": operation_with_404("Batched rider routes (pickup, then drops; at most 3 orders a rider) for the delivered orders of a restaurant or a district in a time window, from a vehicle-routing solver (vrp-core, 2 s limit), with the km and minutes saved against delivering each order on its own round trip (never negative). Without start, the window of the last 7 days with the most orders; at most 40 orders are planned",
                 vec![
-                    param("restaurant_id", "A restaurant id (not with district)", json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"})),
-                    param("district", "A district that occurs in the data (not with restaurant_id; another is a 404)", json!({"type": "string"})),
+                    param("restaurant_id", "A restaurant id (with district: its orders to that district)", json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"})),
+                    param("district", "A district that occurs in the data (another is a 404)", json!({"type": "string"})),
                     param("start", "The window's start: an RFC 3339 time, or a KST time as YYYY-MM-DDTHH:MM", json!({"type": "string", "format": "date-time"})),
                     param("minutes", "The window's length", json!({"type": "integer", "minimum": 10, "maximum": 120, "default": 30})),
                 ]),

@@ -21,7 +21,7 @@ pub fn router() -> Router<ApiContext> {
 pub const MAX_ORDERS: usize = 40;
 /// The solver's time limit.
 pub const SOLVER_LIMIT: Duration = Duration::from_secs(2);
-/// The format of `start`: a KST minute.
+/// `start` as a KST minute (an RFC 3339 time is taken too).
 const START_FORMAT: &str = "%Y-%m-%dT%H:%M";
 
 #[derive(Debug, Serialize)]
@@ -80,7 +80,8 @@ fn scope_sql() -> String {
 
 /// `GET /analytics/delivery-routes?restaurant_id=|district=&start=&minutes=30`:
 /// without `start`, the window of the last 7 days of data with the most
-/// such orders; without a restaurant or district, every order of the window.
+/// such orders; without a restaurant or district, every order of the window
+/// (with both, the restaurant's orders to that district).
 async fn delivery_routes(
     State(ctx): State<ApiContext>,
     params: Params,
@@ -88,11 +89,6 @@ async fn delivery_routes(
     params.only(&["restaurant_id", "district", "start", "minutes"])?;
     let restaurant = params.id("restaurant_id", "restaurant id", "R00001")?;
     let district = params.text("district").map(str::to_string);
-    if restaurant.is_some() && district.is_some() {
-        return Err(ApiError::BadRequest(
-            "give restaurant_id or district, not both".into(),
-        ));
-    }
     if let Some(d) = &district {
         let known = super::dimensions::dimensions(&ctx).await?;
         if !known.districts.contains(d) {
@@ -105,11 +101,14 @@ async fn delivery_routes(
     let start = params
         .typed("start")?
         .map(|v| {
-            NaiveDateTime::parse_from_str(v, START_FORMAT).map_err(|_| {
-                ApiError::BadRequest(format!(
-                    "start={v:?} is not a KST minute (YYYY-MM-DDTHH:MM)"
-                ))
-            })
+            chrono::DateTime::parse_from_rfc3339(v)
+                .map(|t| t.with_timezone(&crate::model::kst()).naive_local())
+                .or_else(|_| NaiveDateTime::parse_from_str(v, START_FORMAT))
+                .map_err(|_| {
+                    ApiError::BadRequest(format!(
+                        "start={v:?} is not an RFC 3339 time or a KST YYYY-MM-DDTHH:MM"
+                    ))
+                })
         })
         .transpose()?;
     let key = format!("delivery-routes?{}", params.canonical());
