@@ -206,10 +206,14 @@ impl BgNbd {
         // 2F1(r+x, b+x; a+b+x−1; z) by Euler's transformation, whose series
         // has small parameters whatever x is:
         // = (1−z)^(a−1−r−x) · 2F1(a+b−1−r, a−1; a+b+x−1; z).
-        let ln_hyp = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z).ln()
-            + (a - 1.0 - r - x) * (1.0 - z).ln();
+        // It is negative when a+b+x−1 is (a first order with a + b < 1), so
+        // the product is taken by the logarithms of its size and its sign.
+        let series = hyp2f1(a + b - 1.0 - r, a - 1.0, a + b + x - 1.0, z);
+        let ln_size = series.abs().ln()
+            + (a - 1.0 - r - x) * (1.0 - z).ln()
+            + (r + x) * ((alpha + t) / (alpha + t + days)).ln();
         let first = (a + b + x - 1.0) / (a - 1.0);
-        let second = 1.0 - (ln_hyp + (r + x) * ((alpha + t) / (alpha + t + days)).ln()).exp();
+        let second = 1.0 - series.signum() * ln_size.exp();
         let alive_odds = if c.repeat_orders > 0 {
             a / (b + x - 1.0) * ((alpha + t) / (alpha + c.recency_days)).powf(r + x)
         } else {
@@ -399,6 +403,45 @@ mod tests {
         assert!((hyp2f1(1.0, 1.0, 2.0, z) - (-(1.0 - z).ln() / z)).abs() < 1e-12);
         // 2F1(a, b; b; z) = (1−z)^−a.
         assert!((hyp2f1(0.7, 3.0, 3.0, 0.5) - 0.5f64.powf(-0.7)).abs() < 1e-12);
+    }
+
+    #[test]
+    fn expected_orders_agree_with_the_untransformed_series_even_when_it_is_negative() {
+        // a + b < 1: for a customer without repeat orders 2F1's third
+        // parameter, a + b + x − 1, is negative, and so is the function.
+        let model = BgNbd {
+            r: 0.59,
+            alpha: 15.6,
+            a: 0.104,
+            b: 0.717,
+        };
+        for (x, t) in [(0u32, 37.5), (0, 5.0), (1, 20.0), (4, 90.0)] {
+            let c = Summary {
+                repeat_orders: x,
+                recency_days: t / 2.0,
+                age_days: t,
+                mean_repeat_value: 0.0,
+            };
+            let (xf, days) = (f64::from(x), 30.0);
+            let z = days / (model.alpha + t + days);
+            let direct = hyp2f1(model.r + xf, model.b + xf, model.a + model.b + xf - 1.0, z);
+            let odds = if x > 0 {
+                model.a / (model.b + xf - 1.0)
+                    * ((model.alpha + t) / (model.alpha + c.recency_days)).powf(model.r + xf)
+            } else {
+                0.0
+            };
+            let want = (model.a + model.b + xf - 1.0) / (model.a - 1.0)
+                * (1.0
+                    - direct * ((model.alpha + t) / (model.alpha + t + days)).powf(model.r + xf))
+                / (1.0 + odds);
+            let got = model.expected_orders(&c, days);
+            assert!(got.is_finite() && got > 0.0, "x {x}, T {t}: {got}");
+            assert!(
+                (got - want).abs() < 1e-9 * want.abs().max(1.0),
+                "x {x}, T {t}: {got} vs {want}"
+            );
+        }
     }
 
     #[test]

@@ -167,6 +167,18 @@ pub fn case_of(rules: &[Rule]) -> String {
     sql
 }
 
+/// Market baskets: one row per (revenue order, item) with the item's
+/// quantity and revenue, of the orders `o` that meet `condition` (menu
+/// baskets count only revenue orders).
+pub fn baskets_sql(condition: &str) -> String {
+    format!(
+        "SELECT i.order_id, i.name, sum(i.quantity)::bigint AS quantity,
+                sum(i.quantity * i.unit_price)::bigint AS revenue
+         FROM order_items i JOIN orders o ON o.order_id = i.order_id
+         WHERE {condition} AND {REVENUE} GROUP BY i.order_id, i.name"
+    )
+}
+
 /// The SQL `CASE` of an order's distance band (over `distance_km`).
 pub fn distance_band_case() -> String {
     let mut sql = String::from("CASE");

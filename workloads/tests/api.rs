@@ -142,47 +142,23 @@ fn order_trends_equal_the_files_by_hour_weekday_day_and_month() {
             .filter(|o| (from..=to).contains(&kst_day(o)))
             .collect();
         assert!(chosen.len() > 20, "enough orders to compare");
-        assert_eq!(t["orders"], chosen.len() as i64);
-        assert_eq!(t["revenue"], chosen.iter().map(|o| revenue(o)).sum::<i64>());
-        let mut hours = [0i64; 24];
-        let mut weekdays = [0i64; 7];
-        let mut days: BTreeMap<String, (i64, i64)> = BTreeMap::new();
-        for o in &chosen {
-            let t = o.order_time.at.with_timezone(&kst());
-            hours[t.hour() as usize] += 1;
-            weekdays[t.weekday().num_days_from_monday() as usize] += 1;
-            let day = days.entry(t.date_naive().to_string()).or_default();
-            day.0 += 1;
-            day.1 += revenue(o);
-        }
-        let counts = |name: &str| -> Vec<i64> {
-            t[name]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|b| b["orders"].as_i64().unwrap())
-                .collect()
-        };
-        assert_eq!(counts("by_hour"), hours.to_vec());
-        assert_eq!(counts("by_weekday"), weekdays.to_vec());
-        assert_eq!(t["by_weekday"][0]["label"], "월");
-        let api_days: BTreeMap<String, (i64, i64)> = t["by_day"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|b| {
-                (
-                    b["key"].as_str().unwrap().to_string(),
-                    (
-                        b["orders"].as_i64().unwrap(),
-                        b["revenue"].as_i64().unwrap(),
-                    ),
-                )
-            })
-            .collect();
-        assert_eq!(api_days, days);
+        assert_trends_of(t, &chosen);
         assert_eq!(t["by_month"].as_array().unwrap().len(), 1);
         assert_eq!(t["by_month"][0]["key"], "2024-03");
+
+        // Only dates, and nothing: answered from the hourly mart, the same sums.
+        let dated = get(
+            &app,
+            &format!("/analytics/order-trends?from={from}&to={to}"),
+        )
+        .await;
+        let in_march: Vec<&Order> = valid(&data.orders)
+            .filter(|o| (from..=to).contains(&kst_day(o)))
+            .collect();
+        assert_trends_of(&dated.json, &in_march);
+        let everything = get(&app, "/analytics/order-trends").await;
+        assert_trends_of(&everything.json, &valid(&data.orders).collect::<Vec<_>>());
+        assert_eq!(everything.json["by_month"].as_array().unwrap().len(), 6);
 
         // The second identical request is served from Redis, unchanged.
         let again = get(&app, &query).await;
@@ -190,6 +166,50 @@ fn order_trends_equal_the_files_by_hour_weekday_day_and_month() {
         assert_eq!(again.json, reply.json);
         assert_eq!(reply.cache.as_deref(), Some("miss"));
     });
+}
+
+/// The trends answer `t` has the counts and revenue of `chosen`, by hour,
+/// weekday and day.
+fn assert_trends_of(t: &Value, chosen: &[&Order]) {
+    assert_eq!(t["orders"], chosen.len() as i64);
+    assert_eq!(t["revenue"], chosen.iter().map(|o| revenue(o)).sum::<i64>());
+    let mut hours = [0i64; 24];
+    let mut weekdays = [0i64; 7];
+    let mut days: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+    for o in chosen {
+        let t = o.order_time.at.with_timezone(&kst());
+        hours[t.hour() as usize] += 1;
+        weekdays[t.weekday().num_days_from_monday() as usize] += 1;
+        let day = days.entry(t.date_naive().to_string()).or_default();
+        day.0 += 1;
+        day.1 += revenue(o);
+    }
+    let counts = |name: &str| -> Vec<i64> {
+        t[name]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["orders"].as_i64().unwrap())
+            .collect()
+    };
+    assert_eq!(counts("by_hour"), hours.to_vec());
+    assert_eq!(counts("by_weekday"), weekdays.to_vec());
+    assert_eq!(t["by_weekday"][0]["label"], "월");
+    let api_days: BTreeMap<String, (i64, i64)> = t["by_day"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["key"].as_str().unwrap().to_string(),
+                (
+                    b["orders"].as_i64().unwrap(),
+                    b["revenue"].as_i64().unwrap(),
+                ),
+            )
+        })
+        .collect();
+    assert_eq!(api_days, days);
 }
 
 #[test]

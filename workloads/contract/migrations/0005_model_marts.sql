@@ -47,3 +47,50 @@ CREATE TABLE mart_anomalies (
     late_rate  double precision,
     PRIMARY KEY (hour, metric)
 );
+
+-- Per-customer rule answers, in the RFM mart (etl::marts): the simple CLV's
+-- monthly revenue and the churn rule's inputs and status.
+ALTER TABLE mart_customer_rfm
+    ADD COLUMN monthly_revenue       double precision NOT NULL DEFAULT 0,
+    ADD COLUMN days_since_last_order double precision NOT NULL DEFAULT 0,
+    ADD COLUMN mean_gap_days         double precision NOT NULL DEFAULT 0,
+    ADD COLUMN churn_risk            double precision NOT NULL DEFAULT 0,
+    ADD COLUMN churn_status          text             NOT NULL DEFAULT '';
+
+-- The simple CLV's monthly retention r: of the customers with a revenue
+-- order 60 to 30 days before the reference time, the share with one in the
+-- last 30 days (one row).
+CREATE TABLE mart_retention (
+    monthly_retention double precision NOT NULL
+);
+
+-- The unfiltered answers of the analytics API, precomputed (etl::marts):
+-- filtered requests still read the clean tables.
+ALTER TABLE mart_delivery_stats ADD COLUMN avg_distance_km double precision;
+
+-- Delivery over all delivered orders (one row).
+CREATE TABLE mart_delivery_overall (
+    orders                   bigint NOT NULL,
+    avg_delivery_min         double precision,
+    late_rate                double precision,
+    fee_distance_correlation double precision,
+    minutes_per_km           double precision
+);
+
+-- Market baskets of the revenue orders: per item, per item pair, and how
+-- many baskets there are (one row).
+CREATE TABLE mart_menu_items (
+    name     text PRIMARY KEY,
+    orders   bigint NOT NULL,
+    quantity bigint NOT NULL,
+    revenue  bigint NOT NULL
+);
+CREATE TABLE mart_menu_pairs (
+    a      text   NOT NULL,
+    b      text   NOT NULL,
+    orders bigint NOT NULL,
+    PRIMARY KEY (a, b)
+);
+CREATE TABLE mart_menu_baskets (
+    baskets bigint NOT NULL
+);

@@ -5,7 +5,7 @@
 
 use super::params::{Filters, Params, FILTER_PARAMS, FILTER_SQL};
 use super::{cache::CachedJson, ApiContext, ApiError};
-use crate::rules::{distance_band_case, DELIVERY_OK, LATE, REVENUE};
+use crate::rules::{baskets_sql, distance_band_case, DELIVERY_OK, LATE, REVENUE};
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
@@ -58,20 +58,38 @@ async fn order_trends(
     let filters = Filters::parse(&ctx, &params).await?;
     let key = format!("order-trends?{}", params.canonical());
     ctx.cached(&key, async {
-        let sql = format!(
-            "WITH f AS (
-                 SELECT order_time AT TIME ZONE 'Asia/Seoul' AS t,
+        // Per order `f(t, orders, revenue)`, or per hour from the hourly mart
+        // when only dates filter (the same sums, hours being whole in KST days).
+        let by = |f: &str| {
+            format!(
+                "WITH f AS ({f})
+                 SELECT 'hour', lpad(extract(hour FROM t)::int::text, 2, '0') AS k, sum(n)::bigint, sum(revenue)::bigint FROM f GROUP BY 2
+                 UNION ALL SELECT 'weekday', extract(isodow FROM t)::int::text, sum(n)::bigint, sum(revenue)::bigint FROM f GROUP BY 2
+                 UNION ALL SELECT 'day', to_char(t, 'YYYY-MM-DD'), sum(n)::bigint, sum(revenue)::bigint FROM f GROUP BY 2
+                 UNION ALL SELECT 'month', to_char(t, 'YYYY-MM'), sum(n)::bigint, sum(revenue)::bigint FROM f GROUP BY 2
+                 ORDER BY 1, 2"
+            )
+        };
+        let rows: Vec<(String, String, i64, i64)> = if filters.dates_only() {
+            let sql = by("SELECT hour AT TIME ZONE 'Asia/Seoul' AS t, orders AS n, revenue FROM mart_hourly_orders
+                 WHERE ($1::date IS NULL OR hour >= ($1::date::timestamp AT TIME ZONE 'Asia/Seoul'))
+                   AND ($2::date IS NULL OR hour < (($2::date + 1)::timestamp AT TIME ZONE 'Asia/Seoul'))");
+            ctx.query(
+                sqlx::query_as(&sql)
+                    .bind(filters.from)
+                    .bind(filters.to)
+                    .fetch_all(&ctx.db),
+            )
+            .await?
+        } else {
+            let sql = by(&format!(
+                "SELECT order_time AT TIME ZONE 'Asia/Seoul' AS t, 1 AS n,
                         CASE WHEN {REVENUE} THEN COALESCE(order_amount, 0) ELSE 0 END AS revenue
-                 FROM orders WHERE {FILTER_SQL})
-             SELECT 'hour', lpad(extract(hour FROM t)::int::text, 2, '0') AS k, count(*), sum(revenue)::bigint FROM f GROUP BY 2
-             UNION ALL SELECT 'weekday', extract(isodow FROM t)::int::text, count(*), sum(revenue)::bigint FROM f GROUP BY 2
-             UNION ALL SELECT 'day', to_char(t, 'YYYY-MM-DD'), count(*), sum(revenue)::bigint FROM f GROUP BY 2
-             UNION ALL SELECT 'month', to_char(t, 'YYYY-MM'), count(*), sum(revenue)::bigint FROM f GROUP BY 2
-             ORDER BY 1, 2"
-        );
-        let rows: Vec<(String, String, i64, i64)> = ctx
-            .query(filters.bind(sqlx::query_as(&sql)).fetch_all(&ctx.db))
-            .await?;
+                 FROM orders WHERE {FILTER_SQL}"
+            ));
+            ctx.query(filters.bind(sqlx::query_as(&sql)).fetch_all(&ctx.db))
+                .await?
+        };
         let mut trends = OrderTrends {
             filters: filters.clone(),
             orders: 0,
@@ -206,14 +224,24 @@ async fn restaurant_performance(
             row: RestaurantRow,
             total: i64,
         }
-        let rows: Vec<Row> = ctx
-            .query(
+        // Unfiltered, the same figures come from the restaurant mart.
+        let mart = format!(
+            "SELECT revenue_rank::bigint AS rank, restaurant_id, restaurant_name, category, orders, revenue,
+                    avg_rating, rated_orders, avg_delivery_min, late_rate, count(*) OVER () AS total
+             FROM mart_restaurant_performance ORDER BY {order_by} LIMIT $1"
+        );
+        let rows: Vec<Row> = if filters.is_empty() {
+            ctx.query(sqlx::query_as(&mart).bind(limit).fetch_all(&ctx.db))
+                .await?
+        } else {
+            ctx.query(
                 filters
                     .bind(sqlx::query_as(&sql))
                     .bind(limit)
                     .fetch_all(&ctx.db),
             )
-            .await?;
+            .await?
+        };
         Ok(RestaurantPerformance {
             filters: filters.clone(),
             sort: sort.clone(),
@@ -274,9 +302,16 @@ async fn delivery_optimization(
             Option<f64>,
             Option<f64>,
             Option<f64>,
-        ) = ctx
-            .query(filters.bind(sqlx::query_as(&overall_sql)).fetch_one(&ctx.db))
-            .await?;
+        ) = if filters.is_empty() {
+            ctx.query(
+                sqlx::query_as("SELECT * FROM mart_delivery_overall").fetch_optional(&ctx.db),
+            )
+            .await?
+            .unwrap_or((0, None, None, None, None))
+        } else {
+            ctx.query(filters.bind(sqlx::query_as(&overall_sql)).fetch_one(&ctx.db))
+                .await?
+        };
         let distance_band = distance_band_case();
         let buckets_sql = format!(
             "SELECT dimension, bucket, count(*) AS orders, avg(actual_delivery_min)::float8 AS avg_delivery_min,
@@ -295,9 +330,19 @@ async fn delivery_optimization(
             #[sqlx(flatten)]
             row: DeliveryRow,
         }
-        let rows: Vec<Row> = ctx
-            .query(filters.bind(sqlx::query_as(&buckets_sql)).fetch_all(&ctx.db))
-            .await?;
+        let rows: Vec<Row> = if filters.is_empty() {
+            ctx.query(
+                sqlx::query_as(
+                    "SELECT dimension, bucket, orders, avg_delivery_min, late_rate, avg_fee, avg_distance_km
+                     FROM mart_delivery_stats ORDER BY dimension, bucket",
+                )
+                .fetch_all(&ctx.db),
+            )
+            .await?
+        } else {
+            ctx.query(filters.bind(sqlx::query_as(&buckets_sql)).fetch_all(&ctx.db))
+                .await?
+        };
         let mut answer = DeliveryOptimization {
             filters: filters.clone(),
             orders,
@@ -380,12 +425,10 @@ async fn menu(State(ctx): State<ApiContext>, params: Params) -> Result<CachedJso
     };
     let key = format!("menu?{}", params.canonical());
     ctx.cached(&key, async {
-        let baskets = format!(
-            "SELECT i.order_id, i.name, sum(i.quantity)::bigint AS quantity,
-                    sum(i.quantity * i.unit_price)::bigint AS revenue
-             FROM order_items i JOIN orders o ON o.order_id = i.order_id
-             WHERE {FILTER_SQL} AND {REVENUE} GROUP BY i.order_id, i.name"
-        );
+        if filters.is_empty() {
+            return menu_of_marts(&ctx, limit, min_support, order_by).await;
+        }
+        let baskets = baskets_sql(FILTER_SQL);
         let items_sql = format!(
             "SELECT name, count(*) AS orders, sum(quantity)::bigint AS quantity, sum(revenue)::bigint AS revenue,
                     (SELECT count(DISTINCT order_id) FROM ({baskets}) x) AS baskets
@@ -439,4 +482,54 @@ async fn menu(State(ctx): State<ApiContext>, params: Params) -> Result<CachedJso
         })
     })
     .await
+}
+
+/// [`menu`] unfiltered, from the basket marts: the same counts, and the
+/// same arithmetic for support, confidence and lift.
+async fn menu_of_marts(
+    ctx: &ApiContext,
+    limit: i64,
+    min_support: f64,
+    order_by: &str,
+) -> Result<Menu, ApiError> {
+    let baskets: Option<i64> = ctx
+        .query(sqlx::query_scalar("SELECT baskets FROM mart_menu_baskets").fetch_optional(&ctx.db))
+        .await?;
+    let top_items: Vec<MenuItem> = ctx
+        .query(
+            sqlx::query_as(
+                "SELECT name, orders, quantity, revenue FROM mart_menu_items ORDER BY orders DESC, name LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(&ctx.db),
+        )
+        .await?;
+    let pairs: Vec<MenuPair> = ctx
+        .query(
+            sqlx::query_as(&format!(
+                "WITH n AS (SELECT baskets::float8 AS baskets FROM mart_menu_baskets),
+                      pair AS (SELECT p.a, p.b, p.orders, ia.orders::float8 AS a_orders, ib.orders::float8 AS b_orders
+                               FROM mart_menu_pairs p
+                               JOIN mart_menu_items ia ON ia.name = p.a JOIN mart_menu_items ib ON ib.name = p.b)
+                 SELECT pair.a, pair.b, pair.orders,
+                        pair.orders / n.baskets AS support,
+                        pair.orders / pair.a_orders AS confidence_a_to_b,
+                        pair.orders / pair.b_orders AS confidence_b_to_a,
+                        pair.orders * n.baskets / (pair.a_orders * pair.b_orders) AS lift
+                 FROM pair, n
+                 WHERE pair.orders / n.baskets >= $1
+                 ORDER BY {order_by} LIMIT $2"
+            ))
+            .bind(min_support)
+            .bind(limit)
+            .fetch_all(&ctx.db),
+        )
+        .await?;
+    Ok(Menu {
+        filters: Filters::default(),
+        orders: baskets.unwrap_or(0),
+        min_support,
+        top_items,
+        pairs,
+    })
 }

@@ -24,7 +24,7 @@
 
 use super::params::Params;
 use super::{cache::CachedJson, ApiContext, ApiError};
-use crate::rules::{case_of, CHURN_RULES, MONTHLY_DISCOUNT, REFERENCE_CTE, REVENUE, RFM_SEGMENTS};
+use crate::rules::{CHURN_RULES, MONTHLY_DISCOUNT, RFM_SEGMENTS};
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
@@ -208,35 +208,25 @@ pub struct LifetimeValue {
     pub customer: Option<CustomerValue>,
 }
 
-/// Every customer's value, for the CLV queries ($1 = r, $2 = d).
-fn customer_value_sql() -> String {
-    format!(
-        "WITH {REFERENCE_CTE},
-         first AS (SELECT customer_id, min(order_time) AS first_at FROM orders
-                   WHERE is_valid AND {REVENUE} GROUP BY customer_id),
-         simple AS (
-             SELECT c.customer_id, c.segment, c.frequency AS orders, c.monetary AS historical_revenue,
-                    c.monetary::float8 / c.frequency AS avg_order_value,
-                    c.monetary / greatest(1.0, extract(epoch FROM reference.t - first.first_at) / (30 * 86400))::float8
-                        AS monthly_revenue
-             FROM mart_customer_rfm c JOIN first USING (customer_id), reference)
-    SELECT s.*, v.clv, v.probability_alive, v.expected_orders, v.expected_order_value,
-           s.monthly_revenue * $1 / (1 + $2 - $1) AS simple_clv
-    FROM simple s LEFT JOIN mart_customer_value v USING (customer_id)"
-    )
+/// Every customer's value, for the CLV queries ($1 = r, $2 = d), from the
+/// marts: `m` and the segment in `mart_customer_rfm`, the probabilistic
+/// figures in `mart_customer_value`.
+fn customer_value_sql() -> &'static str {
+    "SELECT c.customer_id, c.segment, c.frequency AS orders, c.monetary AS historical_revenue,
+            c.monetary::float8 / c.frequency AS avg_order_value,
+            v.clv, v.probability_alive, v.expected_orders, v.expected_order_value,
+            c.monthly_revenue, c.monthly_revenue * $1 / (1 + $2 - $1) AS simple_clv
+     FROM mart_customer_rfm c LEFT JOIN mart_customer_value v USING (customer_id)"
 }
-/// `r`: the monthly retention rate (see the module docs).
+
+/// `r`: the monthly retention rate (see the module docs), from
+/// `mart_retention`.
 async fn monthly_retention(ctx: &ApiContext) -> Result<f64, ApiError> {
-    let sql = format!(
-        "WITH {REFERENCE_CTE},
-              revenue AS (SELECT customer_id, order_time FROM orders WHERE is_valid AND {REVENUE}),
-              before AS (SELECT DISTINCT customer_id FROM revenue, reference
-                         WHERE order_time >= reference.t - interval '60 days' AND order_time < reference.t - interval '30 days'),
-              last AS (SELECT DISTINCT customer_id FROM revenue, reference WHERE order_time >= reference.t - interval '30 days')
-         SELECT (SELECT count(*) FROM before JOIN last USING (customer_id))::float8 / NULLIF((SELECT count(*) FROM before), 0)"
-    );
     let r: Option<f64> = ctx
-        .query(sqlx::query_scalar(&sql).fetch_one(&ctx.db))
+        .query(
+            sqlx::query_scalar("SELECT monthly_retention FROM mart_retention")
+                .fetch_optional(&ctx.db),
+        )
         .await?;
     Ok(r.unwrap_or(0.0))
 }
@@ -374,34 +364,23 @@ async fn churn(State(ctx): State<ApiContext>, params: Params) -> Result<CachedJs
     let limit = params.limit(20)?;
     let key = format!("churn?{}", params.canonical());
     ctx.cached(&key, async {
-        let status = case_of(&CHURN_RULES);
-        let per_customer = format!(
-            "WITH {REFERENCE_CTE},
-                  c AS (SELECT customer_id, count(*) AS orders, sum(COALESCE(order_amount, 0))::bigint AS revenue,
-                               extract(epoch FROM (SELECT t FROM reference) - max(order_time)) / 86400 AS since,
-                               CASE WHEN count(*) > 1 THEN extract(epoch FROM max(order_time) - min(order_time)) / 86400 / (count(*) - 1) END AS gap
-                        FROM orders WHERE is_valid AND {REVENUE} GROUP BY customer_id)
-             SELECT customer_id, orders, revenue, since::float8 AS days_since_last_order,
-                    COALESCE(gap, 0)::float8 AS mean_gap_days,
-                    (since / greatest(COALESCE(gap, 30), 1))::float8 AS risk,
-                    {status} AS status
-             FROM c"
-        );
         let by_status: Vec<ChurnStatus> = ctx
             .query(
-                sqlx::query_as(&format!(
-                    "SELECT status, count(*) AS customers, sum(revenue)::bigint AS revenue
-                     FROM ({per_customer}) x GROUP BY status ORDER BY status"
-                ))
+                sqlx::query_as(
+                    "SELECT churn_status AS status, count(*) AS customers, sum(monetary)::bigint AS revenue
+                     FROM mart_customer_rfm GROUP BY churn_status ORDER BY churn_status",
+                )
                 .fetch_all(&ctx.db),
             )
             .await?;
         let at_risk: Vec<ChurnRisk> = ctx
             .query(
-                sqlx::query_as(&format!(
-                    "SELECT customer_id, orders, revenue, days_since_last_order, mean_gap_days, risk
-                     FROM ({per_customer}) x WHERE status = 'at_risk' ORDER BY risk DESC, customer_id LIMIT $1"
-                ))
+                sqlx::query_as(
+                    "SELECT customer_id, frequency::bigint AS orders, monetary AS revenue,
+                            days_since_last_order, mean_gap_days, churn_risk AS risk
+                     FROM mart_customer_rfm WHERE churn_status = 'at_risk'
+                     ORDER BY churn_risk DESC, customer_id LIMIT $1",
+                )
                 .bind(limit)
                 .fetch_all(&ctx.db),
             )

@@ -179,6 +179,19 @@ pub struct Filters {
     pub platform: Option<String>,
 }
 
+impl Filters {
+    /// Whether nothing but dates filters: such answers can come from the
+    /// hourly marts.
+    pub fn dates_only(&self) -> bool {
+        self.district.is_none() && self.category.is_none() && self.platform.is_none()
+    }
+
+    /// Whether nothing filters: such answers can come from the marts.
+    pub fn is_empty(&self) -> bool {
+        self.dates_only() && self.from.is_none() && self.to.is_none()
+    }
+}
+
 /// The filter parameter names.
 pub const FILTER_PARAMS: [&str; 5] = ["from", "to", "district", "category", "platform"];
 

@@ -8,10 +8,15 @@
 //! order to the reference time, F = revenue orders, M = their revenue; each
 //! scored 1–5 by quintile of percent rank, equal values scoring the same
 //! ([`quintile_score`]; 5 = most recent / most frequent / highest spend).
+//! The same rows carry each customer's churn status ([`CHURN_RULES`]: days
+//! since the last order against the mean gap between orders) and the
+//! simple CLV's monthly revenue `m` (revenue over the 30-day months since
+//! the first revenue order, at least one); `mart_retention` holds its `r`
+//! (see `api::customers`).
 
 use crate::rules::{
-    case_of, distance_band_case, quintile_score, DELIVERY_OK, LATE, REFERENCE_CTE, REVENUE,
-    RFM_SEGMENTS,
+    baskets_sql, case_of, distance_band_case, quintile_score, CHURN_RULES, DELIVERY_OK, LATE,
+    REFERENCE_CTE, REVENUE, RFM_SEGMENTS,
 };
 use sqlx::PgPool;
 
@@ -19,12 +24,14 @@ use sqlx::PgPool;
 fn statements() -> Vec<Vec<String>> {
     let late = LATE;
     let segment_case = case_of(&RFM_SEGMENTS);
+    let churn_case = case_of(&CHURN_RULES);
     let (r, f, m) = (
         quintile_score("recency_days DESC"),
         quintile_score("frequency"),
         quintile_score("monetary"),
     );
     let distance_band = distance_band_case();
+    let baskets = baskets_sql("o.is_valid");
     // Every table is a DELETE followed by its INSERT: one pair per transaction.
     let pairs: Vec<String> = vec![
         "DELETE FROM customers".into(),
@@ -68,26 +75,69 @@ fn statements() -> Vec<Vec<String>> {
             "WITH {REFERENCE_CTE},
              agg AS (
                  SELECT customer_id,
-                        floor(extract(epoch FROM (SELECT t FROM reference) - max(order_time)) / 86400)::int AS recency_days,
-                        count(*)::int AS frequency, sum(COALESCE(order_amount, 0))::bigint AS monetary
+                        count(*)::int AS orders,
+                        sum(COALESCE(order_amount, 0))::bigint AS monetary,
+                        extract(epoch FROM (SELECT t FROM reference) - max(order_time)) / 86400 AS since,
+                        CASE WHEN count(*) > 1
+                             THEN extract(epoch FROM max(order_time) - min(order_time)) / 86400 / (count(*) - 1) END AS gap,
+                        extract(epoch FROM (SELECT t FROM reference) - min(order_time)) / (30 * 86400) AS months
                  FROM orders WHERE is_valid AND {REVENUE} GROUP BY customer_id),
              scored AS (
-                 SELECT *, {r} AS r, {f} AS f, {m} AS m FROM agg)
-             INSERT INTO mart_customer_rfm (customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, segment)
-             SELECT customer_id, recency_days, frequency, monetary, r, f, m, {segment_case} FROM scored"
+                 SELECT *, floor(since)::int AS recency_days, orders AS frequency FROM agg),
+             ranked AS (
+                 SELECT *, {r} AS r, {f} AS f, {m} AS m FROM scored)
+             INSERT INTO mart_customer_rfm (customer_id, recency_days, frequency, monetary, r_score, f_score, m_score, segment,
+                 monthly_revenue, days_since_last_order, mean_gap_days, churn_risk, churn_status)
+             SELECT customer_id, recency_days, frequency, monetary, r, f, m, {segment_case},
+                    monetary / greatest(1.0, months)::float8,
+                    since::float8, COALESCE(gap, 0)::float8, (since / greatest(COALESCE(gap, 30), 1))::float8,
+                    {churn_case}
+             FROM ranked"
+        ),
+        "DELETE FROM mart_retention".into(),
+        format!(
+            "WITH {REFERENCE_CTE},
+                  revenue AS (SELECT customer_id, order_time FROM orders WHERE is_valid AND {REVENUE}),
+                  before AS (SELECT DISTINCT customer_id FROM revenue, reference
+                             WHERE order_time >= reference.t - interval '60 days' AND order_time < reference.t - interval '30 days'),
+                  last AS (SELECT DISTINCT customer_id FROM revenue, reference WHERE order_time >= reference.t - interval '30 days')
+             INSERT INTO mart_retention (monthly_retention)
+             SELECT COALESCE((SELECT count(*) FROM before JOIN last USING (customer_id))::float8
+                             / NULLIF((SELECT count(*) FROM before), 0), 0)"
         ),
         "DELETE FROM mart_delivery_stats".into(),
         format!(
-            "INSERT INTO mart_delivery_stats (dimension, bucket, orders, avg_delivery_min, late_rate, avg_fee)
-             SELECT dimension, bucket, count(*), avg(actual_delivery_min), avg({late}), avg(delivery_fee)
+            "INSERT INTO mart_delivery_stats (dimension, bucket, orders, avg_delivery_min, late_rate, avg_fee, avg_distance_km)
+             SELECT dimension, bucket, count(*), avg(actual_delivery_min), avg({late}), avg(delivery_fee), avg(distance_km)
              FROM orders, LATERAL (VALUES
                  ('distance_band', {distance_band}),
                  ('district', COALESCE(district, '(unknown)')),
-                 ('hour', lpad(extract(hour FROM order_time AT TIME ZONE 'Asia/Seoul')::text, 2, '0')),
+                 ('hour', lpad(extract(hour FROM order_time AT TIME ZONE 'Asia/Seoul')::int::text, 2, '0')),
                  ('weather', COALESCE(weather, '(unknown)'))) AS d(dimension, bucket)
              WHERE {DELIVERY_OK}
              GROUP BY dimension, bucket"
         ),
+        "DELETE FROM mart_delivery_overall".into(),
+        format!(
+            "INSERT INTO mart_delivery_overall
+             SELECT count(*), avg(actual_delivery_min)::float8, avg({late})::float8,
+                    corr(delivery_fee, distance_km), regr_slope(actual_delivery_min, distance_km)
+             FROM orders WHERE {DELIVERY_OK}"
+        ),
+        "DELETE FROM mart_menu_items".into(),
+        format!(
+            "INSERT INTO mart_menu_items (name, orders, quantity, revenue)
+             SELECT name, count(*), sum(quantity)::bigint, sum(revenue)::bigint FROM ({baskets}) b GROUP BY name"
+        ),
+        "DELETE FROM mart_menu_pairs".into(),
+        format!(
+            "WITH b AS ({baskets})
+             INSERT INTO mart_menu_pairs (a, b, orders)
+             SELECT x.name, y.name, count(*) FROM b x JOIN b y ON x.order_id = y.order_id AND x.name < y.name
+             GROUP BY 1, 2"
+        ),
+        "DELETE FROM mart_menu_baskets".into(),
+        format!("INSERT INTO mart_menu_baskets SELECT count(DISTINCT order_id) FROM ({baskets}) b"),
     ];
     pairs.chunks(2).map(<[String]>::to_vec).collect()
 }
