@@ -94,3 +94,11 @@ CREATE TABLE mart_menu_pairs (
 CREATE TABLE mart_menu_baskets (
     baskets bigint NOT NULL
 );
+
+-- The values the API's filters accept: the districts, categories and
+-- platforms of the valid orders.
+CREATE TABLE mart_dimensions (
+    dimension text NOT NULL,   -- 'district', 'category' or 'platform'
+    value     text NOT NULL,
+    PRIMARY KEY (dimension, value)
+);

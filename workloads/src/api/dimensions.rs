@@ -33,13 +33,8 @@ pub async fn dimensions(ctx: &ApiContext) -> Result<Arc<Dimensions>, ApiError> {
     }
     let rows: Vec<(String, String)> = ctx
         .query(
-            sqlx::query_as(
-                "SELECT 'district', district FROM orders WHERE is_valid AND district IS NOT NULL GROUP BY 2
-                 UNION ALL SELECT 'category', category FROM orders WHERE is_valid AND category IS NOT NULL GROUP BY 2
-                 UNION ALL SELECT 'platform', platform FROM orders WHERE is_valid AND platform IS NOT NULL GROUP BY 2
-                 ORDER BY 1, 2",
-            )
-            .fetch_all(&ctx.db),
+            sqlx::query_as("SELECT dimension, value FROM mart_dimensions ORDER BY 1, 2")
+                .fetch_all(&ctx.db),
         )
         .await?;
     let mut known = Dimensions::default();

@@ -46,6 +46,12 @@ fn statements() -> Vec<Vec<String>> {
          SELECT DISTINCT ON (restaurant_id) restaurant_id, restaurant_name, category, store_lat, store_lng
          FROM orders ORDER BY restaurant_id, order_time DESC"
             .into(),
+        "DELETE FROM mart_dimensions".into(),
+        "INSERT INTO mart_dimensions (dimension, value)
+         SELECT 'district', district FROM orders WHERE is_valid AND district IS NOT NULL GROUP BY 2
+         UNION ALL SELECT 'category', category FROM orders WHERE is_valid AND category IS NOT NULL GROUP BY 2
+         UNION ALL SELECT 'platform', platform FROM orders WHERE is_valid AND platform IS NOT NULL GROUP BY 2"
+            .into(),
         "DELETE FROM mart_hourly_orders".into(),
         format!(
             "INSERT INTO mart_hourly_orders (hour, orders, revenue, cancelled, avg_delivery_min, late_rate)
@@ -144,7 +150,11 @@ fn statements() -> Vec<Vec<String>> {
 
 /// The marts the live views read (alerts and leaderboards): what a
 /// follower rebuilds while data flows.
-pub const LIVE_MARTS: [&str; 2] = ["mart_hourly_orders", "mart_restaurant_performance"];
+pub const LIVE_MARTS: [&str; 3] = [
+    "mart_hourly_orders",
+    "mart_restaurant_performance",
+    "mart_dimensions",
+];
 
 /// Rebuilds the dimensions and every mart, each table in its own
 /// transaction, concurrently.
