@@ -113,7 +113,7 @@ const pages = {
         ` (예측 ${h.metric === "orders" ? h.expected.toFixed(1) : formatPercent(h.expected)})`,
     })).filter(m => m.index !== undefined);
     lineChart(anomalies, `최근 7일 시간별 주문 수와 지연율(×100), 이상 시간 ${a.hours.length}개 (예측 ${a.level * 100}% 구간 밖)`,
-      a.series.map(p => p.hour.slice(5, 13).replace("T", " ")), [
+      a.series.map(p => p.hour.slice(11, 13) === "00" ? p.hour.slice(5, 10) : `${Number(p.hour.slice(11, 13))}시`), [
         { name: "주문 수", values: a.series.map(p => p.orders) },
         { name: "지연율(×100)", values: a.series.map(p => (p.late_rate ?? 0) * 100) },
       ], formatNumber, marks);

@@ -7,7 +7,6 @@ mod common;
 use axum::body::Body;
 use axum::http::Request;
 use baedal::api::{self, ApiContext};
-use baedal::config::Config;
 use baedal::model::kst;
 use chrono::{Duration, NaiveTime, Timelike};
 use common::{canonical_orders, generate, runtime, Namespace};
@@ -50,12 +49,7 @@ fn a_burst_of_orders_in_one_hour_is_an_anomaly_on_the_api_and_an_alert_on_the_st
     ns.run(&["ingest", "--source", &dir.path().display().to_string()]);
     ns.run(&["etl"]);
 
-    let mut config = Config::default();
-    config.database.url = Namespace::database_url();
-    config.database.schema = ns.0.clone();
-    config.redis.url = Namespace::redis_url();
-    config.redis.key_prefix = format!("{}:", ns.0);
-    config.api.db_timeout_ms = 5000;
+    let config = ns.config();
     runtime().block_on(async {
         let app = api::router(ApiContext::new(config).expect("api"));
         let response = app

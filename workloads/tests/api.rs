@@ -46,13 +46,7 @@ fn loaded() -> &'static Loaded {
 }
 
 fn config(ns: &Namespace) -> Config {
-    let mut config = Config::default();
-    config.database.url = Namespace::database_url();
-    config.database.schema = ns.0.clone();
-    config.redis.url = Namespace::redis_url();
-    config.redis.key_prefix = format!("{}:", ns.0);
-    config.api.db_timeout_ms = 5000;
-    config
+    ns.config()
 }
 
 fn app(config: Config) -> axum::Router {

@@ -7,7 +7,6 @@ mod common;
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use baedal::api::{self, ApiContext};
-use baedal::config::Config;
 use baedal::model::{kst, Order};
 use baedal::rules::{delivery_ok, road_km};
 use chrono::{Duration, NaiveDateTime};
@@ -47,12 +46,7 @@ fn suggested_routes_deliver_every_order_of_the_window_once_and_save_against_one_
     ns.run(&["ingest", "--source", &dir.path().display().to_string()]);
     ns.run(&["etl"]);
     let orders = canonical_orders(dir.path());
-    let mut config = Config::default();
-    config.database.url = Namespace::database_url();
-    config.database.schema = ns.0.clone();
-    config.redis.url = Namespace::redis_url();
-    config.redis.key_prefix = format!("{}:", ns.0);
-    config.api.db_timeout_ms = 5000;
+    let config = ns.config();
     runtime().block_on(async {
         let app = api::router(ApiContext::new(config).expect("api"));
         // The busiest 60 minutes of the last week, every district.

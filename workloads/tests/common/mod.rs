@@ -87,6 +87,17 @@ impl Namespace {
     pub fn key(&self, suffix: &str) -> String {
         format!("{}:{suffix}", self.0)
     }
+
+    /// The configuration of an API (or any library call) on this namespace.
+    pub fn config(&self) -> baedal::config::Config {
+        let mut config = baedal::config::Config::default();
+        config.database.url = Self::database_url();
+        config.database.schema = self.0.clone();
+        config.redis.url = Self::redis_url();
+        config.redis.key_prefix = format!("{}:", self.0);
+        config.api.db_timeout_ms = 5000;
+        config
+    }
 }
 
 /// Drops the test's schema and Redis keys (topics live in the broker's memory).
