@@ -258,11 +258,19 @@ impl GammaGamma {
             -total / n
         };
         let log = minimise(&cost, &[0.1; 3])?;
-        Ok(GammaGamma {
+        let fitted = GammaGamma {
             p: log[0].exp(),
             q: log[1].exp(),
             v: log[2].exp(),
-        })
+        };
+        // The population's mean order value, p·v/(q − 1), exists only for q > 1.
+        if fitted.q <= 1.0 {
+            return Err(ClvError::Fit(format!(
+                "q = {:.3}: the spend distribution has no mean",
+                fitted.q
+            )));
+        }
+        Ok(fitted)
     }
 
     /// The expected value of the customer's future orders, in KRW: their own

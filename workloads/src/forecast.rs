@@ -36,7 +36,7 @@ pub const ANOMALY_HISTORY_WEEKS: usize = 8;
 /// The seasonal LOESS window, in cycles (odd).
 pub const SEASONAL_WINDOW: usize = 101;
 /// The smoothing weights the level may take: from a mean of months (0.002
-/// an hour) to one of days (0.05).
+/// an hour) to one of about a day (0.1).
 pub const ALPHAS: [f64; 6] = [0.002, 0.005, 0.01, 0.02, 0.05, 0.1];
 
 /// What a forecast cannot be made from.

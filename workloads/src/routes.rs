@@ -8,7 +8,8 @@
 //!   orders at once.
 //! - Food is ready [`PREP_MIN`] minutes after the order; it is picked up at
 //!   most [`PICKUP_WAIT_MIN`] minutes after that, and delivered at most
-//!   [`DELIVERY_WINDOW_MIN`] minutes after it is ready.
+//!   [`DELIVERY_WINDOW_MIN`] minutes after it is ready (a customer farther
+//!   than that ride: as soon as a direct ride allows).
 //! - Riders start at a store and end back at the store they started from
 //!   (so the next pickup starts from where the last one did); each stop
 //!   takes [`STOP_MIN`] minutes.
@@ -122,6 +123,13 @@ pub enum RouteError {
 
 fn minutes_for(km: f64) -> f64 {
     km / RIDER_KMH * 60.0
+}
+
+/// Minutes from ready to delivered, at most: [`DELIVERY_WINDOW_MIN`], or
+/// for a customer too far for that, the direct ride (so that one by one is
+/// always a feasible plan).
+fn delivered_within(o: &RouteOrder) -> f64 {
+    DELIVERY_WINDOW_MIN.max(STOP_MIN + minutes_for(o.store.road_km(o.customer)) + 1.0)
 }
 
 /// Each order on its own round trip.
@@ -243,7 +251,7 @@ fn solve(orders: &[RouteOrder], limit: Duration) -> GenericResult<Option<Vec<Rid
                         .demand(Demand::pudo_delivery(1))
                         .times(vec![TimeWindow::new(
                             ready,
-                            ready + DELIVERY_WINDOW_MIN * minute,
+                            ready + delivered_within(o) * minute,
                         )])?
                         .duration(STOP_MIN * minute)?
                         .location(2 * i + 1)?
@@ -410,6 +418,22 @@ mod tests {
         assert!(plan.km_saved >= 0.0);
         let dropped: usize = plan.routes.iter().map(|r| r.orders).sum();
         assert_eq!(dropped, 2);
+    }
+
+    #[test]
+    fn a_customer_too_far_for_the_delivery_window_does_not_stop_the_others_riding_together() {
+        let store = (37.50, 127.03);
+        let orders = vec![
+            order("O1", store, (37.520, 127.050), 0.0),
+            order("O2", store, (37.521, 127.051), 1.0),
+            // About 30 road km: more than 45 minutes at 20 km/h.
+            order("FAR", store, (37.66, 127.15), 2.0),
+        ];
+        let plan = plan(&orders, Duration::from_secs(5)).unwrap();
+        assert!(plan.solved, "{plan:#?}");
+        let dropped: usize = plan.routes.iter().map(|r| r.orders).sum();
+        assert_eq!(dropped, 3);
+        assert!(plan.km_saved > 0.0, "{plan:#?}");
     }
 
     #[test]

@@ -1241,12 +1241,7 @@ fn alerts_use_the_configured_window_and_match_the_files() {
                 let start = o.order_time.at.timestamp().div_euclid(span) * span;
                 let w = windows.entry(start).or_default();
                 w.0 += 1;
-                let delivered = o.order_status.counts_as_revenue()
-                    && o.platform.as_deref() != Some("포장")
-                    && o.estimated_delivery_min.is_some()
-                    && o.actual_delivery_min
-                        .is_some_and(|m| (1..=180).contains(&m));
-                if delivered {
+                if baedal::rules::delivery_ok(o) {
                     w.1 += 1;
                     if o.actual_delivery_min.unwrap() > o.estimated_delivery_min.unwrap() + 10 {
                         w.2 += 1;

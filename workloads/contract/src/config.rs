@@ -114,7 +114,8 @@ pub struct AlertConfig {
     pub late_rate_threshold: f64,
     /// The alert window, minutes, ending at the latest order time.
     pub window_minutes: i64,
-    /// No alert on fewer delivered orders than this in the window.
+    /// No alert on fewer orders than this in the window (late rates are over
+    /// its deliveries).
     pub min_orders: i64,
 }
 
@@ -417,7 +418,7 @@ pub const ENV: &[EnvVar] = &[
     EnvVar {
         name: "BAEDAL_ALERT_MIN_ORDERS",
         key: "alerts.min_orders",
-        meaning: "fewest delivered orders in the window to judge",
+        meaning: "fewest orders in the window to judge",
         field: Some(|c| &mut c.alerts.min_orders),
     },
     EnvVar {

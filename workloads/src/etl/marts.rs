@@ -179,6 +179,14 @@ pub async fn refresh_live(pool: &PgPool) -> Result<(), sqlx::Error> {
 async fn rebuild(pool: &PgPool, groups: Vec<Vec<String>>) -> Result<(), sqlx::Error> {
     let rebuilds = groups.into_iter().map(|group| async move {
         let mut tx = pool.begin().await?;
+        // Two rebuilds of one table (a batch run and a follower, or two
+        // followers) take turns: the second deletes what the first
+        // inserted instead of colliding with it. Readers are not blocked.
+        if let Some(table) = group.first().and_then(|d| d.strip_prefix("DELETE FROM ")) {
+            sqlx::query(&format!("LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE"))
+                .execute(&mut *tx)
+                .await?;
+        }
         for statement in group {
             sqlx::query(&statement).execute(&mut *tx).await?;
         }

@@ -11,10 +11,11 @@
 //!   `category:{name}` order counts.
 //! - `leaderboard:restaurants:revenue` and `leaderboard:restaurants:orders`
 //!   (sorted sets, from the restaurant mart).
-//! - `alerts` (stream): one entry per hour whose late-delivery rate exceeded
-//!   `alerts.late_rate_threshold` over at least `alerts.min_orders` deliveries,
-//!   for the last 24 hours of data; entry ids are the hour's end, so a rerun
-//!   adds nothing twice.
+//! - `alerts` (stream): one entry per window whose late-delivery rate
+//!   exceeded `alerts.late_rate_threshold` with at least `alerts.min_orders`
+//!   orders, and per anomalous hour ([`recent_alerts`]), for the last 24
+//!   hours of data; entry ids are the window's end, so a rerun adds nothing
+//!   twice.
 
 use super::EtlError;
 use crate::config::Config;
@@ -294,19 +295,27 @@ fn stream_position(id: &str) -> (i64, i64) {
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
 
-/// Every alert of the last 24 hours of data, in stream order: the
-/// late-delivery windows ([`late_delivery_alerts`]) and the anomalous
-/// hours ([`crate::anomalies`]) among them.
+/// Every alert of the last 24 hours of data whose window ended by the start
+/// of the hour still filling, in stream order: the late-delivery windows
+/// ([`late_delivery_alerts`]) and the anomalous hours ([`crate::anomalies`]).
 pub async fn recent_alerts(
     config: &Config,
     pool: &PgPool,
 ) -> Result<Vec<Alert>, crate::anomalies::AnomalyError> {
-    let mut alerts = late_delivery_alerts(config, pool).await?;
-    let hours = crate::anomalies::find(pool, 2, config.alerts.min_orders).await?;
     let latest: Option<chrono::DateTime<chrono::Utc>> =
         sqlx::query_scalar("SELECT max(hour) FROM mart_hourly_orders")
             .fetch_one(pool)
             .await?;
+    // Only windows that ended by the start of the hour still filling: every
+    // alert that ends by then is raised in the same pass, so the stream's
+    // ids (which only grow) never pass over one not raised yet.
+    let boundary = latest.map_or(i64::MIN, |l| l.timestamp_millis());
+    let mut alerts: Vec<Alert> = late_delivery_alerts(config, pool)
+        .await?
+        .into_iter()
+        .filter(|a| a.position().0 <= boundary)
+        .collect();
+    let hours = crate::anomalies::find(pool, 2, config.alerts.min_orders).await?;
     let kst = crate::model::kst();
     alerts.extend(
         hours
