@@ -314,7 +314,6 @@ fn solve(orders: &[RouteOrder], limit: Duration) -> GenericResult<Option<Vec<Rid
     if !solution.unassigned.is_empty() {
         return Ok(None);
     }
-    let index_of = |id: &str| orders.iter().position(|o| o.order_id == id);
     let routes = solution
         .routes
         .iter()
@@ -336,7 +335,8 @@ fn solve(orders: &[RouteOrder], limit: Duration) -> GenericResult<Option<Vec<Rid
                 let kind = match (&order_id, k) {
                     (None, 0) => "start",
                     (None, _) if k == last => "end",
-                    (Some(id), _) if index_of(id).is_some_and(|i| 2 * i == location) => "pickup",
+                    // Stores have even locations ([`locations`]).
+                    (Some(_), _) if location % 2 == 0 => "pickup",
                     (Some(_), _) => "drop",
                     (None, _) => "stop",
                 };
