@@ -141,35 +141,43 @@ impl BgNbd {
                 "no customer older than a day's fraction".into(),
             ));
         }
-        let scaled: Vec<(u32, f64, f64)> = customers
-            .iter()
-            .map(|c| (c.repeat_orders, c.recency_days / scale, c.age_days / scale))
+        // Per customer: x, ln(b + x − 1)'s x − 1, t_x and T (scaled), and the
+        // index of x among the distinct values (whose terms are shared).
+        let by_x: Vec<u32> = distinct_x(customers.iter().map(|c| c.repeat_orders))
+            .into_iter()
             .collect();
-        let by_x = distinct_x(customers.iter().map(|c| c.repeat_orders));
+        let scaled: Vec<(usize, f64, f64, f64)> = customers
+            .iter()
+            .map(|c| {
+                let at = by_x.partition_point(|&x| x < c.repeat_orders);
+                let x = f64::from(c.repeat_orders);
+                (at, x, c.recency_days / scale, c.age_days / scale)
+            })
+            .collect();
         let n = customers.len() as f64;
         let cost = |log: &[f64]| {
             let [r, alpha, a, b] = [log[0].exp(), log[1].exp(), log[2].exp(), log[3].exp()];
             // ln Γ(r+x) − ln Γ(r) + r ln α and the Beta terms depend on x only.
-            let per_x: BTreeMap<u32, f64> = by_x
+            let per_x: Vec<f64> = by_x
                 .iter()
                 .map(|&x| {
                     let xf = f64::from(x);
                     let a1 = ln_gamma(r + xf) - ln_gamma(r) + r * alpha.ln();
                     let a2 =
                         ln_gamma(a + b) + ln_gamma(b + xf) - ln_gamma(b) - ln_gamma(a + b + xf);
-                    (x, a1 + a2)
+                    a1 + a2
                 })
                 .collect();
+            let ln_a = a.ln();
             let mut total = 0.0;
-            for &(x, t_x, t) in &scaled {
-                let xf = f64::from(x);
-                let a3 = -(r + xf) * (alpha + t).ln();
-                let a4 = if x > 0 {
-                    a.ln() - (b + xf - 1.0).ln() - (r + xf) * (alpha + t_x).ln()
+            for &(at, x, t_x, t) in &scaled {
+                let a3 = -(r + x) * (alpha + t).ln();
+                let a4 = if x > 0.0 {
+                    ln_a - (b + x - 1.0).ln() - (r + x) * (alpha + t_x).ln()
                 } else {
                     f64::NEG_INFINITY
                 };
-                total += per_x[&x] + log_add_exp(a3, a4);
+                total += per_x[at] + log_add_exp(a3, a4);
             }
             -total / n
         };
@@ -236,24 +244,29 @@ impl GammaGamma {
                 "fewer than 10 customers with a paid repeat order".into(),
             ));
         }
-        let by_x = distinct_x(repeaters.iter().map(|(x, _)| *x));
+        let by_x: Vec<u32> = distinct_x(repeaters.iter().map(|(x, _)| *x))
+            .into_iter()
+            .collect();
+        // Per customer: the index of x among the distinct values, x, m and ln m.
+        let terms: Vec<(usize, f64, f64, f64)> = repeaters
+            .iter()
+            .map(|&(x, m)| (by_x.partition_point(|&v| v < x), f64::from(x), m, m.ln()))
+            .collect();
         let n = repeaters.len() as f64;
         let cost = |log: &[f64]| {
             let [p, q, v] = [log[0].exp(), log[1].exp(), log[2].exp()];
-            let per_x: BTreeMap<u32, f64> = by_x
+            let per_x: Vec<f64> = by_x
                 .iter()
                 .map(|&x| {
                     let xf = f64::from(x);
-                    let term = ln_gamma(p * xf + q) - ln_gamma(p * xf) - ln_gamma(q)
+                    ln_gamma(p * xf + q) - ln_gamma(p * xf) - ln_gamma(q)
                         + q * v.ln()
-                        + p * xf * xf.ln();
-                    (x, term)
+                        + p * xf * xf.ln()
                 })
                 .collect();
             let mut total = 0.0;
-            for &(x, m) in &repeaters {
-                let xf = f64::from(x);
-                total += per_x[&x] + (p * xf - 1.0) * m.ln() - (p * xf + q) * (xf * m + v).ln();
+            for &(at, x, m, ln_m) in &terms {
+                total += per_x[at] + (p * x - 1.0) * ln_m - (p * x + q) * (x * m + v).ln();
             }
             -total / n
         };

@@ -18,7 +18,8 @@
 //! hours before it, against seasonal naive (the same hour a week earlier).
 //! `scripts/bench-models.sh` adds statsmodels' additive Holt-Winters.
 
-use serde::Serialize;
+use chrono::{NaiveDate, NaiveDateTime};
+use serde::{Deserialize, Serialize};
 
 /// Hours in a day and in a week: the two seasonal periods.
 pub const DAY: usize = 24;
@@ -211,7 +212,7 @@ pub fn seasonal_naive(history: &[f64], period: usize, horizon: usize) -> Vec<f64
 }
 
 /// Forecast errors over a backtest's holdouts.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Errors {
     /// Mean absolute percentage error of daily totals (days with orders).
     pub daily_mape: f64,
@@ -223,13 +224,40 @@ pub struct Errors {
 }
 
 /// A rolling-origin backtest of the model and of seasonal naive.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Backtest {
     /// Holdout weeks: origins at 1, 2, … weeks before the end of the data,
     /// each forecasting the week after it.
     pub weeks: usize,
     pub model: Errors,
     pub seasonal_naive: Errors,
+}
+
+/// Holdout weeks of the demand forecast's backtest, which the ETL runs
+/// after each batch run and stores in `model_fits` as [`BACKTEST_FIT`].
+pub const BACKTEST_WEEKS: usize = 4;
+/// The `model_fits.model` of the demand forecast's backtest.
+pub const BACKTEST_FIT: &str = "demand_backtest";
+
+/// Orders per hour from the first day's 00:00 to the last day's 23:00 (KST),
+/// hours without orders as zero, from rows of (KST hour, orders); and the
+/// first day.
+pub fn hourly_series(rows: &[(NaiveDateTime, i64)]) -> (Option<NaiveDate>, Vec<f64>) {
+    let (Some(first), Some(last)) = (
+        rows.iter().map(|r| r.0.date()).min(),
+        rows.iter().map(|r| r.0.date()).max(),
+    ) else {
+        return (None, Vec::new());
+    };
+    let start = first.and_hms_opt(0, 0, 0).unwrap_or_default();
+    let hours = ((last - first).num_days() as usize + 1) * DAY;
+    let mut series = vec![0.0; hours];
+    for (hour, n) in rows {
+        if let Some(slot) = series.get_mut((*hour - start).num_hours() as usize) {
+            *slot += *n as f64;
+        }
+    }
+    (Some(first), series)
 }
 
 /// Backtests [`hourly`] over the last `weeks` weeks of `history`.

@@ -21,14 +21,18 @@
 //!   That plan is feasible for the solver too, so the suggestion never
 //!   costs more; when the solver finds nothing better within its limit the
 //!   answer is the one-by-one plan itself (savings zero).
+//! - Riders batch nearby orders only: the next store of a route is at most
+//!   [`BATCH_RADIUS_KM`] from the stop before it, and no rider waits there
+//!   longer than a delivery may take. Orders that no such ride links are
+//!   planned apart ([`groups`]), each group by its own solver run.
 //!
 //! The solver minimises unassigned orders, then total distance, from a
-//! fixed random seed, for at most [`GENERATIONS`] generations and the time
-//! limit given.
+//! fixed random seed, for [`GENERATIONS_PER_ORDER`] generations an order
+//! (at most [`GENERATIONS`]) and within the time limit given.
 
 use serde::Serialize;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use vrp_core::models::common::TimeWindow;
 use vrp_core::models::problem::JobIdDimension;
 use vrp_core::prelude::*;
@@ -46,8 +50,19 @@ pub const DELIVERY_WINDOW_MIN: f64 = 45.0;
 pub const STOP_MIN: f64 = 2.0;
 /// A rider's speed, km/h.
 pub const RIDER_KMH: f64 = 20.0;
-/// The solver's generations, at most.
+/// Road km a rider rides from a stop of one order to the store of the next
+/// order of the same route, at most (orders farther apart are planned
+/// apart; see [`plan`]).
+pub const BATCH_RADIUS_KM: f64 = 3.0;
+/// The solver's generations for each order of a group ...
+pub const GENERATIONS_PER_ORDER: usize = 25;
+/// ... and at most.
 pub const GENERATIONS: usize = 300;
+
+/// The solver's generations for a group of `orders` orders.
+fn generations_for(orders: usize) -> usize {
+    (GENERATIONS_PER_ORDER * orders).min(GENERATIONS)
+}
 
 /// A place, in degrees.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -181,27 +196,90 @@ fn totals_of(routes: &[RiderRoute]) -> Totals {
 }
 
 /// Suggests routes for `orders`, the solver stopping after `limit`.
+///
+/// The orders are first split into groups ([`groups`]), and each group of
+/// two or more is solved on its own, with what is left of the limit: a
+/// few small problems solve far faster than a window's worth at once.
 pub fn plan(orders: &[RouteOrder], limit: Duration) -> Result<Plan, RouteError> {
-    let (single, alone) = one_by_one(orders);
-    let answer = |routes: Vec<RiderRoute>, solved: bool| {
-        let batched = totals_of(&routes);
-        Plan {
-            km_saved: alone.km - batched.km,
-            minutes_saved: alone.minutes - batched.minutes,
-            routes,
-            batched,
-            one_by_one: alone,
-            solved,
+    let deadline = Instant::now() + limit;
+    let (_, alone) = one_by_one(orders);
+    let mut routes = Vec::with_capacity(orders.len());
+    let mut solved = false;
+    for group in groups(orders) {
+        let members: Vec<RouteOrder> = group.iter().map(|&i| orders[i].clone()).collect();
+        let (single, single_totals) = one_by_one(&members);
+        let found = if members.len() < 2 {
+            None
+        } else {
+            let started = Instant::now();
+            let left = deadline.saturating_duration_since(started);
+            let found = solve(&members, left).map_err(|e| RouteError::Solver(e.to_string()))?;
+            tracing::debug!(
+                orders = members.len(),
+                ms = started.elapsed().as_millis() as u64,
+                "route group solved"
+            );
+            found
+        };
+        match found {
+            Some(batched) if totals_of(&batched).km < single_totals.km => {
+                solved = true;
+                routes.extend(batched);
+            }
+            _ => routes.extend(single),
         }
+    }
+    let batched = totals_of(&routes);
+    Ok(Plan {
+        km_saved: alone.km - batched.km,
+        minutes_saved: alone.minutes - batched.minutes,
+        routes,
+        batched,
+        one_by_one: alone,
+        solved,
+    })
+}
+
+/// The orders (indexes) split into groups planned apart: two orders are in
+/// one group when a rider could ride from a stop of one to the store of the
+/// other within [`BATCH_RADIUS_KM`], arriving in time for its pickup and at
+/// most [`DELIVERY_WINDOW_MIN`] before its food is ready (no rider waits
+/// longer than a delivery may take), or when they are linked through
+/// others that could. Groups are in the order of
+/// their first order.
+fn groups(orders: &[RouteOrder]) -> Vec<Vec<usize>> {
+    let ready = |o: &RouteOrder| o.ordered_min + PREP_MIN;
+    let reaches = |a: &RouteOrder, b: &RouteOrder| {
+        [a.store, a.customer].iter().any(|stop| {
+            let km = stop.road_km(b.store);
+            let arrival = ready(a) + STOP_MIN + minutes_for(km);
+            km <= BATCH_RADIUS_KM
+                && arrival <= ready(b) + PICKUP_WAIT_MIN
+                && arrival >= ready(b) - DELIVERY_WINDOW_MIN
+        })
     };
-    if orders.len() < 2 {
-        return Ok(answer(single, false));
+    let mut parent: Vec<usize> = (0..orders.len()).collect();
+    fn root(parent: &mut [usize], mut i: usize) -> usize {
+        while parent[i] != i {
+            parent[i] = parent[parent[i]];
+            i = parent[i];
+        }
+        i
     }
-    let routes = solve(orders, limit).map_err(|e| RouteError::Solver(e.to_string()))?;
-    match routes {
-        Some(routes) if totals_of(&routes).km < alone.km => Ok(answer(routes, true)),
-        _ => Ok(answer(single, false)),
+    for i in 0..orders.len() {
+        for j in i + 1..orders.len() {
+            if reaches(&orders[i], &orders[j]) || reaches(&orders[j], &orders[i]) {
+                let (a, b) = (root(&mut parent, i), root(&mut parent, j));
+                parent[a.max(b)] = a.min(b);
+            }
+        }
     }
+    let mut by_root: Vec<Vec<usize>> = vec![Vec::new(); orders.len()];
+    for i in 0..orders.len() {
+        let r = root(&mut parent, i);
+        by_root[r].push(i);
+    }
+    by_root.into_iter().filter(|g| !g.is_empty()).collect()
 }
 
 /// Locations: order `i`'s store is `2i`, its customer `2i + 1`.
@@ -308,7 +386,7 @@ fn solve(orders: &[RouteOrder], limit: Duration) -> GenericResult<Option<Vec<Rid
     let config = VrpConfigBuilder::new(problem.clone())
         .set_environment(environment)
         .prebuild()?
-        .with_max_generations(Some(GENERATIONS))
+        .with_max_generations(Some(generations_for(orders.len())))
         .build()?;
     let solution = Solver::new(problem, config).solve()?;
     if !solution.unassigned.is_empty() {
@@ -405,6 +483,32 @@ mod tests {
             };
             assert!(at("pickup") < at("drop"), "{id}: {kinds:?}");
         }
+    }
+
+    #[test]
+    fn orders_no_rider_could_mix_are_planned_apart_and_near_ones_together() {
+        let gangnam = (37.50, 127.03);
+        let orders = vec![
+            order("near-1", gangnam, (37.505, 127.035), 0.0),
+            // 60 km away.
+            order("far", (37.95, 127.60), (37.951, 127.601), 1.0),
+            order("near-2", gangnam, (37.506, 127.034), 3.0),
+            // The same street three hours later: no pickup waits that long.
+            order("later", gangnam, (37.505, 127.035), 180.0),
+        ];
+        assert_eq!(groups(&orders), vec![vec![0, 2], vec![1], vec![3]]);
+        let plan = plan(&orders, Duration::from_secs(5)).unwrap();
+        let mut delivered: Vec<&str> = plan
+            .routes
+            .iter()
+            .flat_map(|r| r.stops.iter())
+            .filter(|s| s.kind == "drop")
+            .filter_map(|s| s.order_id.as_deref())
+            .collect();
+        delivered.sort_unstable();
+        assert_eq!(delivered, ["far", "later", "near-1", "near-2"]);
+        assert_eq!(plan.batched.riders, 3, "{plan:#?}");
+        assert!(plan.km_saved > 0.0, "{plan:#?}");
     }
 
     #[test]

@@ -6,7 +6,7 @@
 use super::analytics::WEEKDAYS;
 use super::params::Params;
 use super::{cache::CachedJson, ApiContext, ApiError};
-use crate::forecast::{self, Backtest, Forecast, ForecastError, DAY, LEVEL};
+use crate::forecast::{self, Backtest, Forecast, ForecastError, BACKTEST_FIT, DAY, LEVEL};
 use crate::rules::REVENUE;
 use axum::extract::State;
 use axum::routing::get;
@@ -100,9 +100,6 @@ async fn anomalies(State(ctx): State<ApiContext>, params: Params) -> Result<Cach
     .await
 }
 
-/// Holdout weeks of the demand forecast's backtest.
-pub const BACKTEST_WEEKS: usize = 4;
-
 #[derive(Debug, Serialize, PartialEq)]
 pub struct ForecastDay {
     /// `YYYY-MM-DD` (KST).
@@ -126,8 +123,9 @@ pub struct DemandForecast {
     pub last_day: Option<String>,
     pub days: Vec<ForecastDay>,
     /// The model and seasonal naive from origins 1–4 weeks before the end of
-    /// the data, each forecasting the week after it; absent when the data
-    /// is too short.
+    /// the data, each forecasting the week after it, as of the last batch
+    /// run of the ETL; absent when the data is too short or before the first
+    /// run.
     pub backtest: Option<Backtest>,
     /// The model's daily MAPE in that backtest.
     pub backtest_mape: Option<f64>,
@@ -146,50 +144,38 @@ async fn demand_forecast(
     let days = params.integer("days", 1..=28, 7)?;
     let key = format!("demand-forecast?{}", params.canonical());
     ctx.cached(&key, async {
-        let rows: Vec<(NaiveDateTime, i64)> = ctx
+        let rows: Vec<(NaiveDateTime, i64, Option<f64>)> = ctx
+            .query(sqlx::query_as(crate::anomalies::HOURS_SQL).fetch_all(&ctx.db))
+            .await?;
+        let rows: Vec<(NaiveDateTime, i64)> = rows.into_iter().map(|(h, n, _)| (h, n)).collect();
+        let (first, series) = forecast::hourly_series(&rows);
+        // The backtest does not depend on `days`: the ETL runs it once per
+        // batch run.
+        let backtest: Option<serde_json::Value> = ctx
             .query(
-                sqlx::query_as(
-                    "SELECT date_trunc('hour', order_time AT TIME ZONE 'Asia/Seoul'), count(*)
-                     FROM orders WHERE is_valid GROUP BY 1",
-                )
-                .fetch_all(&ctx.db),
+                sqlx::query_scalar("SELECT summary FROM model_fits WHERE model = $1")
+                    .bind(BACKTEST_FIT)
+                    .fetch_optional(&ctx.db),
             )
             .await?;
-        let (first, series) = hourly_series(&rows);
+        let backtest = backtest.and_then(|b| serde_json::from_value::<Backtest>(b).ok());
         // Fitting is CPU work: off the request threads.
-        tokio::task::spawn_blocking(move || demand_forecast_of(first, &series, days as usize))
-            .await
-            .map_err(|e| ApiError::Model(e.to_string()))?
+        tokio::task::spawn_blocking(move || {
+            demand_forecast_of(first, &series, days as usize, backtest)
+        })
+        .await
+        .map_err(|e| ApiError::Model(e.to_string()))?
     })
     .await
 }
 
-/// Orders per hour from the first day's 00:00 to the last day's 23:00 (KST),
-/// hours without orders as zero; and the first day.
-pub fn hourly_series(rows: &[(NaiveDateTime, i64)]) -> (Option<NaiveDate>, Vec<f64>) {
-    let (Some(first), Some(last)) = (
-        rows.iter().map(|r| r.0.date()).min(),
-        rows.iter().map(|r| r.0.date()).max(),
-    ) else {
-        return (None, Vec::new());
-    };
-    let start = first.and_hms_opt(0, 0, 0).unwrap_or_default();
-    let hours = ((last - first).num_days() as usize + 1) * DAY;
-    let mut series = vec![0.0; hours];
-    for (hour, n) in rows {
-        if let Some(slot) = series.get_mut((*hour - start).num_hours() as usize) {
-            *slot += *n as f64;
-        }
-    }
-    (Some(first), series)
-}
-
 /// The forecast of `days` days after an hourly series that starts at the
-/// midnight of `first`.
+/// midnight of `first`, with the model's `backtest` on that series.
 pub fn demand_forecast_of(
     first: Option<NaiveDate>,
     series: &[f64],
     days: usize,
+    backtest: Option<Backtest>,
 ) -> Result<DemandForecast, ApiError> {
     let empty = DemandForecast {
         model: MODEL,
@@ -213,7 +199,6 @@ pub fn demand_forecast_of(
         }
         Err(e) => return Err(ApiError::Model(e.to_string())),
     };
-    let backtest = forecast::backtest(series, BACKTEST_WEEKS).ok();
     let day_of = |v: &[f64], i: usize| v[i * DAY..(i + 1) * DAY].to_vec();
     let days = (0..days)
         .map(|i| {
@@ -297,8 +282,9 @@ async fn restaurant_forecast(
             .await?;
         let last: Option<NaiveDate> = ctx
             .query(
+                // max(order_time) first: the index answers it.
                 sqlx::query_scalar(
-                    "SELECT max((order_time AT TIME ZONE 'Asia/Seoul')::date) FROM orders WHERE is_valid",
+                    "SELECT (max(order_time) AT TIME ZONE 'Asia/Seoul')::date FROM orders WHERE is_valid",
                 )
                 .fetch_one(&ctx.db),
             )

@@ -231,17 +231,27 @@ pub async fn run(
     // The marts, the customer models and the order cache read only the clean
     // tables: side by side.
     let (marts, models, cached) = tokio::join!(
-        marts::refresh(&pool),
-        models::refresh(&pool),
-        realtime::cache_loaded_orders(config, &pool, since)
+        timed("marts", marts::refresh(&pool)),
+        timed("models", models::refresh(&pool)),
+        timed(
+            "order cache",
+            realtime::cache_loaded_orders(config, &pool, since)
+        )
     );
     marts.map_err(EtlError::Marts)?;
     models.map_err(EtlError::Models)?;
     cached?;
-    // The anomalies read the hourly mart just rebuilt.
-    crate::anomalies::store(&pool, config.alerts.min_orders)
-        .await
-        .map_err(EtlError::Alerts)?;
+    // The anomalies and the forecast's backtest read the hourly mart just
+    // rebuilt.
+    let (anomalies, backtest) = tokio::join!(
+        timed(
+            "anomalies",
+            crate::anomalies::store(&pool, config.alerts.min_orders)
+        ),
+        timed("forecast backtest", models::refresh_backtest(&pool))
+    );
+    anomalies.map_err(EtlError::Alerts)?;
+    backtest.map_err(EtlError::Models)?;
     let marts_done = started.elapsed();
     realtime::refresh_views(config, &pool).await?;
     tracing::debug!(
@@ -259,6 +269,14 @@ pub async fn run(
         .await?;
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
+}
+
+/// Awaits `work`, logging (at debug) how long the step named `step` took.
+async fn timed<T>(step: &str, work: impl std::future::Future<Output = T>) -> T {
+    let started = Instant::now();
+    let done = work.await;
+    tracing::debug!(step, ms = started.elapsed().as_millis() as u64, "step done");
+    done
 }
 
 impl EtlReport {

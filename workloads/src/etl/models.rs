@@ -9,11 +9,48 @@
 
 use crate::churn::{self, Purchase};
 use crate::clv::{self, BgNbd, GammaGamma, HORIZON_MONTHS, MONTH_DAYS};
+use crate::forecast;
 use crate::rules::{MONTHLY_DISCOUNT, REFERENCE_CTE, REVENUE};
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use sqlx::PgPool;
 use std::collections::BTreeMap;
+
+/// The `model_fits` rows [`refresh`] writes.
+const FITTED_HERE: [&str; 2] = ["clv", "churn"];
+
+/// Backtests the demand forecast on the hourly mart (after its rebuild) and
+/// stores the result in `model_fits`; nothing is stored while the data is
+/// too short for it.
+pub async fn refresh_backtest(pool: &PgPool) -> Result<(), sqlx::Error> {
+    let rows: Vec<(chrono::NaiveDateTime, i64, Option<f64>)> =
+        sqlx::query_as(crate::anomalies::HOURS_SQL)
+            .fetch_all(pool)
+            .await?;
+    let rows: Vec<_> = rows.into_iter().map(|(hour, n, _)| (hour, n)).collect();
+    let backtest = tokio::task::spawn_blocking(move || {
+        let (_, series) = forecast::hourly_series(&rows);
+        forecast::backtest(&series, forecast::BACKTEST_WEEKS)
+    })
+    .await
+    .map_err(|e| sqlx::Error::Protocol(format!("the backtest panicked: {e}")))?;
+    let mut tx = pool.begin().await?;
+    sqlx::query("DELETE FROM model_fits WHERE model = $1")
+        .bind(forecast::BACKTEST_FIT)
+        .execute(&mut *tx)
+        .await?;
+    match backtest {
+        Ok(backtest) => {
+            sqlx::query("INSERT INTO model_fits (model, summary) VALUES ($1, $2)")
+                .bind(forecast::BACKTEST_FIT)
+                .bind(json!(backtest))
+                .execute(&mut *tx)
+                .await?;
+        }
+        Err(e) => tracing::info!(reason = %e, "demand forecast not backtested"),
+    }
+    tx.commit().await
+}
 
 /// One customer's row of `mart_customer_value`.
 struct CustomerValue {
@@ -65,7 +102,13 @@ fn fit(customers: &BTreeMap<String, Vec<Purchase>>, reference: DateTime<Utc>) ->
     let summaries = clv::summarise_all(customers, reference);
     let all: Vec<clv::Summary> = summaries.values().copied().collect();
     let mut fits = Vec::new();
+    let started = std::time::Instant::now();
     let models = BgNbd::fit(&all).and_then(|orders| Ok((orders, GammaGamma::fit(&all)?)));
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "CLV models fitted"
+    );
+    let started = std::time::Instant::now();
     let models = match models {
         Ok((orders, value)) => {
             fits.push((
@@ -89,7 +132,12 @@ fn fit(customers: &BTreeMap<String, Vec<Purchase>>, reference: DateTime<Utc>) ->
             None
         }
     };
-    let churn = match churn::fit(customers, reference) {
+    let churn = churn::fit(customers, reference);
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "churn model fitted"
+    );
+    let churn = match churn {
         Ok(model) => {
             fits.push(("churn", json!(model.summary)));
             Some(model.probabilities)
@@ -168,7 +216,8 @@ async fn store(pool: &PgPool, fitted: Fitted) -> Result<(), sqlx::Error> {
     .bind(&churn)
     .execute(&mut *tx)
     .await?;
-    sqlx::query("DELETE FROM model_fits")
+    sqlx::query("DELETE FROM model_fits WHERE model = ANY($1)")
+        .bind(FITTED_HERE.as_slice())
         .execute(&mut *tx)
         .await?;
     for (model, summary) in &fitted.fits {

@@ -21,6 +21,10 @@ Output (JSON):
                 spend and tenure, trained at the three cutoffs 30, 60 and 90
                 days before the validation cutoff (reference - 30 days),
                 AUC at the validation cutoff
+  churn_auc_boosted  the same split with scikit-learn's gradient-boosted
+                trees on baedal's seven features (those four, orders in the
+                last 30 and 90 days, and recency over the mean gap): how far
+                a flexible model gets on the same history
   bgnbd, gamma_gamma  the parameters `lifetimes` fits (money in thousands)
   predictions   with baedal's parameters, per customer of `clv`: expected
                 orders in 30 and in 360 days, and the 12-month CLV in KRW
@@ -63,7 +67,7 @@ def holt_winters(y, weeks):
     )
 
 
-def churn_rows(purchases, cutoff):
+def churn_rows(purchases, cutoff, extended=False):
     features, labels = [], []
     for orders in purchases.values():
         times = np.array([t for t, _ in orders], dtype=float)
@@ -73,10 +77,24 @@ def churn_rows(purchases, cutoff):
             continue
         recency = (cutoff - times[before].max()) / DAY_S
         tenure = (cutoff - times[before].min()) / DAY_S
-        features.append([np.log1p(recency), np.log1p(before.sum()), np.log1p(amounts[before].sum()), np.log1p(tenure)])
+        row = [np.log1p(recency), np.log1p(before.sum()), np.log1p(amounts[before].sum()), np.log1p(tenure)]
+        if extended:
+            ago = (cutoff - times[before]) / DAY_S
+            gap = tenure / max(before.sum() - 1, 1)
+            row += [np.log1p((ago < 30).sum()), np.log1p((ago < 90).sum()), recency / max(gap, 1.0)]
+        features.append(row)
         after = (times >= cutoff) & (times < cutoff + WINDOW_DAYS * DAY_S)
         labels.append(0 if after.any() else 1)
     return np.array(features), np.array(labels)
+
+
+def churn_split(purchases, reference, extended=False):
+    validation = reference - WINDOW_DAYS * DAY_S
+    train = [churn_rows(purchases, validation - k * WINDOW_DAYS * DAY_S, extended) for k in range(1, TRAINING_CUTOFFS + 1)]
+    x_train = np.vstack([x for x, _ in train])
+    y_train = np.concatenate([y for _, y in train])
+    x_valid, y_valid = churn_rows(purchases, validation, extended)
+    return x_train, y_train, x_valid, y_valid
 
 
 def churn_auc(purchases, reference):
@@ -84,14 +102,20 @@ def churn_auc(purchases, reference):
     from sklearn.metrics import roc_auc_score
     from sklearn.preprocessing import StandardScaler
 
-    validation = reference - WINDOW_DAYS * DAY_S
-    train = [churn_rows(purchases, validation - k * WINDOW_DAYS * DAY_S) for k in range(1, TRAINING_CUTOFFS + 1)]
-    x_train = np.vstack([x for x, _ in train])
-    y_train = np.concatenate([y for _, y in train])
-    x_valid, y_valid = churn_rows(purchases, validation)
+    x_train, y_train, x_valid, y_valid = churn_split(purchases, reference)
     scaler = StandardScaler().fit(x_train)
     model = LogisticRegression(max_iter=1000).fit(scaler.transform(x_train), y_train)
     return float(roc_auc_score(y_valid, model.predict_proba(scaler.transform(x_valid))[:, 1]))
+
+
+def churn_auc_boosted(purchases, reference):
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+
+    x_train, y_train, x_valid, y_valid = churn_split(purchases, reference, extended=True)
+    model = HistGradientBoostingClassifier(max_iter=200, learning_rate=0.05, max_leaf_nodes=15, random_state=0)
+    model.fit(x_train, y_train)
+    return float(roc_auc_score(y_valid, model.predict_proba(x_valid)[:, 1]))
 
 
 def clv(customers):
@@ -135,6 +159,7 @@ def main():
     out["holt_winters"], out["seasonal_naive_mase"] = hw, naive
     if "purchases" in given:
         out["churn_auc"] = churn_auc(given["purchases"], given["reference"])
+        out["churn_auc_boosted"] = churn_auc_boosted(given["purchases"], given["reference"])
     if "clv" in given:
         out["bgnbd"], out["gamma_gamma"] = clv(given["clv"])
     if "clv_params" in given:
