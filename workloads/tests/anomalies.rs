@@ -4,15 +4,11 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::Request;
 use baedal::api::{self, ApiContext};
 use baedal::model::kst;
 use chrono::{Duration, NaiveTime, Timelike};
 use common::{canonical_orders, generate, runtime, Namespace};
 use redis::AsyncCommands;
-use serde_json::Value;
-use tower::ServiceExt;
 
 /// Orders added to the burst hour: far above any hour of the small dataset.
 const BURST: usize = 80;
@@ -52,19 +48,9 @@ fn a_burst_of_orders_in_one_hour_is_an_anomaly_on_the_api_and_an_alert_on_the_st
     let config = ns.config();
     runtime().block_on(async {
         let app = api::router(ApiContext::new(config).expect("api"));
-        let response = app
-            .oneshot(
-                Request::get("/analytics/anomalies?days=3")
-                    .body(Body::empty())
-                    .expect("request"),
-            )
-            .await
-            .expect("answer");
-        assert!(response.status().is_success());
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-            .await
-            .expect("body");
-        let answer: Value = serde_json::from_slice(&body).expect("json");
+        let reply = common::get(&app, "/analytics/anomalies?days=3").await;
+        assert!(reply.status.is_success());
+        let answer = reply.json;
         let burst = format!("{}", hour.format("%Y-%m-%dT%H:00:00+09:00"));
         let found = answer["hours"]
             .as_array()

@@ -6,19 +6,17 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use baedal::api::{self, ApiContext};
 use baedal::clv::{self, BgNbd, GammaGamma};
 use baedal::config::Config;
 use baedal::model::{kst, Order};
 use chrono::{Datelike, NaiveDate, Timelike};
-use common::{canonical_orders, generate, runtime, Namespace};
+use common::{canonical_orders, generate, get, runtime, Namespace};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
-use tower::ServiceExt;
 
 /// The dataset every test here reads: loaded once, in its own namespace.
 struct Loaded {
@@ -51,35 +49,6 @@ fn config(ns: &Namespace) -> Config {
 
 fn app(config: Config) -> axum::Router {
     api::router(ApiContext::new(config).unwrap())
-}
-
-struct Reply {
-    status: StatusCode,
-    cache: Option<String>,
-    json: Value,
-}
-
-async fn get(app: &axum::Router, uri: &str) -> Reply {
-    let response = app
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = response.status();
-    let cache = response
-        .headers()
-        .get("x-cache")
-        .map(|v| v.to_str().unwrap().to_string());
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .unwrap();
-    let json = serde_json::from_slice(&body)
-        .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&body).into_owned()));
-    Reply {
-        status,
-        cache,
-        json,
-    }
 }
 
 fn valid(orders: &HashMap<String, Order>) -> impl Iterator<Item = &Order> {

@@ -4,29 +4,13 @@
 
 mod common;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
+use axum::http::StatusCode;
 use baedal::api::{self, ApiContext};
 use baedal::model::{kst, Order};
 use baedal::rules::{delivery_ok, road_km};
 use chrono::{Duration, NaiveDateTime};
-use common::{canonical_orders, generate, runtime, Namespace};
-use serde_json::Value;
+use common::{canonical_orders, generate, get, runtime, Namespace, Reply};
 use std::collections::BTreeSet;
-use tower::ServiceExt;
-
-async fn get(app: &axum::Router, uri: &str) -> (StatusCode, Value) {
-    let response = app
-        .clone()
-        .oneshot(Request::get(uri).body(Body::empty()).expect("request"))
-        .await
-        .expect("answer");
-    let status = response.status();
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
-    (status, serde_json::from_slice(&body).expect("json"))
-}
 
 /// The orders a route plan is made from (`rules::DELIVERY_OK` with both
 /// places known), as the files have them.
@@ -50,7 +34,11 @@ fn suggested_routes_deliver_every_order_of_the_window_once_and_save_against_one_
     runtime().block_on(async {
         let app = api::router(ApiContext::new(config).expect("api"));
         // The busiest 60 minutes of the last week, every district.
-        let (status, answer) = get(&app, "/analytics/delivery-routes?minutes=60").await;
+        let Reply {
+            status,
+            json: answer,
+            ..
+        } = get(&app, "/analytics/delivery-routes?minutes=60").await;
         assert_eq!(status, StatusCode::OK, "{answer}");
         let start = NaiveDateTime::parse_from_str(
             answer["start"].as_str().expect("start"),
@@ -137,7 +125,9 @@ fn suggested_routes_deliver_every_order_of_the_window_once_and_save_against_one_
             url_encode(&district),
             start.format("%Y-%m-%dT%H:%M")
         );
-        let (status, one) = get(&app, &uri).await;
+        let Reply {
+            status, json: one, ..
+        } = get(&app, &uri).await;
         assert_eq!(status, StatusCode::OK, "{one}");
         let theirs = window
             .iter()
@@ -149,9 +139,15 @@ fn suggested_routes_deliver_every_order_of_the_window_once_and_save_against_one_
             theirs
         );
 
-        let (status, unknown) = get(&app, "/analytics/delivery-routes?district=nowhere").await;
+        let Reply {
+            status,
+            json: unknown,
+            ..
+        } = get(&app, "/analytics/delivery-routes?district=nowhere").await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{unknown}");
-        let (status, late) = get(&app, "/analytics/delivery-routes?start=2024-02-30T12:00").await;
+        let Reply {
+            status, json: late, ..
+        } = get(&app, "/analytics/delivery-routes?start=2024-02-30T12:00").await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{late}");
     });
 }

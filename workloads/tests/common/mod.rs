@@ -1,6 +1,7 @@
 //! Helpers shared by the tests that run on the real servers: a namespace
 //! (topics, Postgres schema, Redis key prefix) per test, the `baedal` binary
-//! run with a deadline, and the dataset computed from the files alone.
+//! run with a deadline, the dataset computed from the files alone, and a
+//! GET on the API's router.
 #![allow(dead_code)]
 
 use baedal::datagen::{self, DefectSummary, FileNames, Options};
@@ -269,4 +270,37 @@ pub fn assert_loaded_exactly(
     assert_eq!(count(ns, "orders"), expected.len() as i64);
     let items: usize = expected.values().map(|o| o.items.len()).sum();
     assert_eq!(count(ns, "order_items"), items as i64);
+}
+
+/// An API answer: its status, `x-cache` header and body (JSON, or the text
+/// as a JSON string).
+pub struct Reply {
+    pub status: axum::http::StatusCode,
+    pub cache: Option<String>,
+    pub json: serde_json::Value,
+}
+
+/// GETs `uri` from the API's router.
+pub async fn get(app: &axum::Router, uri: &str) -> Reply {
+    use tower::ServiceExt;
+    let request = axum::http::Request::get(uri)
+        .body(axum::body::Body::empty())
+        .expect("request");
+    let response = app.clone().oneshot(request).await.expect("answer");
+    let status = response.status();
+    let cache = response
+        .headers()
+        .get("x-cache")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let json = serde_json::from_slice(&body)
+        .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&body).into_owned()));
+    Reply {
+        status,
+        cache,
+        json,
+    }
 }
