@@ -140,12 +140,18 @@ fn decomposed(
         .zip(fit.remainder())
         .map(|(t, r)| f64::from(t + r))
         .collect();
-    let (level, errors) = ALPHAS
-        .iter()
-        .map(|alpha| smoothed(&adjusted, *alpha, horizon))
-        .min_by(|a, b| mean_abs(&a.1).total_cmp(&mean_abs(&b.1)))
-        .ok_or_else(|| ForecastError::Model("no smoothing weight".into()))?;
-    let (low, high) = quantiles(errors, (1.0 - coverage) / 2.0);
+    // The weight with the smallest mean absolute error (the first of equals).
+    let mut best: Option<(f64, Smoothed)> = None;
+    for alpha in ALPHAS {
+        let candidate = Smoothed::of(&adjusted, alpha);
+        let error = candidate.mean_abs_error(&adjusted, horizon);
+        if best.as_ref().is_none_or(|(e, _)| error < *e) {
+            best = Some((error, candidate));
+        }
+    }
+    let (_, best) = best.ok_or_else(|| ForecastError::Model("no smoothing weight".into()))?;
+    let level = best.level();
+    let (low, high) = quantiles(best.errors(&adjusted, horizon), (1.0 - coverage) / 2.0);
     let seasonal: Vec<f64> = (0..horizon)
         .map(|h| {
             periods
@@ -168,39 +174,65 @@ fn decomposed(
     })
 }
 
-/// Simple exponential smoothing of `series` with weight `alpha`: the final
-/// level, and the errors of each level as a forecast of the `horizon`
-/// points after it (over the second half of the series).
-fn smoothed(series: &[f64], alpha: f64, horizon: usize) -> (f64, Vec<f64>) {
-    let mut level = series.first().copied().unwrap_or(0.0);
-    let mut levels = Vec::with_capacity(series.len());
-    for v in series {
-        level += alpha * (v - level);
-        levels.push(level);
+/// Simple exponential smoothing of a series: the level after each point.
+struct Smoothed {
+    levels: Vec<f64>,
+}
+
+impl Smoothed {
+    fn of(series: &[f64], alpha: f64) -> Smoothed {
+        let mut level = series.first().copied().unwrap_or(0.0);
+        let levels = series
+            .iter()
+            .map(|v| {
+                level += alpha * (v - level);
+                level
+            })
+            .collect();
+        Smoothed { levels }
     }
-    let levels = &levels;
-    let errors = (series.len() / 2..series.len().saturating_sub(horizon))
-        .flat_map(|t| {
+
+    /// The final level: the forecast of every point after the series.
+    fn level(&self) -> f64 {
+        self.levels.last().copied().unwrap_or(0.0)
+    }
+
+    /// The errors of each level as a forecast of the `horizon` points of
+    /// `series` after it, over the second half of the series.
+    fn error_iter<'a>(
+        &'a self,
+        series: &'a [f64],
+        horizon: usize,
+    ) -> impl Iterator<Item = f64> + 'a {
+        (series.len() / 2..series.len().saturating_sub(horizon)).flat_map(move |t| {
             series[t + 1..=t + horizon]
                 .iter()
-                .map(move |v| v - levels[t])
+                .map(move |v| v - self.levels[t])
         })
-        .collect();
-    (level, errors)
+    }
+
+    fn errors(&self, series: &[f64], horizon: usize) -> Vec<f64> {
+        self.error_iter(series, horizon).collect()
+    }
+
+    fn mean_abs_error(&self, series: &[f64], horizon: usize) -> f64 {
+        let (sum, n) = self
+            .error_iter(series, horizon)
+            .fold((0.0, 0usize), |(sum, n), e| (sum + e.abs(), n + 1));
+        sum / n.max(1) as f64
+    }
 }
 
-fn mean_abs(v: &[f64]) -> f64 {
-    v.iter().map(|e| e.abs()).sum::<f64>() / v.len().max(1) as f64
-}
-
-/// The `q` and `1 − q` quantiles.
+/// The `q` and `1 − q` quantiles (the values at those ranks of the sorted
+/// errors, found without sorting them all).
 fn quantiles(mut v: Vec<f64>, q: f64) -> (f64, f64) {
     if v.is_empty() {
         return (0.0, 0.0);
     }
-    v.sort_by(f64::total_cmp);
-    let at = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-    (at(q), at(1.0 - q))
+    let rank = |p: f64| ((v.len() - 1) as f64 * p).round() as usize;
+    let (low, high) = (rank(q), rank(1.0 - q));
+    let mut at = |k: usize| *v.select_nth_unstable_by(k, f64::total_cmp).1;
+    (at(low), at(high))
 }
 
 /// Seasonal naive: each hour as it was `period` hours earlier.
