@@ -150,8 +150,11 @@ pub const DISTANCE_BANDS: [(&str, f64); 5] = [
     ("5km+", f64::INFINITY),
 ];
 
+/// The bucket of an order without a value in a dimension (a distance, a
+/// district, the weather).
+pub const UNKNOWN: &str = "(unknown)";
 /// The label of an order without a distance.
-pub const UNKNOWN_DISTANCE: &str = "(unknown)";
+pub const UNKNOWN_DISTANCE: &str = UNKNOWN;
 
 /// The SQL `CASE` naming the first rule that matches (names are quoted).
 pub fn case_of(rules: &[Rule]) -> String {
@@ -191,6 +194,30 @@ pub fn distance_band_case() -> String {
     }
     sql.push_str(&format!(" ELSE '{UNKNOWN_DISTANCE}' END"));
     sql
+}
+
+/// Delivery statistics per bucket of each dimension (distance band,
+/// district, KST hour `00`–`23`, weather; a missing value is its own
+/// `(unknown)` bucket), over the rows of `deliveries` (a query of orders
+/// meeting [`DELIVERY_OK`]): `dimension, bucket, orders, avg_delivery_min,
+/// late_rate, avg_fee, avg_distance_km`. One pass, one grouping set per
+/// dimension.
+pub fn delivery_buckets_sql(deliveries: &str) -> String {
+    let band = distance_band_case();
+    format!(
+        "SELECT CASE WHEN GROUPING(band) = 0 THEN 'distance_band' WHEN GROUPING(district) = 0 THEN 'district'
+                     WHEN GROUPING(hour) = 0 THEN 'hour' ELSE 'weather' END AS dimension,
+                COALESCE(band, district, hour, weather) AS bucket,
+                count(*) AS orders, avg(actual_delivery_min)::float8 AS avg_delivery_min,
+                avg(late)::float8 AS late_rate, avg(delivery_fee)::float8 AS avg_fee,
+                avg(distance_km)::float8 AS avg_distance_km
+         FROM (SELECT {band} AS band, COALESCE(district, '{UNKNOWN}') AS district,
+                      lpad(extract(hour FROM order_time AT TIME ZONE 'Asia/Seoul')::int::text, 2, '0') AS hour,
+                      COALESCE(weather, '{UNKNOWN}') AS weather,
+                      actual_delivery_min, {LATE} AS late, delivery_fee, distance_km
+               FROM ({deliveries}) deliveries) d
+         GROUP BY GROUPING SETS ((band), (district), (hour), (weather))"
+    )
 }
 
 /// The distance band of a distance, as [`distance_band_case`] gives it.

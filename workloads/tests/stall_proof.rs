@@ -4,10 +4,12 @@
 //!   `dead_letters` with the reason and its Kafka position, and the rest loads.
 //! - Two batch ETLs on one database: the second exits at once with a clear
 //!   message, and the data and marts stay whole.
+//! - A batch Postgres does not take within `etl.batch_timeout_secs` ends the
+//!   run with a clear error instead of a hang; the next run loads it all.
 
 mod common;
 
-use common::{count, runtime, Namespace};
+use common::{assert_loaded_exactly, canonical_orders, count, generate, runtime, Namespace};
 
 const HEADER: &str =
     "order_id,order_time,customer_id,restaurant_id,order_amount,order_status,menu_items\n";
@@ -98,10 +100,51 @@ fn a_nul_byte_in_a_csv_field_or_a_json_string_costs_only_its_record() {
 }
 
 #[test]
+fn a_batch_postgres_does_not_take_in_time_ends_the_run_and_the_next_run_loads_it() {
+    let ns = Namespace::new();
+    let dir = tempfile::tempdir().unwrap();
+    let summary = generate(dir.path(), 11, 0.01);
+    ns.run(&["ingest", "--source", &dir.path().display().to_string()]);
+    // Migrate the schema, so a session of the test can lock the raw layer.
+    ns.run(&["etl", "--marts-only"]);
+
+    runtime().block_on(async {
+        let pool = ns.pool().await;
+        let mut blocker = pool.begin().await.unwrap();
+        sqlx::query("LOCK TABLE raw_records IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut *blocker)
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut command = ns.command(&["etl"]);
+        command.env("BAEDAL_ETL_BATCH_TIMEOUT_SECS", "2");
+        let stalled = common::run_with_deadline(command, std::time::Duration::from_secs(60));
+        let stderr = String::from_utf8_lossy(&stalled.stderr);
+        assert!(!stalled.status.success(), "{stderr}");
+        assert!(
+            stderr.contains("a batch was not written to Postgres within 2s"),
+            "{stderr}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        blocker.rollback().await.unwrap();
+    });
+    assert_eq!(
+        count(&ns, "raw_records"),
+        0,
+        "the stalled run stored nothing"
+    );
+
+    ns.run(&["etl"]);
+    let records: i64 = summary.files.values().map(|f| f.records as i64).sum();
+    let rejected: i64 = summary.files.values().map(|f| f.rejected() as i64).sum();
+    assert_loaded_exactly(&ns, records, rejected, &canonical_orders(dir.path()));
+}
+
+#[test]
 fn a_second_batch_etl_exits_with_a_clear_message_while_the_first_holds_the_lock() {
     let ns = Namespace::new();
     let dir = tempfile::tempdir().unwrap();
-    common::generate(dir.path(), 5, 0.01);
+    generate(dir.path(), 5, 0.01);
     ns.run(&["ingest", "--source", &dir.path().display().to_string()]);
     // Migrate the schema, so a session of the test can hold the lock.
     ns.run(&["etl", "--marts-only"]);

@@ -95,6 +95,11 @@ pub struct RedisConfig {
 pub struct EtlConfig {
     /// Messages loaded per Postgres transaction.
     pub batch_size: usize,
+    /// How long one batch may take to write, seconds: a connection that
+    /// stops answering ends the run with an error instead of holding it (and
+    /// its open transaction) forever. A batch takes well under a second at
+    /// the default size.
+    pub batch_timeout_secs: u64,
     /// Consumer group of `etl --follow`: followers in one group share the
     /// partitions. Offsets live in Postgres; Kafka gets a copy for lag tools.
     pub group_id: String,
@@ -201,6 +206,7 @@ impl Default for EtlConfig {
     fn default() -> Self {
         EtlConfig {
             batch_size: 20_000,
+            batch_timeout_secs: 120,
             group_id: "baedal-etl".into(),
             live_refresh_ms: 2000,
             readers_per_topic: 3,
@@ -384,6 +390,12 @@ pub const ENV: &[EnvVar] = &[
         key: "etl.batch_size",
         meaning: "messages per Postgres transaction",
         field: Some(|c| &mut c.etl.batch_size),
+    },
+    EnvVar {
+        name: "BAEDAL_ETL_BATCH_TIMEOUT_SECS",
+        key: "etl.batch_timeout_secs",
+        meaning: "how long one batch may take to write before the run stops with an error",
+        field: Some(|c| &mut c.etl.batch_timeout_secs),
     },
     EnvVar {
         name: "BAEDAL_ETL_GROUP_ID",

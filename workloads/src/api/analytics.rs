@@ -5,7 +5,7 @@
 
 use super::params::{Filters, Params, FILTER_PARAMS, FILTER_SQL};
 use super::{cache::CachedJson, ApiContext, ApiError};
-use crate::rules::{baskets_sql, distance_band_case, DELIVERY_OK, LATE, REVENUE};
+use crate::rules::{baskets_sql, delivery_buckets_sql, DELIVERY_OK, LATE, REVENUE};
 use axum::extract::State;
 use axum::routing::get;
 use axum::Router;
@@ -312,17 +312,9 @@ async fn delivery_optimization(
             ctx.query(filters.bind(sqlx::query_as(&overall_sql)).fetch_one(&ctx.db))
                 .await?
         };
-        let distance_band = distance_band_case();
         let buckets_sql = format!(
-            "SELECT dimension, bucket, count(*) AS orders, avg(actual_delivery_min)::float8 AS avg_delivery_min,
-                    avg({LATE})::float8 AS late_rate, avg(delivery_fee)::float8 AS avg_fee,
-                    avg(distance_km)::float8 AS avg_distance_km
-             FROM ({base}) d, LATERAL (VALUES
-                 ('distance_band', {distance_band}),
-                 ('district', COALESCE(district, '(unknown)')),
-                 ('hour', lpad(extract(hour FROM order_time AT TIME ZONE 'Asia/Seoul')::int::text, 2, '0')),
-                 ('weather', COALESCE(weather, '(unknown)'))) AS v(dimension, bucket)
-             GROUP BY dimension, bucket ORDER BY dimension, bucket"
+            "{} ORDER BY dimension, bucket",
+            delivery_buckets_sql(&base)
         );
         #[derive(sqlx::FromRow)]
         struct Row {

@@ -267,6 +267,8 @@ type CommitTask = JoinHandle<Result<(Committed, TopicPartitionList), EtlError>>;
 struct Loader<'a> {
     pool: &'a PgPool,
     in_flight: Option<CommitTask>,
+    /// How long one batch may take to write (`etl.batch_timeout_secs`).
+    limit: Duration,
 }
 
 impl Loader<'_> {
@@ -276,9 +278,12 @@ impl Loader<'_> {
             return Ok(());
         }
         let offsets = batch.next_offsets_list()?;
-        let pool = self.pool.clone();
+        let (pool, limit) = (self.pool.clone(), self.limit);
         self.in_flight = Some(tokio::spawn(async move {
-            let committed = batch.commit(&pool).await.map_err(EtlError::Load)?;
+            let committed = tokio::time::timeout(limit, batch.commit(&pool))
+                .await
+                .map_err(|_| EtlError::BatchStalled(limit))?
+                .map_err(EtlError::Load)?;
             Ok((committed, offsets))
         }));
         Ok(())
@@ -378,6 +383,7 @@ pub async fn read_to_end(
     let mut loader = Loader {
         pool,
         in_flight: None,
+        limit: Duration::from_secs(config.etl.batch_timeout_secs.max(1)),
     };
     let mut batch = Batch::new();
     let mut last_message = Instant::now();
@@ -467,6 +473,7 @@ pub async fn follow(
     let mut loader = Loader {
         pool,
         in_flight: None,
+        limit: Duration::from_secs(config.etl.batch_timeout_secs.max(1)),
     };
     let mut batch = Batch::new();
     let mut last_load = Instant::now();

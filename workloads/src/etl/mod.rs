@@ -54,6 +54,11 @@ pub enum EtlError {
     Redis(redis::RedisError),
     #[error("a batch commit task failed: {0}")]
     Task(String),
+    #[error(
+        "a batch was not written to Postgres within {0:?}: the run stops here (nothing of \
+         that batch is stored; the next run reads on from the last stored position)"
+    )]
+    BatchStalled(std::time::Duration),
     #[error("reading the stored positions of newly assigned partitions: {0}")]
     Positions(String),
     #[error(
