@@ -21,10 +21,11 @@
 //!   That plan is feasible for the solver too, so the suggestion never
 //!   costs more; when the solver finds nothing better within its limit the
 //!   answer is the one-by-one plan itself (savings zero).
-//! - Riders batch nearby orders only: the next store of a route is at most
-//!   [`BATCH_RADIUS_KM`] from the stop before it, and no rider waits there
-//!   longer than a delivery may take. Orders that no such ride links are
-//!   planned apart ([`groups`]), each group by its own solver run.
+//! - Only nearby orders are batched: orders are first grouped by rides of at
+//!   most [`BATCH_RADIUS_KM`] from a stop of one to the store of another,
+//!   made in time and without waiting there longer than a delivery may
+//!   take ([`groups`]); each group is solved on its own, and no route mixes
+//!   groups.
 //!
 //! The solver minimises unassigned orders, then total distance, from a
 //! fixed random seed, for [`GENERATIONS_PER_ORDER`] generations an order
@@ -50,9 +51,8 @@ pub const DELIVERY_WINDOW_MIN: f64 = 45.0;
 pub const STOP_MIN: f64 = 2.0;
 /// A rider's speed, km/h.
 pub const RIDER_KMH: f64 = 20.0;
-/// Road km a rider rides from a stop of one order to the store of the next
-/// order of the same route, at most (orders farther apart are planned
-/// apart; see [`plan`]).
+/// Road km from a stop of one order to the store of another within which
+/// the two are planned together ([`groups`]).
 pub const BATCH_RADIUS_KM: f64 = 3.0;
 /// The solver's generations for each order of a group ...
 pub const GENERATIONS_PER_ORDER: usize = 25;
@@ -245,8 +245,7 @@ pub fn plan(orders: &[RouteOrder], limit: Duration) -> Result<Plan, RouteError> 
 /// other within [`BATCH_RADIUS_KM`], arriving in time for its pickup and at
 /// most [`DELIVERY_WINDOW_MIN`] before its food is ready (no rider waits
 /// longer than a delivery may take), or when they are linked through
-/// others that could. Groups are in the order of
-/// their first order.
+/// others that could. Groups are in the order of their first order.
 fn groups(orders: &[RouteOrder]) -> Vec<Vec<usize>> {
     let ready = |o: &RouteOrder| o.ordered_min + PREP_MIN;
     let reaches = |a: &RouteOrder, b: &RouteOrder| {

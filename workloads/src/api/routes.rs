@@ -50,6 +50,9 @@ pub struct Model {
     pub stop_min: f64,
     pub rider_kmh: f64,
     pub road_factor: f64,
+    /// Orders are batched only within groups linked by rides of at most
+    /// this many road km from a stop of one to the store of another.
+    pub batch_radius_km: f64,
     pub time_limit_s: f64,
     pub one_by_one: &'static str,
 }
@@ -64,6 +67,7 @@ fn model() -> Model {
         stop_min: routes::STOP_MIN,
         rider_kmh: routes::RIDER_KMH,
         road_factor: crate::rules::ROAD_FACTOR,
+        batch_radius_km: routes::BATCH_RADIUS_KM,
         time_limit_s: SOLVER_LIMIT.as_secs_f64(),
         one_by_one: "each order its own round trip: store, customer, store",
     }
