@@ -6,6 +6,8 @@
 //!   message, and the data and marts stay whole.
 //! - A batch Postgres does not take within `etl.batch_timeout_secs` ends the
 //!   run with a clear error instead of a hang; the next run loads it all.
+//! - Processes that start at once on a new schema (two followers) all
+//!   create and migrate it.
 
 mod common;
 
@@ -97,6 +99,20 @@ fn a_nul_byte_in_a_csv_field_or_a_json_string_costs_only_its_record() {
     let again = ns.run(&["etl"]);
     assert!(again.contains("(0 new)"), "{again}");
     assert_eq!(unstorable(&ns).len(), 3);
+}
+
+#[test]
+fn processes_starting_at_once_on_a_new_schema_all_migrate_it() {
+    let ns = Namespace::new();
+    let config = ns.config();
+    runtime().block_on(async {
+        let starts = (0..8).map(|_| baedal::db::migrate(&config.database));
+        for result in futures::future::join_all(starts).await {
+            let pool = result.expect("every start creates or finds the schema");
+            pool.close().await;
+        }
+    });
+    assert_eq!(count(&ns, "raw_records"), 0, "the schema is there, empty");
 }
 
 #[test]

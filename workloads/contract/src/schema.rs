@@ -89,12 +89,21 @@ pub async fn migrate(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     // The schema name is validated by Config (letters, digits, _), and quoted.
     let options = connect_options(config)?;
     let mut conn = first_connection(&options, sqlx::PgConnection::connect_with(&options)).await?;
+    // CREATE SCHEMA IF NOT EXISTS is not safe against itself: two processes
+    // starting at once (two followers) can both try to create it, and one
+    // fails on the catalog's unique index. They take turns instead.
+    let mut tx = sqlx::Connection::begin(&mut conn).await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+        .bind(format!("baedal create schema {}", config.schema))
+        .execute(&mut *tx)
+        .await?;
     sqlx::query(&format!(
         "CREATE SCHEMA IF NOT EXISTS \"{}\"",
         config.schema
     ))
-    .execute(&mut conn)
+    .execute(&mut *tx)
     .await?;
+    tx.commit().await?;
     conn.close().await?;
     let pool = connect(config).await?;
     migrator().run(&pool).await?;
