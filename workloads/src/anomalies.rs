@@ -87,6 +87,14 @@ pub async fn find(
     judge(rows, days, min_orders).await
 }
 
+/// Orders per KST hour from `mart_hourly_orders`, in order: the series the
+/// demand forecast and its backtest are made from.
+pub async fn hourly_order_counts(pool: &PgPool) -> Result<Vec<(NaiveDateTime, i64)>, sqlx::Error> {
+    let rows: Vec<(NaiveDateTime, i64, Option<f64>)> =
+        sqlx::query_as(HOURS_SQL).fetch_all(pool).await?;
+    Ok(rows.into_iter().map(|(hour, n, _)| (hour, n)).collect())
+}
+
 /// The rows [`of_hours`] reads: (KST hour, orders, late rate), in order.
 pub const HOURS_SQL: &str =
     "SELECT hour AT TIME ZONE 'Asia/Seoul', orders, late_rate FROM mart_hourly_orders ORDER BY hour";

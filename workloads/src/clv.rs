@@ -141,8 +141,8 @@ impl BgNbd {
                 "no customer older than a day's fraction".into(),
             ));
         }
-        // Per customer: x, ln(b + x − 1)'s x − 1, t_x and T (scaled), and the
-        // index of x among the distinct values (whose terms are shared).
+        // Per customer: the index of x among the distinct values (whose terms
+        // are shared), x, and t_x and T (scaled).
         let by_x: Vec<u32> = distinct_x(customers.iter().map(|c| c.repeat_orders))
             .into_iter()
             .collect();

@@ -144,10 +144,9 @@ async fn demand_forecast(
     let days = params.integer("days", 1..=28, 7)?;
     let key = format!("demand-forecast?{}", params.canonical());
     ctx.cached(&key, async {
-        let rows: Vec<(NaiveDateTime, i64, Option<f64>)> = ctx
-            .query(sqlx::query_as(crate::anomalies::HOURS_SQL).fetch_all(&ctx.db))
+        let rows = ctx
+            .query(crate::anomalies::hourly_order_counts(&ctx.db))
             .await?;
-        let rows: Vec<(NaiveDateTime, i64)> = rows.into_iter().map(|(h, n, _)| (h, n)).collect();
         let (first, series) = forecast::hourly_series(&rows);
         // The backtest does not depend on `days`: the ETL runs it once per
         // batch run.

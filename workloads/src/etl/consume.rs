@@ -271,7 +271,15 @@ struct Loader<'a> {
     limit: Duration,
 }
 
-impl Loader<'_> {
+impl<'a> Loader<'a> {
+    fn new(pool: &'a PgPool, config: &Config) -> Self {
+        Loader {
+            pool,
+            in_flight: None,
+            limit: Duration::from_secs(config.etl.batch_timeout_secs.max(1)),
+        }
+    }
+
     /// Starts loading `batch` (the previous load has settled).
     fn start(&mut self, batch: Batch) -> Result<(), EtlError> {
         if batch.is_empty() {
@@ -380,11 +388,7 @@ pub async fn read_to_end(
         return Ok(());
     }
     consumer.assign(&assignment)?;
-    let mut loader = Loader {
-        pool,
-        in_flight: None,
-        limit: Duration::from_secs(config.etl.batch_timeout_secs.max(1)),
-    };
+    let mut loader = Loader::new(pool, config);
     let mut batch = Batch::new();
     let mut last_message = Instant::now();
     while !open.is_empty() && !stop.load(Ordering::Relaxed) {
@@ -470,11 +474,7 @@ pub async fn follow(
         kafka::consumer_config(config).create_with_context(context)?;
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&names)?;
-    let mut loader = Loader {
-        pool,
-        in_flight: None,
-        limit: Duration::from_secs(config.etl.batch_timeout_secs.max(1)),
-    };
+    let mut loader = Loader::new(pool, config);
     let mut batch = Batch::new();
     let mut last_load = Instant::now();
     let mut live = LiveViews::new(config, pool, metrics);

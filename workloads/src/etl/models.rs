@@ -23,11 +23,7 @@ const FITTED_HERE: [&str; 2] = ["clv", "churn"];
 /// stores the result in `model_fits`; nothing is stored while the data is
 /// too short for it.
 pub async fn refresh_backtest(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let rows: Vec<(chrono::NaiveDateTime, i64, Option<f64>)> =
-        sqlx::query_as(crate::anomalies::HOURS_SQL)
-            .fetch_all(pool)
-            .await?;
-    let rows: Vec<_> = rows.into_iter().map(|(hour, n, _)| (hour, n)).collect();
+    let rows = crate::anomalies::hourly_order_counts(pool).await?;
     let backtest = tokio::task::spawn_blocking(move || {
         let (_, series) = forecast::hourly_series(&rows);
         forecast::backtest(&series, forecast::BACKTEST_WEEKS)
