@@ -200,6 +200,12 @@ async fn postgres_connects_with_each_sslmode_and_refuses_what_is_wrong() {
                 .await
                 .expect("pg_stat_ssl");
         assert!(ssl, "sslmode={mode} connected without TLS");
+        // The session settings baedal asks for hold over TLS too.
+        let jit: String = sqlx::query_scalar("SHOW jit")
+            .fetch_one(&pool)
+            .await
+            .expect("SHOW jit");
+        assert_eq!(jit, "off", "sslmode={mode}");
     }
 
     let cases = [

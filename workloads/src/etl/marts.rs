@@ -175,10 +175,6 @@ async fn rebuild(pool: &PgPool, groups: Vec<Vec<String>>) -> Result<(), sqlx::Er
     let rebuilds = groups.into_iter().map(|group| async move {
         let started = std::time::Instant::now();
         let mut tx = pool.begin().await?;
-        // Each statement runs well under a second: compiling it (JIT, which
-        // Postgres turns on for costly-looking plans) takes longer than it
-        // saves, about 0.3 s on the menu pairs at scale 1.
-        sqlx::query("SET LOCAL jit = off").execute(&mut *tx).await?;
         // Two rebuilds of one table (a batch run and a follower, or two
         // followers) take turns: the second deletes what the first
         // inserted instead of colliding with it. Readers are not blocked.
