@@ -108,6 +108,9 @@ pub struct RiderRoute {
     pub minutes: f64,
 }
 
+/// A group's routes, one per rider.
+type Routes = Vec<RiderRoute>;
+
 /// Distance, riding time and riders of a plan.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Totals {
@@ -199,28 +202,20 @@ fn totals_of(routes: &[RiderRoute]) -> Totals {
 ///
 /// The orders are first split into groups ([`groups`]), and each group of
 /// two or more is solved on its own, with what is left of the limit: a
-/// few small problems solve far faster than a window's worth at once.
+/// few small problems solve far faster than a window's worth at once. The
+/// groups are shared out among one worker thread per CPU ([`solve_groups`]).
 pub fn plan(orders: &[RouteOrder], limit: Duration) -> Result<Plan, RouteError> {
     let deadline = Instant::now() + limit;
     let (_, alone) = one_by_one(orders);
+    let groups: Vec<Vec<RouteOrder>> = groups(orders)
+        .into_iter()
+        .map(|group| group.iter().map(|&i| orders[i].clone()).collect())
+        .collect();
+    let found = solve_groups(&groups, deadline)?;
     let mut routes = Vec::with_capacity(orders.len());
     let mut solved = false;
-    for group in groups(orders) {
-        let members: Vec<RouteOrder> = group.iter().map(|&i| orders[i].clone()).collect();
-        let (single, single_totals) = one_by_one(&members);
-        let found = if members.len() < 2 {
-            None
-        } else {
-            let started = Instant::now();
-            let left = deadline.saturating_duration_since(started);
-            let found = solve(&members, left).map_err(|e| RouteError::Solver(e.to_string()))?;
-            tracing::debug!(
-                orders = members.len(),
-                ms = started.elapsed().as_millis() as u64,
-                "route group solved"
-            );
-            found
-        };
+    for (members, found) in groups.iter().zip(found) {
+        let (single, single_totals) = one_by_one(members);
         match found {
             Some(batched) if totals_of(&batched).km < single_totals.km => {
                 solved = true;
@@ -237,6 +232,67 @@ pub fn plan(orders: &[RouteOrder], limit: Duration) -> Result<Plan, RouteError> 
         batched,
         one_by_one: alone,
         solved,
+    })
+}
+
+/// The solver's routes for each group of two or more orders (`None` for a
+/// single order, or when the solver left an order out), in the groups'
+/// order.
+///
+/// Workers, one per CPU, take the groups largest first. Each group is
+/// solved on a new one-thread rayon pool: vrp-core's parallel loops are
+/// too fine-grained to gain from a shared pool (its threads spend more time
+/// waking each other than working), and its repeatable random numbers
+/// start afresh on each new thread, so a group's answer does not depend on
+/// which worker took it or what that worker solved before.
+fn solve_groups(
+    groups: &[Vec<RouteOrder>],
+    deadline: Instant,
+) -> Result<Vec<Option<Routes>>, RouteError> {
+    let mut largest_first: Vec<usize> = (0..groups.len())
+        .filter(|&g| groups[g].len() >= 2)
+        .collect();
+    largest_first.sort_by_key(|&g| std::cmp::Reverse(groups[g].len()));
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(largest_first.len());
+    // Each worker's answers, by group index.
+    let worker = || -> Result<Vec<(usize, Option<Routes>)>, RouteError> {
+        let mut done = Vec::new();
+        loop {
+            let taken = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(&g) = largest_first.get(taken) else {
+                return Ok(done);
+            };
+            let started = Instant::now();
+            let left = deadline.saturating_duration_since(started);
+            let found = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .build()
+                .map_err(|e| RouteError::Solver(e.to_string()))?
+                .install(|| solve(&groups[g], left))
+                .map_err(|e| RouteError::Solver(e.to_string()))?;
+            tracing::debug!(
+                orders = groups[g].len(),
+                ms = started.elapsed().as_millis() as u64,
+                "route group solved"
+            );
+            done.push((g, found));
+        }
+    };
+    let mut found: Vec<Option<Routes>> = vec![None; groups.len()];
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers).map(|_| scope.spawn(worker)).collect();
+        for handle in handles {
+            let done = handle
+                .join()
+                .map_err(|_| RouteError::Solver("a routing worker panicked".into()))??;
+            for (g, routes) in done {
+                found[g] = routes;
+            }
+        }
+        Ok(found)
     })
 }
 

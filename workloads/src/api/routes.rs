@@ -19,8 +19,12 @@ pub fn router() -> Router<ApiContext> {
 
 /// Orders one suggestion plans at most: the window's earliest.
 pub const MAX_ORDERS: usize = 40;
-/// The solver's time limit.
-pub const SOLVER_LIMIT: Duration = Duration::from_secs(2);
+/// The solver's time limit, for all of a window's groups together: a
+/// request's answer in about 45 ms. On the twelve busiest 30-minute
+/// windows of a week (scale 1, 40 orders each), the groups solved on two
+/// CPUs within 30 ms save 231–248 of 3,532 km, against 253–273 km within
+/// 2 s (up to 113 ms a window).
+pub const SOLVER_LIMIT: Duration = Duration::from_millis(30);
 /// `start` as a KST minute (an RFC 3339 time is taken too).
 const START_FORMAT: &str = "%Y-%m-%dT%H:%M";
 
@@ -123,8 +127,8 @@ async fn delivery_routes(
             None => {
                 ctx.query(
                     sqlx::query_scalar(&format!(
-                        "SELECT (to_timestamp((floor(extract(epoch FROM order_time) / ($3 * 60)) * ($3 * 60))::float8)
-                                 AT TIME ZONE 'Asia/Seoul') AS window
+                        "SELECT date_bin(make_interval(mins => $3::int), order_time, timestamptz 'epoch')
+                                 AT TIME ZONE 'Asia/Seoul' AS window
                          FROM orders
                          WHERE {scope}
                            AND order_time > (SELECT max(order_time) FROM orders WHERE is_valid) - interval '7 days'
