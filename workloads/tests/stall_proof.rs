@@ -259,11 +259,17 @@ fn json_lines_orders_are_read_and_a_file_of_no_format_is_named() {
     .unwrap();
     std::fs::write(dir.path().join("empty.json"), "").unwrap();
     std::fs::write(dir.path().join("notes.txt"), "shipping notes\n").unwrap();
+    // The generator's account of a dataset it wrote, beside the files
+    // (pretty-printed, as datagen writes it).
+    std::fs::write(
+        dir.path().join(baedal::datagen::SUMMARY_FILE),
+        "{\n  \"seed\": 42,\n  \"scale\": 0.01\n}\n",
+    )
+    .unwrap();
 
-    let out = common::run_with_deadline(
-        ns.command(&["ingest", "--source", &dir.path().display().to_string()]),
-        std::time::Duration::from_secs(60),
-    );
+    let mut ingest = ns.command(&["ingest", "--source", &dir.path().display().to_string()]);
+    ingest.env("BAEDAL_LOG", "info");
+    let out = common::run_with_deadline(ingest, std::time::Duration::from_secs(60));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     assert!(String::from_utf8_lossy(&out.stdout)
@@ -276,6 +282,14 @@ fn json_lines_orders_are_read_and_a_file_of_no_format_is_named() {
             "{skipped} not reported: {stderr}"
         );
     }
+    let summary: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(baedal::datagen::SUMMARY_FILE))
+        .collect();
+    assert!(
+        matches!(summary[..], [line] if line.contains("INFO") && line.contains("the generator's defect summary")),
+        "{stderr}"
+    );
     ns.run(&["etl"]);
     assert_eq!(count(&ns, "orders"), 5);
 

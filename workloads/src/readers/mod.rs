@@ -322,10 +322,16 @@ pub struct Listing {
 
 impl Listing {
     /// Names each file that matches no format in a warning: none is
-    /// skipped in silence.
+    /// skipped in silence. The generator's own account of a dataset
+    /// ([`crate::datagen::SUMMARY_FILE`], written beside the files it
+    /// describes) is named at info level: it is expected there.
     pub fn warn_unrecognised(&self) {
         for skipped in &self.unrecognised {
-            tracing::warn!(file = %skipped.display(), "{}", NOT_A_DATASET_FILE);
+            if skipped.file_name() == Some(crate::datagen::SUMMARY_FILE.as_ref()) {
+                tracing::info!(file = %skipped.display(), "skipped: the generator's defect summary, not a dataset file");
+            } else {
+                tracing::warn!(file = %skipped.display(), "{}", NOT_A_DATASET_FILE);
+            }
         }
     }
 }
