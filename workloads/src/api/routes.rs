@@ -22,10 +22,10 @@ pub const MAX_ORDERS: usize = 40;
 /// How long a request may take, window search included: the solver gets
 /// what the SQL leaves of it (at least [`MIN_SOLVER_TIME`]), for all of a
 /// window's groups together. On the twelve busiest 30-minute windows of a
-/// week (scale 1, 40 orders each), the groups solved on two CPUs within
-/// 30 ms save 231–248 of 3,532 km, against 253–273 km within 2 s (up to
-/// 113 ms a window).
-pub const ANSWER_BUDGET: Duration = Duration::from_millis(40);
+/// week (scale 1, 40 orders each), the groups solved on two CPUs save 238
+/// of 3,532 km within 25 ms and 244–251 km within 28–30 ms, against 285 km
+/// within 2 s (up to 45 ms a window).
+pub const ANSWER_BUDGET: Duration = Duration::from_millis(30);
 /// The solver's time when the SQL took (nearly) all of [`ANSWER_BUDGET`].
 pub const MIN_SOLVER_TIME: Duration = Duration::from_millis(5);
 /// `start` as a KST minute (an RFC 3339 time is taken too).
