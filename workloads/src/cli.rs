@@ -234,8 +234,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 IngestMode::Replay => ingest::Mode::Replay { rate },
             };
             let bar = progress(0, "ingest");
-            let tick = || bar.inc(1);
-            let report = ingest::run(&config, &source, mode, metrics, &stop, &tick)?;
+            let progress = |sent| bar.inc(sent);
+            let report = ingest::run(&config, &source, mode, metrics, &stop, &progress)?;
             bar.finish_and_clear();
             print_out(&format!(
                 "sent {} records and {} dead letters from {} files in {:.1} s ({:.0} records/s){}",

@@ -165,9 +165,7 @@ impl Source {
                         format,
                         location: Location::Object(location),
                     }),
-                    None => {
-                        tracing::warn!(file = %location, "{}", readers::NOT_A_DATASET_FILE)
-                    }
+                    None => readers::report_unrecognised(location.as_ref()),
                 }
             }
             Ok::<_, SourceError>(files)

@@ -28,7 +28,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Postgres compiles a statement whose plan looks costly (JIT); every
 /// statement baedal runs takes well under a second, and compiling costs
 /// more than it saves: 0.26 s of the 0.59 s the order-cache query takes at
-/// scale 1, 0.18 s on the menu pairs.
+/// scale 1, 0.18 s on the menu pairs. (It comes after the URL's own
+/// `options`, so a `jit` set there is overridden.)
 pub fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOptions, sqlx::Error> {
     let mut options = PgConnectOptions::from_str(&config.url)?.options([("jit", "off")]);
     if let Some(pem) = &config.ssl_root_cert_pem {

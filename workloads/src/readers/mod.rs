@@ -321,18 +321,27 @@ pub struct Listing {
 }
 
 impl Listing {
-    /// Names each file that matches no format in a warning: none is
-    /// skipped in silence. The generator's own account of a dataset
-    /// ([`crate::datagen::SUMMARY_FILE`], written beside the files it
-    /// describes) is named at info level: it is expected there.
+    /// Names each file that matches no format ([`report_unrecognised`]).
     pub fn warn_unrecognised(&self) {
         for skipped in &self.unrecognised {
-            if skipped.file_name() == Some(crate::datagen::SUMMARY_FILE.as_ref()) {
-                tracing::info!(file = %skipped.display(), "skipped: the generator's defect summary, not a dataset file");
-            } else {
-                tracing::warn!(file = %skipped.display(), "{}", NOT_A_DATASET_FILE);
-            }
+            report_unrecognised(&skipped.display().to_string());
         }
+    }
+}
+
+/// Names a file (a path or an object's location) that matches no format in
+/// a warning: none is skipped in silence. The generator's own account of a
+/// dataset ([`crate::datagen::SUMMARY_FILE`], written beside the files it
+/// describes) is named at info level: it is expected there.
+pub fn report_unrecognised(file: &str) {
+    let name = file.rsplit(['/', '\\']).next().unwrap_or(file);
+    if name == crate::datagen::SUMMARY_FILE {
+        tracing::info!(
+            file,
+            "skipped: the generator's defect summary, not a dataset file"
+        );
+    } else {
+        tracing::warn!(file, "{}", NOT_A_DATASET_FILE);
     }
 }
 
