@@ -356,7 +356,7 @@ pub fn profile_dir(dir: &Path) -> std::io::Result<Profile> {
     let mut files = Vec::new();
     let mut seen_in: HashMap<String, u32> = HashMap::new();
     let listing = readers::dataset_files(dir)?;
-    listing.warn_unrecognised();
+    listing.report_unrecognised();
     for (path, format) in listing.files {
         let (profile, ids) = profile_file(&path, format)?;
         for id in ids {

@@ -75,7 +75,7 @@ impl Source {
         let err = |e| SourceError::Local(path.into(), e);
         let found = if p.is_dir() {
             let listing = readers::dataset_files(&p).map_err(err)?;
-            listing.warn_unrecognised();
+            listing.report_unrecognised();
             listing.files
         } else {
             match readers::detect_format(&p).map_err(err)? {
@@ -165,7 +165,7 @@ impl Source {
                         format,
                         location: Location::Object(location),
                     }),
-                    None => readers::report_unrecognised(location.as_ref()),
+                    None => readers::report_unrecognised(std::path::Path::new(location.as_ref())),
                 }
             }
             Ok::<_, SourceError>(files)

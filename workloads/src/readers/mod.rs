@@ -322,9 +322,9 @@ pub struct Listing {
 
 impl Listing {
     /// Names each file that matches no format ([`report_unrecognised`]).
-    pub fn warn_unrecognised(&self) {
+    pub fn report_unrecognised(&self) {
         for skipped in &self.unrecognised {
-            report_unrecognised(&skipped.display().to_string());
+            report_unrecognised(skipped);
         }
     }
 }
@@ -333,15 +333,14 @@ impl Listing {
 /// a warning: none is skipped in silence. The generator's own account of a
 /// dataset ([`crate::datagen::SUMMARY_FILE`], written beside the files it
 /// describes) is named at info level: it is expected there.
-pub fn report_unrecognised(file: &str) {
-    let name = file.rsplit(['/', '\\']).next().unwrap_or(file);
-    if name == crate::datagen::SUMMARY_FILE {
+pub fn report_unrecognised(file: &Path) {
+    if file.file_name() == Some(crate::datagen::SUMMARY_FILE.as_ref()) {
         tracing::info!(
-            file,
+            file = %file.display(),
             "skipped: the generator's defect summary, not a dataset file"
         );
     } else {
-        tracing::warn!(file, "{}", NOT_A_DATASET_FILE);
+        tracing::warn!(file = %file.display(), "{}", NOT_A_DATASET_FILE);
     }
 }
 
