@@ -16,7 +16,6 @@ use crate::model::{
     column_index, parse_float, parse_int, Order, OrderItem, OrderStatus, Record, SourceTime, Text,
     ORDER_COLUMNS,
 };
-use std::collections::VecDeque;
 use std::io::{BufRead, Read};
 use std::ops::Range;
 use std::path::Path;
@@ -114,6 +113,44 @@ pub(crate) fn order_from_columns<'a>(
     })
 }
 
+/// Pushes `base +` the position of every comma of `line` to `ends`, eight
+/// bytes at a time; false (pushing nothing) when the line holds a quote.
+///
+/// Word-at-a-time rather than a memchr per comma: a record has a comma every
+/// few bytes, and a search call per field costs more than the search itself.
+fn push_commas(line: &[u8], base: usize, ends: &mut Vec<usize>) -> bool {
+    if memchr::memchr(b'"', line).is_some() {
+        return false;
+    }
+    let mut words = line.chunks_exact(8);
+    let mut at = base;
+    for word in &mut words {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(word);
+        let word = u64::from_le_bytes(bytes);
+        let mut commas = bytes_equal(word, b',');
+        while commas != 0 {
+            ends.push(at + (commas.trailing_zeros() / 8) as usize);
+            commas &= commas - 1;
+        }
+        at += 8;
+    }
+    for (i, b) in words.remainder().iter().enumerate() {
+        if *b == b',' {
+            ends.push(at + i);
+        }
+    }
+    true
+}
+
+/// The high bit of each byte of `word` that equals `byte`, exactly (no
+/// borrow crosses bytes: each byte's sum stays below 0x100).
+fn bytes_equal(word: u64, byte: u8) -> u64 {
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    let x = word ^ (0x0101_0101_0101_0101 * u64::from(byte));
+    !(((x & LOW7) + LOW7) | x) & !LOW7
+}
+
 /// Splits CSV bytes into unescaped fields. Fed one physical line at a time; a
 /// quoted field may continue on the next line. Records accumulate one after
 /// another in the same buffers, which become a [`Batch`] as they are.
@@ -146,25 +183,14 @@ impl FieldSplitter {
     fn feed(&mut self, line: &[u8]) -> bool {
         // Fast path: a line with no quote at all is split where it lies.
         if !self.in_quotes {
-            // One pass finds the commas, and any quote.
             let base = self.bytes.len();
-            let ends_before = self.ends.len();
-            let mut quoted = false;
-            for i in memchr::memchr2_iter(b',', b'"', line) {
-                if line[i] == b'"' {
-                    quoted = true;
-                    break;
-                }
-                self.ends.push(base + i);
-            }
-            if !quoted {
+            if push_commas(line, base, &mut self.ends) {
                 self.bytes.extend_from_slice(line);
                 // Commas are kept in `bytes` as separators; `ends` point at them.
                 self.ends.push(self.bytes.len());
                 self.separators_kept = true;
                 return true;
             }
-            self.ends.truncate(ends_before);
         }
         self.separators_kept = false;
         let mut i = 0;
@@ -556,11 +582,16 @@ impl Job {
         self.batch.items.len() / 2
     }
 
-    fn convert(&self, items: Range<usize>) -> Vec<ReadResult> {
-        self.batch.items[items]
-            .iter()
-            .map(|item| convert(&self.schema, &self.batch, item))
-            .collect()
+    /// Converts `items` into `out`, last record first, so that the reader
+    /// takes them in file order with `pop` and can hand the emptied vector
+    /// back (a fresh one per batch is megabytes of zeroed pages).
+    fn convert_last_first(&self, items: Range<usize>, out: &mut Vec<ReadResult>) {
+        out.extend(
+            self.batch.items[items]
+                .iter()
+                .rev()
+                .map(|item| convert(&self.schema, &self.batch, item)),
+        );
     }
 }
 
@@ -569,13 +600,19 @@ impl Job {
 /// Three stages run at once: a framing thread splits the text into records
 /// (sequential: a quoted field may span lines) and hands them over in batches
 /// of [`BATCH_RECORDS`]; a converter thread turns the first half of each batch
-/// into orders while the calling thread converts the second half. Records come
-/// out in file order.
+/// into orders while the calling thread converts the second half, one record
+/// per `next` call. Records come out in file order.
 pub struct CsvReader {
     batches: Option<Receiver<Arc<Job>>>,
     converted: Option<Receiver<Vec<ReadResult>>>,
-    ready: VecDeque<std::vec::IntoIter<ReadResult>>,
+    /// The converter's half of the current job, last record first.
+    ready: Vec<ReadResult>,
+    /// The current job's second half, converted one record at a time as
+    /// it is read (after `ready`): no intermediate vector to fill and empty.
+    mine: Option<(Arc<Job>, Range<usize>)>,
     encoding: Option<TextEncoding>,
+    /// Where emptied `ready` vectors go back to the converter.
+    spare: Option<SyncSender<Vec<ReadResult>>>,
     /// Where converted batches' buffers go back to the framer.
     recycle: Option<SyncSender<(Vec<u8>, Vec<usize>)>>,
 }
@@ -583,7 +620,7 @@ pub struct CsvReader {
 impl CsvReader {
     pub fn new<R: Read + Send + 'static>(path: &Path, input: R) -> Self {
         let errors = ErrorSink::new(path);
-        let mut ready = VecDeque::new();
+        let mut ready = Vec::new();
         let (encoding, text): (_, Box<dyn BufRead + Send>) = match utf8_reader(input) {
             Ok((enc, r)) => (Some(enc), r),
             Err(e) => {
@@ -592,11 +629,13 @@ impl CsvReader {
                     ErrorKind::Io,
                     format!("read failed: {e}"),
                 );
-                ready.push_back(vec![Err(error)].into_iter());
+                ready.push(Err(error));
                 return CsvReader {
                     batches: None,
                     converted: None,
                     ready,
+                    mine: None,
+                    spare: None,
                     encoding: None,
                     recycle: None,
                 };
@@ -615,11 +654,19 @@ impl CsvReader {
         let (to_reader, batches) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
         let (to_converter, jobs) = std::sync::mpsc::sync_channel::<Arc<Job>>(BATCHES_IN_FLIGHT);
         let (to_results, converted) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
+        let (spare, spares) = std::sync::mpsc::sync_channel::<Vec<ReadResult>>(BATCHES_IN_FLIGHT);
         let started = std::thread::Builder::new()
             .name("csv-convert".into())
             .spawn(move || {
                 for job in jobs {
-                    if to_results.send(job.convert(0..job.split())).is_err() {
+                    let mut out = spares
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(BATCH_RECORDS / 2));
+                    job.convert_last_first(0..job.split(), &mut out);
+                    // Let go of the batch before waiting to hand over: the
+                    // reader recycles its buffers only if it holds the last reference.
+                    drop(job);
+                    if to_results.send(out).is_err() {
                         return;
                     }
                 }
@@ -630,18 +677,17 @@ impl CsvReader {
                     .spawn(move || framer.run(to_reader, to_converter))
             });
         if let Err(e) = started {
-            ready.push_back(
-                vec![Err(errors.error(
-                    Position::Line(1),
-                    ErrorKind::Io,
-                    format!("cannot start the reader threads: {e}"),
-                ))]
-                .into_iter(),
-            );
+            ready.push(Err(errors.error(
+                Position::Line(1),
+                ErrorKind::Io,
+                format!("cannot start the reader threads: {e}"),
+            )));
             return CsvReader {
                 batches: None,
                 converted: None,
                 ready,
+                mine: None,
+                spare: None,
                 encoding,
                 recycle: None,
             };
@@ -650,6 +696,8 @@ impl CsvReader {
             batches: Some(batches),
             converted: Some(converted),
             ready,
+            mine: None,
+            spare: Some(spare),
             encoding,
             recycle: Some(recycle),
         }
@@ -666,25 +714,31 @@ impl Iterator for CsvReader {
 
     fn next(&mut self) -> Option<ReadResult> {
         loop {
-            if let Some(part) = self.ready.front_mut() {
-                if let Some(item) = part.next() {
-                    return Some(item);
+            if let Some(item) = self.ready.pop() {
+                return Some(item);
+            }
+            if let Some((job, rest)) = &mut self.mine {
+                if let Some(i) = rest.next() {
+                    return Some(convert(&job.schema, &job.batch, &job.batch.items[i]));
                 }
-                self.ready.pop_front();
+                if let (Some((job, _)), Some(recycle)) = (self.mine.take(), &self.recycle) {
+                    if let Ok(done) = Arc::try_unwrap(job) {
+                        let _ = recycle.try_send((done.batch.bytes, done.batch.ends));
+                    }
+                }
+                if let Some(spare) = &self.spare {
+                    let _ = spare.try_send(std::mem::take(&mut self.ready));
+                }
                 continue;
             }
             let job = self.batches.as_ref()?.recv().ok()?;
-            let mine = job.convert(job.split()..job.batch.items.len());
-            let theirs = match self.converted.as_ref().map(Receiver::recv) {
-                Some(Ok(first_half)) => first_half,
+            match self.converted.as_ref().map(Receiver::recv) {
+                Some(Ok(first_half)) => self.ready = first_half,
                 // The converter is gone (it cannot fail; be total anyway).
-                _ => job.convert(0..job.split()),
-            };
-            self.ready.push_back(theirs.into_iter());
-            self.ready.push_back(mine.into_iter());
-            if let (Ok(done), Some(recycle)) = (Arc::try_unwrap(job), &self.recycle) {
-                let _ = recycle.try_send((done.batch.bytes, done.batch.ends));
+                _ => job.convert_last_first(0..job.split(), &mut self.ready),
             }
+            let rest = job.split()..job.batch.items.len();
+            self.mine = Some((job, rest));
         }
     }
 }
@@ -696,6 +750,34 @@ mod tests {
 
     const HEADER: &str =
         "order_id,order_time,customer_id,restaurant_id,order_amount,order_status,menu_items";
+
+    #[test]
+    fn commas_are_found_a_word_at_a_time_exactly_where_a_byte_scan_finds_them() {
+        // Lines of every length around the word size, with multi-byte text
+        // (bytes >= 0x80 next to commas), and a quote at every position.
+        let base = "가,b,,\u{00e9}1,,,x,\u{ac00}\u{ac01},,z,,0123456789,,";
+        for end in 0..base.len() {
+            let Some(line) = base.get(..end) else {
+                continue;
+            };
+            let line = line.as_bytes();
+            let mut found = Vec::new();
+            assert!(push_commas(line, 100, &mut found));
+            let expected: Vec<usize> = (0..line.len())
+                .filter(|&i| line[i] == b',')
+                .map(|i| 100 + i)
+                .collect();
+            assert_eq!(found, expected, "{:?}", String::from_utf8_lossy(line));
+            for quote in 0..line.len() {
+                let mut quoted = line.to_vec();
+                quoted[quote] = b'"';
+                assert!(
+                    !push_commas(&quoted, 0, &mut Vec::new()),
+                    "quote at {quote} of {end}"
+                );
+            }
+        }
+    }
 
     fn read(text: &[u8]) -> Vec<Result<String, (ErrorKind, Position)>> {
         CsvReader::new(Path::new("t.csv"), Cursor::new(text.to_vec()))
