@@ -390,8 +390,7 @@ pub fn run(
         metrics: metrics.clone(),
         failed: AtomicU64::new(0),
     };
-    let producer: BaseProducer<Deliveries> =
-        kafka::producer_config(config).create_with_context(context)?;
+    let producer: BaseProducer<Deliveries> = kafka::producer(config, context)?;
     let topics = Topic::ALL
         .into_iter()
         .map(|topic| {

@@ -9,6 +9,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
+use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
 
@@ -26,6 +27,31 @@ pub fn producer_config(config: &Config) -> ClientConfig {
         .set("queue.buffering.max.kbytes", "65536")
         .set("message.timeout.ms", "60000");
     c
+}
+
+/// An idempotent producer ([`producer_config`]) that can send at once.
+///
+/// It cannot send before it has a producer ID, and librdkafka asks for one
+/// when a metadata answer arrives. The first answer comes from the
+/// bootstrap connection, which is then closed in favour of the broker's
+/// own; if that one is not up yet, the ID request waits for librdkafka's
+/// 500 ms retry timer (about one run in three on a local broker). A second
+/// metadata request can only be answered once a broker connection is up,
+/// so its answer starts the ID request at once. An unreachable broker is
+/// reported by the topic check before any run ([`missing_topics`]); here
+/// the answers themselves are not needed.
+pub fn producer<C: ProducerContext>(
+    config: &Config,
+    context: C,
+) -> Result<BaseProducer<C>, KafkaError> {
+    let producer: BaseProducer<C> = producer_config(config).create_with_context(context)?;
+    let topic = config.topic(baedal_contract::topics::Topic::Orders.suffix());
+    for _ in 0..2 {
+        let _ = producer
+            .client()
+            .fetch_metadata(Some(&topic), Duration::from_secs(2));
+    }
+    Ok(producer)
 }
 
 /// A consumer that starts from the positions stored in Postgres (see
