@@ -8,6 +8,8 @@
 //!   run with a clear error instead of a hang; the next run loads it all.
 //! - Processes that start at once on a new schema (two followers) all
 //!   create and migrate it.
+//! - An order another loader stores while a batch copies it as new (a
+//!   rebalance) is upserted, not refused.
 
 mod common;
 
@@ -304,4 +306,71 @@ fn json_lines_orders_are_read_and_a_file_of_no_format_is_named() {
     );
     assert!(!alone.status.success());
     assert!(String::from_utf8_lossy(&alone.stderr).contains("matches no dataset format"));
+}
+
+#[test]
+fn an_order_another_loader_stores_while_a_batch_copies_it_is_upserted_not_refused() {
+    let ns = Namespace::new();
+    ns.run(&["etl", "--marts-only"]); // migrates the schema
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("orders.csv");
+    std::fs::write(
+        &csv,
+        "order_id,order_time,updated_at,customer_id,restaurant_id,order_amount,order_status,menu_items\n\
+         O000000001,2024-03-01 12:00:00,2024-03-02 09:00:00,C-BATCH,R00001,12000,DELIVERED,치킨:1:12000\n",
+    )
+    .unwrap();
+    let record = baedal::readers::open(&csv, baedal::readers::SourceFormat::Csv)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let payload = serde_json::to_vec(&record).unwrap();
+
+    runtime().block_on(async {
+        let (pool, other_pool) = (ns.pool().await, ns.pool().await);
+        // Another loader (a follower, during a rebalance) inserts an older
+        // version of the order and has not committed yet.
+        let mut other = other_pool.begin().await.unwrap();
+        sqlx::query(
+            "INSERT INTO orders (order_id, order_time, updated_at, customer_id, restaurant_id, order_status, source_topic)
+             VALUES ('O000000001', '2024-03-01 03:00:00Z', '2024-03-01 09:00:00Z', 'C-OTHER', 'R00001', 'DELIVERED', 'other')",
+        )
+        .execute(&mut *other)
+        .await
+        .unwrap();
+        // The batch does not see it, copies its order as a new one, and
+        // waits on the other loader's key.
+        let mut batch = baedal::etl::Batch::new();
+        batch.add("t.orders", 0, 0, Some("O000000001".into()), &payload);
+        let writer = tokio::spawn(async move { batch.commit(&pool).await.map(|_| ()) });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'COPY orders %'",
+            )
+            .fetch_one(&other_pool)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            assert!(std::time::Instant::now() < deadline, "the batch never reached its COPY");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        other.commit().await.unwrap();
+        writer.await.unwrap().unwrap();
+
+        let (customer, items): (String, i64) = sqlx::query_as(
+            "SELECT customer_id, (SELECT count(*) FROM order_items WHERE order_id = o.order_id)
+             FROM orders o WHERE order_id = 'O000000001'",
+        )
+        .fetch_one(&other_pool)
+        .await
+        .unwrap();
+        assert_eq!(customer, "C-BATCH", "the later version wins");
+        assert_eq!(items, 1, "with its items");
+    });
+    assert_eq!(count(&ns, "dead_letters"), 0, "nothing refused");
+    assert_eq!(count(&ns, "raw_records"), 1);
 }

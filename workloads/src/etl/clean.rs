@@ -51,17 +51,28 @@ fn write_column(row: &mut CopyRow<'_>, order: &Order, column: &str) -> bool {
     true
 }
 
-/// The input table a batch's orders are copied into, and the upsert from it
-/// into `orders` (the latest `updated_at` wins; `xmax = 0` tells a fresh
-/// insert from an update: only updated orders can have items to replace).
-/// Both list the stored columns of [`crate::columns`], by name; they are
-/// built once per process.
-fn upsert_sql() -> &'static (String, String) {
-    static SQL: std::sync::LazyLock<(String, String)> = std::sync::LazyLock::new(build_upsert_sql);
+/// The statements that store a batch's orders, built once per process from
+/// the stored columns of [`crate::columns`] (by name).
+struct OrderSql {
+    /// Which of a batch's order ids are stored already.
+    stored: &'static str,
+    /// New orders, straight into `orders`.
+    copy_fresh: String,
+    /// The input table of orders that may replace stored ones.
+    create_input: String,
+    copy_input: &'static str,
+    /// The upsert from it into `orders` (the latest `updated_at` wins;
+    /// `xmax = 0` tells a fresh insert from an update: only updated orders
+    /// can have items to replace).
+    upsert: String,
+}
+
+fn order_sql() -> &'static OrderSql {
+    static SQL: std::sync::LazyLock<OrderSql> = std::sync::LazyLock::new(build_order_sql);
     &SQL
 }
 
-fn build_upsert_sql() -> (String, String) {
+fn build_order_sql() -> OrderSql {
     let columns: Vec<&str> = stored_columns().map(|(name, _)| name).collect();
     let typed: Vec<String> = stored_columns()
         .map(|(name, sql_type)| format!("{name} {sql_type}"))
@@ -72,37 +83,32 @@ fn build_upsert_sql() -> (String, String) {
         .map(|c| format!("{c} = EXCLUDED.{c}"))
         .collect();
     let (list, typed, updates) = (columns.join(", "), typed.join(", "), updates.join(", "));
-    let create_input = format!(
-        "CREATE TEMP TABLE IF NOT EXISTS orders_in ({typed}, flags text, source_topic text) ON COMMIT DELETE ROWS"
-    );
-    let upsert = format!(
-        "INSERT INTO orders ({list}, flags, source_topic)
-         SELECT {list}, COALESCE(string_to_array(NULLIF(flags, ''), ','), '{{}}'), source_topic
-         FROM orders_in
-         ON CONFLICT (order_id) DO UPDATE SET {updates},
-             flags = EXCLUDED.flags, source_topic = EXCLUDED.source_topic, loaded_at = now()
-         WHERE COALESCE(EXCLUDED.updated_at, '-infinity') > COALESCE(orders.updated_at, '-infinity')
-         RETURNING order_id, xmax = 0"
-    );
-    (create_input, upsert)
+    OrderSql {
+        stored: "SELECT order_id FROM orders WHERE order_id = ANY($1)",
+        copy_fresh: format!("COPY orders ({list}, flags, source_topic) FROM STDIN"),
+        create_input: format!(
+            "CREATE TEMP TABLE IF NOT EXISTS orders_in ({typed}, flags text[], source_topic text) ON COMMIT DELETE ROWS"
+        ),
+        copy_input: "COPY orders_in FROM STDIN",
+        upsert: format!(
+            "INSERT INTO orders ({list}, flags, source_topic)
+             SELECT {list}, flags, source_topic FROM orders_in
+             ON CONFLICT (order_id) DO UPDATE SET {updates},
+                 flags = EXCLUDED.flags, source_topic = EXCLUDED.source_topic, loaded_at = now()
+             WHERE COALESCE(EXCLUDED.updated_at, '-infinity') > COALESCE(orders.updated_at, '-infinity')
+             RETURNING order_id, xmax = 0"
+        ),
+    }
 }
 
-/// Upserts orders (a later `updated_at` replaces an earlier one; an equal or
-/// older one changes nothing) and rewrites the items of the orders that changed.
-pub(super) async fn upsert_orders(
-    tx: &mut Tx<'_>,
-    orders: &HashMap<String, (Order, String)>,
-) -> Result<u64, sqlx::Error> {
-    if orders.is_empty() {
-        return Ok(0);
-    }
-    // COPY the batch into a temporary table, then upsert from it: cheaper
-    // than binding thirty arrays, and the same statement either way.
-    let mut rows = Vec::with_capacity(orders.len() * 512);
-    let mut ids: Vec<&String> = orders.keys().collect();
-    ids.sort(); // one lock order for every batch
+/// The COPY text of the orders `ids`: the stored columns, the flags (an
+/// array literal) and the source topic.
+fn order_rows(orders: &HashMap<String, (Order, String)>, ids: &[&String]) -> Vec<u8> {
+    let mut rows = Vec::with_capacity(ids.len() * 512);
     for id in ids {
-        let (order, topic) = &orders[id];
+        let Some((order, topic)) = orders.get(*id) else {
+            continue;
+        };
         let mut row = CopyRow::new(&mut rows);
         for (column, _) in stored_columns() {
             write_column(&mut row, order, column);
@@ -112,39 +118,84 @@ pub(super) async fn upsert_orders(
             .iter()
             .map(|f| f.as_str())
             .collect();
-        row.text(Some(&flags.join(",")));
+        // Flag names are snake_case words: nothing in them needs quoting.
+        row.text(Some(&format!("{{{}}}", flags.join(","))));
         row.text(Some(topic));
         row.end();
     }
+    rows
+}
+
+/// Upserts orders (a later `updated_at` replaces an earlier one; an equal or
+/// older one changes nothing) and rewrites the items of the orders that changed.
+///
+/// Orders no stored row has (every order of a first load) are copied
+/// straight into `orders`; only the others go through the input table and
+/// the upsert, which costs about twice as much per row.
+pub(super) async fn upsert_orders(
+    tx: &mut Tx<'_>,
+    orders: &HashMap<String, (Order, String)>,
+) -> Result<u64, sqlx::Error> {
+    if orders.is_empty() {
+        return Ok(0);
+    }
     let t0 = std::time::Instant::now();
-    let (create_input, upsert) = upsert_sql();
-    sqlx::query(create_input).execute(&mut **tx).await?;
-    let mut copy = tx.copy_in_raw("COPY orders_in FROM STDIN").await?;
-    copy.send(rows).await?;
-    copy.finish().await?;
-    let changed: Vec<(String, bool)> = sqlx::query_as(upsert).fetch_all(&mut **tx).await?;
-    let t1 = t0.elapsed();
-    let updated: Vec<&str> = changed
-        .iter()
-        .filter(|(_, inserted)| !inserted)
-        .map(|(id, _)| id.as_str())
+    let sql = order_sql();
+    let mut ids: Vec<&String> = orders.keys().collect();
+    ids.sort(); // one lock order for every batch
+    let stored: std::collections::HashSet<String> = sqlx::query_scalar(sql.stored)
+        .bind(&ids)
+        .fetch_all(&mut **tx)
+        .await?
+        .into_iter()
         .collect();
+    let (fresh, mut known): (Vec<&String>, Vec<&String>) = ids
+        .into_iter()
+        .partition(|id| !stored.contains(id.as_str()));
+    let mut changed: Vec<&String> = Vec::with_capacity(orders.len());
+    if !fresh.is_empty() {
+        if copy_fresh(tx, &sql.copy_fresh, order_rows(orders, &fresh)).await? {
+            changed.extend(&fresh);
+        } else {
+            // Another loader stored one of them meanwhile: upsert them all.
+            known.extend(fresh);
+            known.sort();
+        }
+    }
+    let t1 = t0.elapsed();
+    let mut updated: Vec<String> = Vec::new();
+    if !known.is_empty() {
+        sqlx::query(&sql.create_input).execute(&mut **tx).await?;
+        let mut copy = tx.copy_in_raw(sql.copy_input).await?;
+        copy.send(order_rows(orders, &known)).await?;
+        copy.finish().await?;
+        let upserted: Vec<(String, bool)> =
+            sqlx::query_as(&sql.upsert).fetch_all(&mut **tx).await?;
+        for (id, inserted) in upserted {
+            if let Some((key, _)) = orders.get_key_value(&id) {
+                changed.push(key);
+            }
+            if !inserted {
+                updated.push(id);
+            }
+        }
+    }
+    let t2 = t0.elapsed();
     if !updated.is_empty() {
         sqlx::query("DELETE FROM order_items WHERE order_id = ANY($1)")
             .bind(&updated)
             .execute(&mut **tx)
             .await?;
     }
-    let t2 = t0.elapsed();
-    let changed: Vec<String> = changed.into_iter().map(|(id, _)| id).collect();
+    let t3 = t0.elapsed();
     let (mut ids, mut lines, mut names, mut quantities, mut prices) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for id in &changed {
-        if let Some((order, _)) = orders.get(id) {
+        if let Some((order, _)) = orders.get(*id) {
             for (i, item) in order.items.iter().enumerate() {
-                ids.push(id.clone());
+                ids.push(id.as_str());
                 lines.push(i as i32 + 1);
-                names.push(item.name.to_string());
+                names.push(item.name.as_str());
                 quantities.push(item.quantity);
                 prices.push(item.unit_price);
             }
@@ -159,12 +210,44 @@ pub(super) async fn upsert_orders(
         .execute(&mut **tx)
         .await?;
     tracing::debug!(
-        upsert_ms = t1.as_millis() as u64,
-        delete_ms = (t2 - t1).as_millis() as u64,
-        items_ms = (t0.elapsed() - t2).as_millis() as u64,
+        fresh_ms = t1.as_millis() as u64,
+        upsert_ms = (t2 - t1).as_millis() as u64,
+        delete_ms = (t3 - t2).as_millis() as u64,
+        items_ms = (t0.elapsed() - t3).as_millis() as u64,
         "orders written"
     );
     Ok(changed.len() as u64)
+}
+
+/// Copies new orders straight into `orders`, in a savepoint. False (and
+/// nothing copied) when one of them is stored already: another loader
+/// stored it after the batch looked (a consumer-group rebalance).
+async fn copy_fresh(tx: &mut Tx<'_>, copy_sql: &str, rows: Vec<u8>) -> Result<bool, sqlx::Error> {
+    let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
+    let copied = async {
+        let mut copy = savepoint.copy_in_raw(copy_sql).await?;
+        copy.send(rows).await?;
+        copy.finish().await
+    }
+    .await;
+    match copied {
+        Ok(_) => {
+            savepoint.commit().await?;
+            Ok(true)
+        }
+        Err(e) if is_order_key_conflict(&e) => {
+            savepoint.rollback().await?;
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A unique violation of `orders`' primary key.
+fn is_order_key_conflict(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|e| e.is_unique_violation() && e.constraint() == Some("orders_pkey"))
 }
 
 pub(super) async fn insert_conversations(

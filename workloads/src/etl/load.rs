@@ -7,19 +7,29 @@ use super::clean::{
 use crate::model::{Conversation, DeadLetter, LogEvent, Order, Record, Review};
 use baedal_contract::topics::Topic;
 use sqlx::PgPool;
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
 
-/// Appends `value` in COPY's text format (backslash escapes).
+/// Appends `value` in COPY's text format (backslash escapes). The runs
+/// between escapes are copied whole: most values (every compact JSON
+/// payload) have none.
 fn copy_field(out: &mut Vec<u8>, value: &str) {
-    for b in value.bytes() {
-        match b {
-            b'\\' => out.extend_from_slice(b"\\\\"),
-            b'\n' => out.extend_from_slice(b"\\n"),
-            b'\r' => out.extend_from_slice(b"\\r"),
-            b'\t' => out.extend_from_slice(b"\\t"),
-            _ => out.push(b),
-        }
+    let bytes = value.as_bytes();
+    let mut run_start = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[run_start..i]);
+        out.extend_from_slice(escaped);
+        run_start = i + 1;
     }
+    out.extend_from_slice(&bytes[run_start..]);
 }
 
 /// One row of COPY text, field by field.
@@ -48,7 +58,10 @@ impl<'a> CopyRow<'a> {
     pub(super) fn value<T: std::fmt::Display>(&mut self, value: Option<T>) {
         self.separate();
         match value {
-            Some(v) => self.0.extend_from_slice(v.to_string().as_bytes()),
+            // Writing to a vector cannot fail.
+            Some(v) => {
+                let _ = write!(self.0, "{v}");
+            }
             None => self.0.extend_from_slice(b"\\N"),
         }
     }
@@ -90,12 +103,14 @@ impl Raw {
 /// A message's payload as the raw layer keeps it: a malformed one as a JSON
 /// string, so nothing is lost; a valid one verbatim but for `\u0000`, the
 /// one thing Postgres refuses in a `json` value.
-fn raw_payload(kind: &str, payload: &[u8]) -> String {
+fn raw_payload<'p>(kind: &str, payload: &'p [u8]) -> Cow<'p, str> {
     let text = String::from_utf8_lossy(payload);
     if kind == MALFORMED {
-        serde_json::Value::String(text.replace('\0', "")).to_string()
+        Cow::Owned(serde_json::Value::String(text.replace('\0', "")).to_string())
+    } else if memchr::memmem::find(payload, b"\\u0000").is_some() {
+        Cow::Owned(text.replace("\\u0000", ""))
     } else {
-        text.replace("\\u0000", "")
+        text
     }
 }
 
