@@ -131,7 +131,7 @@ fn order_rows(orders: &HashMap<String, (Order, String)>, ids: &[&String]) -> Vec
 ///
 /// Orders no stored row has (every order of a first load) are copied
 /// straight into `orders`; only the others go through the input table and
-/// the upsert, which costs about twice as much per row.
+/// the upsert (a second copy of each row, and a speculative insert).
 pub(super) async fn upsert_orders(
     tx: &mut Tx<'_>,
     orders: &HashMap<String, (Order, String)>,
