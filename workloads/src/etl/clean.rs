@@ -1,7 +1,7 @@
 //! The clean tables' writers: each takes a batch's records of one kind and
 //! writes them in the batch's transaction ([`super::load::Batch::write`]).
 
-use super::load::{CopyRow, Tx};
+use super::load::{broken_unique_constraint, CopyRow, Tx};
 use crate::columns::stored_columns;
 use crate::model::{Conversation, DeadLetter, LogEvent, Order, Review};
 use chrono::{DateTime, Utc};
@@ -245,9 +245,7 @@ async fn copy_fresh(tx: &mut Tx<'_>, copy_sql: &str, rows: Vec<u8>) -> Result<bo
 
 /// A unique violation of `orders`' primary key.
 fn is_order_key_conflict(error: &sqlx::Error) -> bool {
-    error
-        .as_database_error()
-        .is_some_and(|e| e.is_unique_violation() && e.constraint() == Some("orders_pkey"))
+    broken_unique_constraint(error) == Some("orders_pkey")
 }
 
 pub(super) async fn insert_conversations(

@@ -407,11 +407,17 @@ async fn store_offsets(
     Ok(())
 }
 
+/// The constraint a unique violation broke, when `error` is one.
+pub(super) fn broken_unique_constraint(error: &sqlx::Error) -> Option<&str> {
+    error
+        .as_database_error()
+        .filter(|e| e.is_unique_violation())
+        .and_then(|e| e.constraint())
+}
+
 /// A unique violation of `raw_records`' key (topic, partition, offset).
 fn is_raw_key_conflict(error: &sqlx::Error) -> bool {
-    error.as_database_error().is_some_and(|e| {
-        e.is_unique_violation() && e.constraint().is_some_and(|c| c.starts_with("raw_records"))
-    })
+    broken_unique_constraint(error).is_some_and(|c| c.starts_with("raw_records"))
 }
 
 pub(super) type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;

@@ -707,6 +707,21 @@ impl CsvReader {
     pub fn encoding(&self) -> Option<TextEncoding> {
         self.encoding
     }
+
+    /// Ends the current job, once both halves are read: its buffers go back
+    /// to the framer (if this was the last reference) and the emptied
+    /// `ready` vector to the converter.
+    fn finish_job(&mut self) {
+        let Some((job, _)) = self.mine.take() else {
+            return;
+        };
+        if let (Ok(done), Some(recycle)) = (Arc::try_unwrap(job), &self.recycle) {
+            let _ = recycle.try_send((done.batch.bytes, done.batch.ends));
+        }
+        if let Some(spare) = &self.spare {
+            let _ = spare.try_send(std::mem::take(&mut self.ready));
+        }
+    }
 }
 
 impl Iterator for CsvReader {
@@ -721,14 +736,7 @@ impl Iterator for CsvReader {
                 if let Some(i) = rest.next() {
                     return Some(convert(&job.schema, &job.batch, &job.batch.items[i]));
                 }
-                if let (Some((job, _)), Some(recycle)) = (self.mine.take(), &self.recycle) {
-                    if let Ok(done) = Arc::try_unwrap(job) {
-                        let _ = recycle.try_send((done.batch.bytes, done.batch.ends));
-                    }
-                }
-                if let Some(spare) = &self.spare {
-                    let _ = spare.try_send(std::mem::take(&mut self.ready));
-                }
+                self.finish_job();
                 continue;
             }
             let job = self.batches.as_ref()?.recv().ok()?;
