@@ -27,7 +27,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(String::as_str)
             .unwrap_or("data/generated/bench-s1"),
     );
-    let history = OrderHistory::read_csv(&dir.join("orders.csv"))?;
+    let history = OrderHistory::read_dataset(&dir)?;
     let series = &history.hourly;
     let began = Instant::now();
     let backtest = forecast::backtest(series, WEEKS)?;

@@ -1,10 +1,12 @@
 //! The order history the models learn from, read straight from a dataset's
-//! files: what the model benchmarks and the reference-model test use, so
-//! that both sides of a comparison see the same series and customers.
+//! files (every order file, merged as the pipeline's `orders` table merges
+//! them): what the model benchmarks and the reference-model test use, so
+//! that both sides of a comparison see the same series and customers the
+//! ETL's models see.
 
 use crate::churn::Purchase;
 use crate::model::{Order, Record};
-use crate::readers::{self, SourceFormat};
+use crate::readers;
 use chrono::{DateTime, Duration, Utc};
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -60,15 +62,29 @@ impl OrderHistory {
         })
     }
 
-    /// From a CSV file of orders; rows that are not readable orders are
-    /// left out.
-    pub fn read_csv(path: &Path) -> anyhow::Result<OrderHistory> {
-        let orders: Vec<Order> = readers::open(path, SourceFormat::Csv)?
-            .filter_map(|r| match r {
-                Ok(Record::Order(o)) => Some(o),
-                _ => None,
-            })
-            .collect();
-        OrderHistory::of(&orders).ok_or_else(|| anyhow::anyhow!("no orders in {}", path.display()))
+    /// From every order in a dataset directory, whichever file it is in
+    /// (CSV, JSON, XML, JSON Lines, the pickle's orders): the orders the
+    /// pipeline's `orders` table holds, merged the same way.
+    pub fn read_dataset(dir: &Path) -> anyhow::Result<OrderHistory> {
+        let orders = merged_orders(dir)?;
+        OrderHistory::of(orders.values())
+            .ok_or_else(|| anyhow::anyhow!("no orders in {}", dir.display()))
     }
+}
+
+/// The readable orders of a dataset directory, per order id the version
+/// that supersedes the others ([`Order::supersedes`]), in order-id order.
+pub fn merged_orders(dir: &Path) -> anyhow::Result<BTreeMap<String, Order>> {
+    let mut orders: BTreeMap<String, Order> = BTreeMap::new();
+    for (path, format) in readers::dataset_files(dir)?.files {
+        for record in readers::open(&path, format)?.flatten() {
+            if let Record::Order(order) = record {
+                let held = orders.get(order.order_id.as_str());
+                if held.is_none_or(|held| order.supersedes(held)) {
+                    orders.insert(order.order_id.to_string(), order);
+                }
+            }
+        }
+    }
+    Ok(orders)
 }

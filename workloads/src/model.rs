@@ -452,6 +452,14 @@ impl ImpossibleValue {
 }
 
 impl Order {
+    /// Does this version of an order replace `other`, a version of the same
+    /// order id? The later `updated_at` wins; an equal or missing one keeps
+    /// what is held (the merge rule of DATA.md, also the upsert's `WHERE` in
+    /// `etl/clean.rs`).
+    pub fn supersedes(&self, other: &Order) -> bool {
+        self.updated_at.map(|t| t.at) > other.updated_at.map(|t| t.at)
+    }
+
     /// Is this a pickup (포장) order, with no rider, fee or delivery times?
     pub fn is_pickup(&self) -> bool {
         self.platform.as_deref() == Some("포장")

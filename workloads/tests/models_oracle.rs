@@ -72,7 +72,7 @@ fn within_one_percent(what: &str, ours: f64, theirs: &Value) {
 fn the_models_beat_or_match_the_python_references_on_a_dataset_no_test_tuned_them_on() {
     let dir = tempfile::tempdir().expect("dir");
     common::generate(dir.path(), SEED, 0.5);
-    let history = OrderHistory::read_csv(&dir.path().join("orders.csv")).expect("orders");
+    let history = OrderHistory::read_dataset(dir.path()).expect("orders");
 
     let backtest = forecast::backtest(&history.hourly, WEEKS).expect("backtest");
     let churn = baedal::churn::fit(&history.customers, history.reference).expect("churn");

@@ -180,10 +180,6 @@ fn event_hash(payload: &[u8]) -> i64 {
     h as i64
 }
 
-fn newer(a: &Order, b: &Order) -> bool {
-    a.updated_at.map(|t| t.at) > b.updated_at.map(|t| t.at)
-}
-
 impl Batch {
     pub fn new() -> Self {
         Self::default()
@@ -260,7 +256,7 @@ impl Batch {
     fn add_record(&mut self, topic: &str, record: Record, payload: &[u8]) {
         match record {
             Record::Order(order) => match self.orders.get(order.order_id.as_str()) {
-                Some((held, _)) if !newer(&order, held) => {}
+                Some((held, _)) if !order.supersedes(held) => {}
                 _ => {
                     self.orders
                         .insert(order.order_id.to_string(), (order, topic.to_string()));

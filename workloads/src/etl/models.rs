@@ -98,17 +98,18 @@ fn fit(customers: &BTreeMap<String, Vec<Purchase>>, reference: DateTime<Utc>) ->
     let summaries = clv::summarise_all(customers, reference);
     let all: Vec<clv::Summary> = summaries.values().copied().collect();
     let mut fits = Vec::new();
-    // The two models are independent: fitted side by side, which shortens
-    // the step by the shorter fit when a core is free.
+    // The churn classifier trains (on earlier cutoffs) while CLV's models
+    // fit; it then scores every customer with CLV's BG/NBD fit at the
+    // reference time, which it needs too.
     let (models, churn) = std::thread::scope(|scope| {
-        let churn = scope.spawn(|| {
+        let classifier = scope.spawn(|| {
             let started = std::time::Instant::now();
-            let churn = churn::fit(customers, reference);
+            let classifier = churn::Classifier::train(customers, reference);
             tracing::debug!(
                 ms = started.elapsed().as_millis() as u64,
-                "churn model fitted"
+                "churn classifier trained"
             );
-            churn
+            classifier
         });
         let started = std::time::Instant::now();
         let models = BgNbd::fit(&all).and_then(|orders| Ok((orders, GammaGamma::fit(&all)?)));
@@ -116,7 +117,16 @@ fn fit(customers: &BTreeMap<String, Vec<Purchase>>, reference: DateTime<Utc>) ->
             ms = started.elapsed().as_millis() as u64,
             "CLV models fitted"
         );
-        (models, churn.join())
+        let churn = classifier.join().map(|trained| {
+            let classifier = trained?;
+            match &models {
+                Ok((orders, _)) => Ok(classifier.score(customers, reference, orders)),
+                Err(e) => Err(churn::ChurnError::Fit(format!(
+                    "no BG/NBD fit at the reference time to score with: {e}"
+                ))),
+            }
+        });
+        (models, churn)
     });
     let models = match models {
         Ok((orders, value)) => {

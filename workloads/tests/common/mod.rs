@@ -5,8 +5,7 @@
 #![allow(dead_code)]
 
 use baedal::datagen::{self, DefectSummary, FileNames, Options};
-use baedal::model::{Order, Record};
-use baedal::readers;
+use baedal::model::Order;
 use std::collections::HashMap;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -153,20 +152,10 @@ pub fn generate(dir: &Path, seed: u64, scale: f64) -> DefectSummary {
 /// The canonical orders of a dataset, computed from the files alone: per
 /// order id, the readable version with the latest `updated_at`.
 pub fn canonical_orders(dir: &Path) -> HashMap<String, Order> {
-    let mut orders: HashMap<String, Order> = HashMap::new();
-    for (path, format) in readers::dataset_files(dir).unwrap().files {
-        for record in readers::open(&path, format).unwrap().flatten() {
-            if let Record::Order(o) = record {
-                let newer = orders
-                    .get(o.order_id.as_str())
-                    .is_none_or(|held| o.updated_at.map(|t| t.at) > held.updated_at.map(|t| t.at));
-                if newer {
-                    orders.insert(o.order_id.to_string(), o);
-                }
-            }
-        }
-    }
-    orders
+    baedal::history::merged_orders(dir)
+        .expect("the dataset's orders")
+        .into_iter()
+        .collect()
 }
 
 /// Runs a command with its output captured; kills it after `deadline`.

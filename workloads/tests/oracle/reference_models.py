@@ -30,6 +30,7 @@ Output (JSON):
                 orders in 30 and in 360 days, and the 12-month CLV in KRW
                 (1% a month, months of 30 days)
 """
+import contextlib
 import json
 import sys
 import warnings
@@ -120,12 +121,22 @@ def churn_auc_boosted(purchases, reference):
 
 def clv(customers):
     from lifetimes import BetaGeoFitter, GammaGammaFitter
+    from lifetimes.utils import ConvergenceError
 
     c = np.array(customers, dtype=float)
     x, t_x, t, m = c[:, 0], c[:, 1], c[:, 2], c[:, 3] / MONEY_UNIT_KRW
     bg = BetaGeoFitter().fit(x, t_x, t)
     repeat = (x > 0) & (m > 0)
-    gg = GammaGammaFitter().fit(x[repeat], m[repeat])
+    try:
+        # lifetimes prints the optimiser's report to stdout when it gives up.
+        with contextlib.redirect_stdout(sys.stderr):
+            gg = GammaGammaFitter().fit(x[repeat], m[repeat])
+    except ConvergenceError:
+        # The Gamma-Gamma likelihood is flat along q and v together (only
+        # about v / (q - 1), the mean spend, is sharp): at lifetimes' default
+        # tolerance, 1e-7, BFGS can stop at the optimum with "precision loss"
+        # and lifetimes refuses the result. One retry at 1e-6.
+        gg = GammaGammaFitter().fit(x[repeat], m[repeat], tol=1e-6)
     return (
         {k: float(bg.params_[k]) for k in ["r", "alpha", "a", "b"]},
         {k: float(gg.params_[k]) for k in ["p", "q", "v"]},
