@@ -43,7 +43,7 @@ command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
 command -v mvn >/dev/null 2>&1 || apt_install maven
 # moto's S3-compatible server for the s3:// source test.
 python3 -c "import moto.server, boto3" 2>/dev/null || python3 -m pip install --quiet "moto[server]"
-# The API's OpenAPI conformance test (tests/api.rs) runs schemathesis.
+# The API's OpenAPI conformance test (tests/api/serving.rs) runs schemathesis.
 schemathesis=4.32.5
 [ "$(python3 -c 'import schemathesis; print(schemathesis.__version__)' 2>/dev/null)" = "$schemathesis" ] \
     || python3 -m pip install --quiet "schemathesis==$schemathesis"
