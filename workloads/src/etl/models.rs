@@ -67,9 +67,13 @@ struct Fitted {
 
 /// Fits the models to the valid revenue orders and replaces their answers.
 pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let purchases: Vec<(String, DateTime<Utc>, f64)> = sqlx::query_as(&format!(
-        "SELECT customer_id, order_time, COALESCE(order_amount, 0)::float8
-         FROM orders WHERE is_valid AND {REVENUE}"
+    // One row per customer, their orders in arrays: a row per order took
+    // several times as long to fetch (140,000 rows at scale 1).
+    let purchases: Vec<(String, Vec<i64>, Vec<f64>)> = sqlx::query_as(&format!(
+        "SELECT customer_id,
+                array_agg((extract(epoch FROM order_time) * 1000000)::bigint ORDER BY order_time, order_amount),
+                array_agg(COALESCE(order_amount, 0)::float8 ORDER BY order_time, order_amount)
+         FROM orders WHERE is_valid AND {REVENUE} GROUP BY customer_id"
     ))
     .fetch_all(pool)
     .await?;
@@ -77,10 +81,17 @@ pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {
         sqlx::query_scalar(&format!("WITH {REFERENCE_CTE} SELECT t FROM reference"))
             .fetch_one(pool)
             .await?;
-    let mut customers: BTreeMap<String, Vec<Purchase>> = BTreeMap::new();
-    for (id, at, amount) in purchases {
-        customers.entry(id).or_default().push((at, amount));
-    }
+    let customers: BTreeMap<String, Vec<Purchase>> = purchases
+        .into_iter()
+        .map(|(id, micros, amounts)| {
+            let orders = micros
+                .into_iter()
+                .zip(amounts)
+                .filter_map(|(at, amount)| Some((DateTime::from_timestamp_micros(at)?, amount)))
+                .collect();
+            (id, orders)
+        })
+        .collect();
     let fitted = match reference {
         // Fitting is CPU work: off the runtime's threads.
         Some(reference) => tokio::task::spawn_blocking(move || fit(&customers, reference))
