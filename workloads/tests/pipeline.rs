@@ -465,3 +465,38 @@ for name in os.listdir(sys.argv[1]):
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Identifiers compare byte by byte (migration 0006): every text column of
+/// baedal's tables named as an id or a topic is collated "C", so one added
+/// later under the locale's collation fails here.
+#[test]
+fn every_identifier_column_compares_byte_by_byte() {
+    let ns = Namespace::new();
+    ns.run(&["migrate"]);
+    let (checked, loose): (i64, Vec<String>) = runtime().block_on(async {
+        let pool = ns.pool().await;
+        let ids = "table_schema = $1 AND data_type = 'text'
+                   AND (column_name LIKE '%\\_id' OR column_name LIKE '%topic')";
+        let checked = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM information_schema.columns WHERE {ids}"
+        ))
+        .bind(&ns.0)
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+        let loose = sqlx::query_scalar(&format!(
+            "SELECT table_name || '.' || column_name FROM information_schema.columns
+             WHERE {ids} AND collation_name IS DISTINCT FROM 'C' ORDER BY 1"
+        ))
+        .bind(&ns.0)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        (checked, loose)
+    });
+    assert!(checked >= 20, "only {checked} id columns found");
+    assert!(
+        loose.is_empty(),
+        "id columns under the locale's collation: {loose:?}"
+    );
+}
