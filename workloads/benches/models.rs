@@ -1,7 +1,8 @@
 //! The models on a generated dataset:
 //! `cargo bench -p baedal-workloads --bench models -- <dataset dir> [series.json]`.
 //!
-//! From the orders of `orders.csv` (each order id once): the rolling-origin
+//! From every order file of the dataset, merged as the pipeline merges them
+//! ([`OrderHistory::read_dataset`]): the rolling-origin
 //! backtest of [`baedal::forecast`] (the model and seasonal naive) over the
 //! last [`WEEKS`] weeks of orders per KST hour, and the churn classifier of
 //! [`baedal::churn`] with its time-split validation AUC; then one

@@ -7,13 +7,16 @@
 //!   since the last order, orders, spend, days since the first order, orders
 //!   in the last 30 and the last 90 days, and the days since the last order
 //!   over the customer's mean gap between orders (all but the last on a log
-//!   scale); and two from a BG/NBD model ([`crate::clv::BgNbd`]) fitted to
-//!   every customer's orders before the same cutoff: the probability that
-//!   the customer is still alive, and the orders expected in the next 30
-//!   days. BG/NBD pools what all customers' histories say about purchase
-//!   rates and dropouts, which one customer's counts alone cannot: it lifts
-//!   the validation AUC by about 0.007. The features are standardised with
-//!   the training rows' means and deviations.
+//!   scale); and two from a BG/NBD model ([`crate::clv::BgNbd`]): the
+//!   probability that the customer is still alive, and the orders expected
+//!   in the next 30 days. BG/NBD pools what all customers' histories say
+//!   about purchase rates and dropouts, which one customer's counts alone
+//!   cannot. One BG/NBD fit, to every customer's orders before the
+//!   validation cutoff, describes the training and the validation rows
+//!   (nothing after the validation cutoff is seen; the training rows'
+//!   population parameters come from a later history than their own
+//!   cutoffs); serving uses a fit at `t`. The features are standardised
+//!   with the training rows' means and deviations.
 //! - **Time split**: with `t` the reference time (the last order + 1 day),
 //!   the model validates at the cutoff `t − 30 days` (whose window ends at
 //!   `t`) and trains at the cutoffs 30, 60 and 90 days before that, whose
@@ -36,7 +39,10 @@ use std::collections::BTreeMap;
 pub const WINDOW_DAYS: i64 = 30;
 /// The training cutoffs, in windows before the validation cutoff.
 const TRAINING_CUTOFFS: i64 = 3;
-const FEATURES: [&str; 9] = [
+/// Features from the customer's own orders, then from BG/NBD.
+const OWN_FEATURES: usize = 7;
+const POOLED_FEATURES: usize = 2;
+const FEATURES: [&str; OWN_FEATURES + POOLED_FEATURES] = [
     "log days since the last order",
     "log orders",
     "log spend",
@@ -50,7 +56,7 @@ const FEATURES: [&str; 9] = [
 /// The features of one customer at one cutoff, in the order of [`FEATURES`].
 type Row = [f64; FEATURES.len()];
 /// The features computed from the customer's own orders alone.
-type OwnFeatures = [f64; 7];
+type OwnFeatures = [f64; OWN_FEATURES];
 
 /// One revenue order of a customer: when, and its amount.
 pub type Purchase = (DateTime<Utc>, f64);
@@ -86,6 +92,8 @@ pub enum ChurnError {
     TooLittle(String),
     #[error("the logistic regression failed: {0}")]
     Fit(String),
+    #[error("the BG/NBD fit at {at}, which two features come from, failed: {why}")]
+    Pooled { at: DateTime<Utc>, why: String },
 }
 
 /// Fits, validates and applies the model to `customers`' revenue orders,
@@ -119,8 +127,7 @@ impl Classifier {
         let validation_cutoff = reference - window;
         // One BG/NBD fit, on the history before the validation cutoff,
         // describes the training and the validation rows: nothing after that
-        // cutoff is seen, and one fit costs a quarter of one per cutoff
-        // (whose AUC was no better).
+        // cutoff is seen, at a quarter of the cost of a fit per cutoff.
         let pooled = bgnbd_at(customers, validation_cutoff)?;
         let mut training = Rows::default();
         for k in 1..=TRAINING_CUTOFFS {
@@ -198,8 +205,8 @@ impl<'a> Rows<'a> {
                 continue;
             };
             let mut row = [0.0; FEATURES.len()];
-            row[..own.len()].copy_from_slice(&own);
-            row[own.len()..].copy_from_slice(&pooled_features(bgnbd, &summary));
+            row[..OWN_FEATURES].copy_from_slice(&own);
+            row[OWN_FEATURES..].copy_from_slice(&pooled_features(bgnbd, &summary));
             rows.ids.push(id);
             rows.x.push(row);
             rows.churned.push(
@@ -229,14 +236,14 @@ fn bgnbd_at(
         .collect();
     BgNbd::fit(&summaries).map_err(|e| match e {
         ClvError::TooLittle(why) => ChurnError::TooLittle(format!("BG/NBD at {cutoff}: {why}")),
-        ClvError::Fit(why) => ChurnError::Fit(format!("BG/NBD at {cutoff}: {why}")),
+        ClvError::Fit(why) => ChurnError::Pooled { at: cutoff, why },
     })
 }
 
 /// What BG/NBD says of one customer: the log
 /// probability of being alive and the log of 1 + the expected orders in the
 /// label's window.
-fn pooled_features(bgnbd: &BgNbd, summary: &clv::Summary) -> [f64; 2] {
+fn pooled_features(bgnbd: &BgNbd, summary: &clv::Summary) -> [f64; POOLED_FEATURES] {
     let alive = bgnbd.probability_alive(summary).max(1e-9);
     let expected = bgnbd.expected_orders(summary, WINDOW_DAYS as f64).max(0.0);
     [alive.ln(), expected.ln_1p()]

@@ -1,9 +1,18 @@
 -- Identifiers (order, customer, restaurant, rider, conversation, review and
--- trace ids, and topic names) are ASCII codes: compared byte by byte, they
--- sort as they do under any locale, and every index insert, lookup, sort and
--- merge join on them skips the database's locale collation (strcoll per
--- comparison; en_US.UTF-8, the usual RDS default, is the slowest of all).
+-- trace ids, and topic names) are codes, equal only when their bytes are:
+-- compared byte by byte, every index insert, lookup, sort and merge join on
+-- them skips the database's locale collation (strcoll per comparison;
+-- en_US.UTF-8, the usual RDS default, is among the slowest). Byte order is
+-- their order now (the generated ids sort the same either way; ids with
+-- mixed case or punctuation may sort differently than under a locale).
 -- Names, addresses and other text keep the database's collation.
+--
+-- The columns' tables and indexes are rewritten under an exclusive lock;
+-- readers of a table wait while it is rewritten. Rather than queue behind a
+-- long transaction (and make every reader queue behind it), the migration
+-- gives up after 10 s waiting for a lock; the next reconcile or ETL run
+-- applies it again.
+SET LOCAL lock_timeout = '10s';
 ALTER TABLE raw_records ALTER COLUMN topic TYPE text COLLATE "C";
 ALTER TABLE dead_letters ALTER COLUMN topic TYPE text COLLATE "C";
 ALTER TABLE etl_offsets ALTER COLUMN topic TYPE text COLLATE "C";

@@ -12,7 +12,8 @@ use std::time::Duration;
 /// The schema migrations (embedded at build time), as [`migrate`] runs them: versions this build does not
 /// know (applied by a newer operator) are accepted, so an image one version
 /// behind keeps working against the schema. Migrations only ever add
-/// (expand, never contract), which is what makes that safe.
+/// (expand, never contract) or change what no query depends on (0006: the
+/// id columns' collation), which is what makes that safe.
 pub fn migrator() -> sqlx::migrate::Migrator {
     let mut m = sqlx::migrate!("./migrations");
     m.set_ignore_missing(true);

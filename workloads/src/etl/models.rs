@@ -123,18 +123,24 @@ fn fit(customers: &BTreeMap<String, Vec<Purchase>>, reference: DateTime<Utc>) ->
             classifier
         });
         let started = std::time::Instant::now();
-        let models = BgNbd::fit(&all).and_then(|orders| Ok((orders, GammaGamma::fit(&all)?)));
+        let orders = BgNbd::fit(&all);
+        let models = orders
+            .as_ref()
+            .map_err(ToString::to_string)
+            .and_then(|orders| Ok((*orders, GammaGamma::fit(&all).map_err(|e| e.to_string())?)));
         tracing::debug!(
             ms = started.elapsed().as_millis() as u64,
             "CLV models fitted"
         );
+        // Churn needs BG/NBD only: a failed Gamma-Gamma fit leaves it be.
         let churn = classifier.join().map(|trained| {
             let classifier = trained?;
-            match &models {
-                Ok((orders, _)) => Ok(classifier.score(customers, reference, orders)),
-                Err(e) => Err(churn::ChurnError::Fit(format!(
-                    "no BG/NBD fit at the reference time to score with: {e}"
-                ))),
+            match &orders {
+                Ok(orders) => Ok(classifier.score(customers, reference, orders)),
+                Err(e) => Err(churn::ChurnError::Pooled {
+                    at: reference,
+                    why: e.to_string(),
+                }),
             }
         });
         (models, churn)

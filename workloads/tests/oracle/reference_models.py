@@ -127,16 +127,17 @@ def clv(customers):
     x, t_x, t, m = c[:, 0], c[:, 1], c[:, 2], c[:, 3] / MONEY_UNIT_KRW
     bg = BetaGeoFitter().fit(x, t_x, t)
     repeat = (x > 0) & (m > 0)
-    try:
-        # lifetimes prints the optimiser's report to stdout when it gives up.
-        with contextlib.redirect_stdout(sys.stderr):
+    # lifetimes prints the optimiser's report to stdout when it gives up.
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
             gg = GammaGammaFitter().fit(x[repeat], m[repeat])
-    except ConvergenceError:
-        # The Gamma-Gamma likelihood is flat along q and v together (only
-        # about v / (q - 1), the mean spend, is sharp): at lifetimes' default
-        # tolerance, 1e-7, BFGS can stop at the optimum with "precision loss"
-        # and lifetimes refuses the result. One retry at 1e-6.
-        gg = GammaGammaFitter().fit(x[repeat], m[repeat], tol=1e-6)
+        except ConvergenceError:
+            # The Gamma-Gamma likelihood is flat along q and v together (only
+            # about v / (q - 1), the mean spend, is sharp): at lifetimes'
+            # default tolerance, 1e-7, BFGS can stop at the optimum with
+            # "precision loss" and lifetimes refuses the result. One retry at
+            # 1e-6.
+            gg = GammaGammaFitter().fit(x[repeat], m[repeat], tol=1e-6)
     return (
         {k: float(bg.params_[k]) for k in ["r", "alpha", "a", "b"]},
         {k: float(gg.params_[k]) for k in ["p", "q", "v"]},
