@@ -196,12 +196,12 @@ impl<'a> Rows<'a> {
         bgnbd: &BgNbd,
     ) -> Rows<'a> {
         let window = Duration::days(WINDOW_DAYS);
-        let seen = customers.iter().filter_map(|(id, orders)| {
-            Some((id.as_str(), orders, clv::summarise(orders, cutoff)?))
-        });
         let mut rows = Rows::default();
-        for (id, orders, summary) in seen {
-            let Some(own) = features(orders, cutoff) else {
+        for (id, orders) in customers {
+            // Both are `None` exactly when no order precedes the cutoff.
+            let (Some(own), Some(summary)) =
+                (features(orders, cutoff), clv::summarise(orders, cutoff))
+            else {
                 continue;
             };
             let mut row = [0.0; FEATURES.len()];

@@ -475,24 +475,20 @@ fn every_identifier_column_compares_byte_by_byte() {
     ns.run(&["migrate"]);
     let (checked, loose): (i64, Vec<String>) = runtime().block_on(async {
         let pool = ns.pool().await;
-        let ids = "table_schema = $1 AND data_type = 'text'
-                   AND (column_name LIKE '%\\_id' OR column_name LIKE '%topic')";
-        let checked = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM information_schema.columns WHERE {ids}"
-        ))
+        // Every id or topic column, and those not collated "C".
+        sqlx::query_as::<_, (i64, Vec<String>)>(
+            "SELECT count(*),
+                    COALESCE(array_agg(table_name || '.' || column_name
+                                       ORDER BY table_name, column_name)
+                             FILTER (WHERE collation_name IS DISTINCT FROM 'C'), '{}')
+             FROM information_schema.columns
+             WHERE table_schema = $1 AND data_type = 'text'
+               AND (column_name LIKE '%\\_id' OR column_name LIKE '%topic')",
+        )
         .bind(&ns.0)
         .fetch_one(&pool)
         .await
-        .unwrap();
-        let loose = sqlx::query_scalar(&format!(
-            "SELECT table_name || '.' || column_name FROM information_schema.columns
-             WHERE {ids} AND collation_name IS DISTINCT FROM 'C' ORDER BY 1"
-        ))
-        .bind(&ns.0)
-        .fetch_all(&pool)
-        .await
-        .unwrap();
-        (checked, loose)
+        .unwrap()
     });
     assert!(checked >= 20, "only {checked} id columns found");
     assert!(
