@@ -23,7 +23,10 @@ pub(crate) struct LineReader<R> {
     number: u64,
     offset: u64,
     /// The last line is handed out again by the next call.
-    pushed_back: Option<(u64, u64, bool)>,
+    pushed_back: Option<(u64, u64)>,
+    /// The last line was handed out from the input's own buffer (not
+    /// copied into `buf`): its length. The next call consumes it and its `\n`.
+    served_in_place: Option<usize>,
 }
 
 impl<R: BufRead> LineReader<R> {
@@ -35,22 +38,65 @@ impl<R: BufRead> LineReader<R> {
             number: 0,
             offset: 0,
             pushed_back: None,
+            served_in_place: None,
         }
     }
 
     /// Makes the next [`next_line`](Self::next_line) return the line just read again.
     pub(crate) fn push_back(&mut self, number: u64, offset: u64) {
-        self.pushed_back = Some((number, offset, false));
+        self.pushed_back = Some((number, offset));
+    }
+
+    /// Where the next `\n` is in the input's buffer (`None` when the
+    /// buffer holds no whole line); fills an empty buffer first.
+    fn newline_in_buffer(&mut self) -> io::Result<Option<usize>> {
+        loop {
+            match self.input.fill_buf() {
+                Ok(chunk) => return Ok(memchr::memchr(b'\n', chunk)),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     /// The next line, `Ok(None)` at the end of input.
     pub(crate) fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
-        if let Some((number, offset, _)) = self.pushed_back.take() {
+        if let Some((number, offset)) = self.pushed_back.take() {
+            let bytes = match self.served_in_place {
+                // Not consumed yet: the buffer still starts with it.
+                Some(length) => self
+                    .input
+                    .fill_buf()?
+                    .get(..length)
+                    .ok_or_else(|| io::Error::other("the input's buffer lost a line"))?,
+                None => &self.buf[..],
+            };
             return Ok(Some(Line::Text {
-                bytes: trim_cr(&self.buf),
+                bytes: trim_cr(bytes),
                 number,
                 offset,
             }));
+        }
+        if let Some(length) = self.served_in_place.take() {
+            self.input.consume(length + 1);
+        }
+        // Most lines lie whole in the input's buffer: hand them out from
+        // there, without a copy.
+        if let Some(length) = self.newline_in_buffer()? {
+            if length <= self.cap {
+                let offset = self.offset;
+                self.offset += length as u64 + 1;
+                self.number += 1;
+                self.served_in_place = Some(length);
+                let line = self.input.fill_buf()?.get(..length);
+                return Ok(Some(Line::Text {
+                    bytes: trim_cr(
+                        line.ok_or_else(|| io::Error::other("the input's buffer lost a line"))?,
+                    ),
+                    number: self.number,
+                    offset,
+                }));
+            }
         }
         self.buf.clear();
         let offset = self.offset;
@@ -142,5 +188,33 @@ mod tests {
         let mut input = vec![b'x'; 50];
         input.extend_from_slice(b"\nok\n");
         assert_eq!(collect(&input, 10), ["1:TOO LONG 50", "2@51:ok"]);
+    }
+
+    #[test]
+    fn a_pushed_back_line_comes_again_whether_or_not_it_was_copied() {
+        // A 4-byte buffer holds "ab\n" whole (served in place) but not "cdef"
+        // (gathered into the reader's own buffer).
+        let input = std::io::BufReader::with_capacity(4, &b"ab\ncdef\ng\n"[..]);
+        let mut r = LineReader::new(input, 100);
+        let mut texts = Vec::new();
+        for push_back in [true, false, true, false, false] {
+            let Some(Line::Text {
+                bytes,
+                number,
+                offset,
+            }) = r.next_line().unwrap()
+            else {
+                panic!("a line")
+            };
+            texts.push(format!(
+                "{number}@{offset}:{}",
+                String::from_utf8_lossy(bytes)
+            ));
+            if push_back {
+                r.push_back(number, offset);
+            }
+        }
+        assert_eq!(texts, ["1@0:ab", "1@0:ab", "2@3:cdef", "2@3:cdef", "3@8:g"]);
+        assert!(r.next_line().unwrap().is_none());
     }
 }

@@ -12,17 +12,14 @@ use std::ops::Range;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::Arc;
 
-/// Pushes `base +` the position of every comma of `line` to `ends`, eight
-/// bytes at a time; false (pushing nothing) when the line holds a quote.
+/// Pushes the position of every comma of `line` to `ends`, eight bytes at a
+/// time. For a quote-free line, where every comma separates two fields.
 ///
 /// Word-at-a-time rather than a memchr per comma: a record has a comma every
 /// few bytes, and a search call per field costs more than the search itself.
-fn push_commas(line: &[u8], base: usize, ends: &mut Vec<usize>) -> bool {
-    if memchr::memchr(b'"', line).is_some() {
-        return false;
-    }
+pub(super) fn push_commas(line: &[u8], ends: &mut Vec<usize>) {
     let mut words = line.chunks_exact(8);
-    let mut at = base;
+    let mut at = 0;
     for word in &mut words {
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(word);
@@ -39,7 +36,6 @@ fn push_commas(line: &[u8], base: usize, ends: &mut Vec<usize>) -> bool {
             ends.push(at + i);
         }
     }
-    true
 }
 
 /// The high bit of each byte of `word` that equals `byte`, exactly (no
@@ -50,22 +46,28 @@ fn bytes_equal(word: u64, byte: u8) -> u64 {
     !(((x & LOW7) + LOW7) | x) & !LOW7
 }
 
-/// Splits CSV bytes into unescaped fields. Fed one physical line at a time; a
-/// quoted field may continue on the next line. Records accumulate one after
+/// Splits CSV bytes into records. Fed one physical line at a time; a quoted
+/// field may continue on the next line. Records accumulate one after
 /// another in the same buffers, which become a [`Batch`] as they are.
+///
+/// A quote-free line (most of them) is kept as it is and marked
+/// [`plain`](Self::plain): its fields lie between its commas, and splitting
+/// it is left to conversion, which runs on two threads where this runs on
+/// one. A record with quotes is unescaped here, field by field.
 #[derive(Default)]
 struct FieldSplitter {
-    /// Unescaped bytes of the records so far.
+    /// The records so far: plain lines as they are, quoted records unescaped.
     bytes: Vec<u8>,
-    /// End offset in `bytes` of each completed field.
+    /// End offset of each completed field of an unescaped record, from the
+    /// start of its record.
     ends: Vec<usize>,
     /// Where the current record starts in `bytes` and in `ends`.
     record_start: usize,
     ends_start: usize,
     in_quotes: bool,
     at_field_start: bool,
-    /// The quote-free fast path keeps the separating commas in `bytes`.
-    separators_kept: bool,
+    /// The current record is one quote-free line, its fields not split.
+    plain: bool,
 }
 
 impl FieldSplitter {
@@ -75,54 +77,67 @@ impl FieldSplitter {
         self.ends_start = self.ends.len();
         self.in_quotes = false;
         self.at_field_start = true;
-        self.separators_kept = false;
+        self.plain = false;
+    }
+
+    /// Ends the current field.
+    fn end_field(&mut self) {
+        self.ends.push(self.bytes.len() - self.record_start);
+        self.at_field_start = true;
     }
 
     /// Feeds one physical line. Returns true when the record is complete.
     fn feed(&mut self, line: &[u8]) -> bool {
-        // Fast path: a line with no quote at all is split where it lies.
-        if !self.in_quotes {
-            let base = self.bytes.len();
-            if push_commas(line, base, &mut self.ends) {
-                self.bytes.extend_from_slice(line);
-                // Commas are kept in `bytes` as separators; `ends` point at them.
-                self.ends.push(self.bytes.len());
-                self.separators_kept = true;
-                return true;
-            }
+        // A record's first line with no quote at all is the whole record.
+        if !self.in_quotes && memchr::memchr(b'"', line).is_none() {
+            self.bytes.extend_from_slice(line);
+            self.plain = true;
+            return true;
         }
-        self.separators_kept = false;
-        let mut i = 0;
-        while i < line.len() {
-            let b = line[i];
+        // Jump from one quote or comma to the next, copying what lies between.
+        let mut rest = line;
+        while !rest.is_empty() {
             if self.in_quotes {
-                if b == b'"' {
-                    if line.get(i + 1) == Some(&b'"') {
-                        self.bytes.push(b'"');
-                        i += 1;
-                    } else {
-                        self.in_quotes = false;
-                    }
+                let Some(quote) = memchr::memchr(b'"', rest) else {
+                    self.bytes.extend_from_slice(rest);
+                    break;
+                };
+                self.bytes.extend_from_slice(&rest[..quote]);
+                if rest.get(quote + 1) == Some(&b'"') {
+                    // `""` inside quotes is one literal quote.
+                    self.bytes.push(b'"');
+                    rest = &rest[quote + 2..];
                 } else {
-                    self.bytes.push(b);
+                    self.in_quotes = false;
+                    rest = &rest[quote + 1..];
                 }
-            } else if b == b',' {
-                self.ends.push(self.bytes.len());
-                self.at_field_start = true;
-            } else if b == b'"' && self.at_field_start {
+                continue;
+            }
+            let Some(special) = memchr::memchr2(b',', b'"', rest) else {
+                self.bytes.extend_from_slice(rest);
+                self.at_field_start = false;
+                break;
+            };
+            if special > 0 {
+                self.bytes.extend_from_slice(&rest[..special]);
+                self.at_field_start = false;
+            }
+            if rest[special] == b',' {
+                self.end_field();
+            } else if self.at_field_start {
                 self.in_quotes = true;
                 self.at_field_start = false;
             } else {
-                self.bytes.push(b);
-                self.at_field_start = false;
+                // A quote inside an unquoted field is a literal quote.
+                self.bytes.push(b'"');
             }
-            i += 1;
+            rest = &rest[special + 1..];
         }
         if self.in_quotes {
             self.bytes.push(b'\n');
             false
         } else {
-            self.ends.push(self.bytes.len());
+            self.end_field();
             true
         }
     }
@@ -138,19 +153,27 @@ impl FieldSplitter {
         &self.bytes[self.record_start..]
     }
 
-    /// The `i`-th field of the current record, given its text.
-    fn field<'t>(&self, text: &'t str, i: usize) -> &'t str {
-        let ends = &self.ends[self.ends_start..];
-        let start = match i {
-            0 => 0,
-            _ if self.separators_kept => ends[i - 1] - self.record_start + 1,
-            _ => ends[i - 1] - self.record_start,
-        };
-        &text[start..ends[i] - self.record_start]
+    /// The fields of the current record, given its text.
+    fn fields<'t>(&self, text: &'t str) -> Vec<&'t str> {
+        if self.plain {
+            return text.split(',').collect();
+        }
+        let mut start = 0;
+        self.ends[self.ends_start..]
+            .iter()
+            .map(|&end| {
+                let field = text.get(start..end).unwrap_or_default();
+                start = end;
+                field
+            })
+            .collect()
     }
 
     fn field_count(&self) -> usize {
-        self.ends.len() - self.ends_start
+        match self.plain {
+            true => memchr::memchr_iter(b',', self.record()).count() + 1,
+            false => self.ends.len() - self.ends_start,
+        }
     }
 
     /// Hands over the records held so far and goes on in `next` (emptied).
@@ -323,8 +346,8 @@ impl Framer {
                         ))
                     }
                 };
-                for i in 0..self.splitter.field_count() {
-                    if let Some(col) = map_header(self.splitter.field(text, i)) {
+                for (i, field) in self.splitter.fields(text).into_iter().enumerate() {
+                    if let Some(col) = map_header(field) {
                         self.columns[col].get_or_insert(i);
                     }
                 }
@@ -346,7 +369,7 @@ impl Framer {
 pub(super) struct Batch {
     /// Unescaped bytes of every record of the batch.
     pub(super) bytes: Vec<u8>,
-    /// Field end offsets (into `bytes`) of every record.
+    /// Field end offsets of every unescaped record, from its start.
     pub(super) ends: Vec<usize>,
     pub(super) items: Vec<Framed>,
 }
@@ -355,11 +378,18 @@ pub(super) enum Framed {
     Record {
         position: Position,
         bytes: Range<usize>,
-        ends: Range<usize>,
-        /// Fields are separated by a kept comma (the quote-free fast path).
-        separators_kept: bool,
+        fields: Fields,
     },
     Error(RecordError),
+}
+
+/// Where a framed record's fields are.
+pub(super) enum Fields {
+    /// A quote-free line: between its commas.
+    AtCommas,
+    /// An unescaped record: its fields end at these offsets (into
+    /// [`Batch::ends`]) from the record's start, one after another.
+    Unescaped(Range<usize>),
 }
 
 /// What conversion needs to know of the file: learnt from its header.
@@ -421,8 +451,12 @@ impl Framer {
                     Some(Ok(position)) => items.push(Framed::Record {
                         position,
                         bytes: self.splitter.record_start..self.splitter.bytes.len(),
-                        ends: self.splitter.ends_start..self.splitter.ends.len(),
-                        separators_kept: self.splitter.separators_kept,
+                        fields: match self.splitter.plain {
+                            true => Fields::AtCommas,
+                            false => Fields::Unescaped(
+                                self.splitter.ends_start..self.splitter.ends.len(),
+                            ),
+                        },
                     }),
                 }
             }
@@ -456,7 +490,7 @@ mod tests {
     #[test]
     fn commas_are_found_a_word_at_a_time_exactly_where_a_byte_scan_finds_them() {
         // Lines of every length around the word size, with multi-byte text
-        // (bytes >= 0x80 next to commas), and a quote at every position.
+        // (bytes >= 0x80 next to commas).
         let base = "가,b,,\u{00e9}1,,,x,\u{ac00}\u{ac01},,z,,0123456789,,";
         for end in 0..base.len() {
             let Some(line) = base.get(..end) else {
@@ -464,20 +498,42 @@ mod tests {
             };
             let line = line.as_bytes();
             let mut found = Vec::new();
-            assert!(push_commas(line, 100, &mut found));
-            let expected: Vec<usize> = (0..line.len())
-                .filter(|&i| line[i] == b',')
-                .map(|i| 100 + i)
-                .collect();
+            push_commas(line, &mut found);
+            let expected: Vec<usize> = (0..line.len()).filter(|&i| line[i] == b',').collect();
             assert_eq!(found, expected, "{:?}", String::from_utf8_lossy(line));
-            for quote in 0..line.len() {
-                let mut quoted = line.to_vec();
-                quoted[quote] = b'"';
-                assert!(
-                    !push_commas(&quoted, 0, &mut Vec::new()),
-                    "quote at {quote} of {end}"
-                );
-            }
         }
+    }
+
+    /// The fields of `lines` fed as one record (the last line completes it).
+    fn unescaped(lines: &[&str]) -> Vec<String> {
+        let mut splitter = FieldSplitter::default();
+        splitter.start();
+        let (last, first) = lines.split_last().unwrap();
+        for line in first {
+            assert!(!splitter.feed(line.as_bytes()), "{line:?} ends the record");
+        }
+        assert!(splitter.feed(last.as_bytes()));
+        let text = std::str::from_utf8(splitter.record()).unwrap();
+        splitter
+            .fields(text)
+            .into_iter()
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn quoted_records_split_as_pythons_csv_reader_splits_them() {
+        // Each expectation is what `csv.reader` gives for the same text.
+        assert_eq!(unescaped(&["a,\"b,c\",d"]), ["a", "b,c", "d"]);
+        assert_eq!(unescaped(&["\"x\"\"y\",z"]), ["x\"y", "z"]);
+        assert_eq!(unescaped(&["ab\"c,d"]), ["ab\"c", "d"]);
+        assert_eq!(unescaped(&["\"ab\"c,d"]), ["abc", "d"]);
+        assert_eq!(unescaped(&[",\"\","]), ["", "", ""]);
+        assert_eq!(unescaped(&["\"치킨, 순살\",가"]), ["치킨, 순살", "가"]);
+        assert_eq!(
+            unescaped(&["a,\"multi", "line\",e"]),
+            ["a", "multi\nline", "e"]
+        );
+        assert_eq!(unescaped(&["plain,line,"]), ["plain", "line", ""]);
     }
 }

@@ -17,7 +17,9 @@ use crate::model::{
     column_index, parse_float, parse_int, Order, OrderItem, OrderStatus, Record, SourceTime, Text,
     ORDER_COLUMNS,
 };
-use framing::{Batch, Framed, Framer, Job, Schema, BATCHES_IN_FLIGHT, BATCH_RECORDS};
+use framing::{
+    push_commas, Batch, Fields, Framed, Framer, Job, Schema, BATCHES_IN_FLIGHT, BATCH_RECORDS,
+};
 use std::io::{BufRead, Read};
 use std::ops::Range;
 use std::path::Path;
@@ -115,21 +117,28 @@ pub(crate) fn order_from_columns<'a>(
     })
 }
 
-/// Turns one framed record into an order.
-fn convert(schema: &Schema, batch: &Batch, item: &Framed) -> ReadResult {
-    let (position, range, ends, separators_kept) = match item {
+/// Turns one framed record into an order. `commas` is scratch space for the
+/// field ends of a quote-free line.
+fn convert(schema: &Schema, batch: &Batch, item: &Framed, commas: &mut Vec<usize>) -> ReadResult {
+    let (position, range, fields) = match item {
         Framed::Error(e) => return Err(e.clone()),
         Framed::Record {
             position,
             bytes,
-            ends,
-            separators_kept,
-        } => (
-            *position,
-            bytes.clone(),
-            &batch.ends[ends.clone()],
-            *separators_kept,
-        ),
+            fields,
+        } => (*position, bytes.clone(), fields),
+    };
+    let record = &batch.bytes[range];
+    // Where each field ends, from the record's start, and the width of
+    // what separates one field from the next.
+    let (ends, separator) = match fields {
+        Fields::AtCommas => {
+            commas.clear();
+            push_commas(record, commas);
+            commas.push(record.len());
+            (&commas[..], 1)
+        }
+        Fields::Unescaped(ends) => (&batch.ends[ends.clone()], 0),
     };
     if ends.len() != schema.expected_fields {
         return Err(schema.errors.error(
@@ -142,21 +151,19 @@ fn convert(schema: &Schema, batch: &Batch, item: &Framed) -> ReadResult {
             ),
         ));
     }
-    let text = simdutf8::compat::from_utf8(&batch.bytes[range.clone()]).map_err(|e| {
+    let text = simdutf8::compat::from_utf8(record).map_err(|e| {
         schema.errors.error(
             position,
             ErrorKind::InvalidEncoding,
             format!("invalid UTF-8 at byte {} of the record", e.valid_up_to()),
         )
     })?;
-    let base = range.start;
     let field = |i: usize| -> &str {
         let start = match i {
             0 => 0,
-            _ if separators_kept => ends[i - 1] - base + 1,
-            _ => ends[i - 1] - base,
+            _ => ends[i - 1] + separator,
         };
-        &text[start..ends[i] - base]
+        &text[start..ends[i]]
     };
     order_from_columns(|col| schema.columns[col].map(field))
         .map(Record::Order)
@@ -173,11 +180,12 @@ impl Job {
     /// takes them in file order with `pop` and can hand the emptied vector
     /// back (a fresh one per batch is megabytes of zeroed pages).
     fn convert_last_first(&self, items: Range<usize>, out: &mut Vec<ReadResult>) {
+        let mut commas = Vec::with_capacity(self.schema.expected_fields + 1);
         out.extend(
             self.batch.items[items]
                 .iter()
                 .rev()
-                .map(|item| convert(&self.schema, &self.batch, item)),
+                .map(|item| convert(&self.schema, &self.batch, item, &mut commas)),
         );
     }
 }
@@ -202,6 +210,8 @@ pub struct CsvReader {
     spare: Option<SyncSender<Vec<ReadResult>>>,
     /// Where converted batches' buffers go back to the framer.
     recycle: Option<SyncSender<(Vec<u8>, Vec<usize>)>>,
+    /// Field ends of the quote-free line being converted.
+    commas: Vec<usize>,
 }
 
 impl CsvReader {
@@ -225,6 +235,7 @@ impl CsvReader {
                     spare: None,
                     encoding: None,
                     recycle: None,
+                    commas: Vec::new(),
                 };
             }
         };
@@ -269,6 +280,7 @@ impl CsvReader {
                 spare: None,
                 encoding,
                 recycle: None,
+                commas: Vec::new(),
             };
         }
         CsvReader {
@@ -279,6 +291,7 @@ impl CsvReader {
             spare: Some(spare),
             encoding,
             recycle: Some(recycle),
+            commas: Vec::new(),
         }
     }
 
@@ -313,7 +326,12 @@ impl Iterator for CsvReader {
             }
             if let Some((job, rest)) = &mut self.mine {
                 if let Some(i) = rest.next() {
-                    return Some(convert(&job.schema, &job.batch, &job.batch.items[i]));
+                    return Some(convert(
+                        &job.schema,
+                        &job.batch,
+                        &job.batch.items[i],
+                        &mut self.commas,
+                    ));
                 }
                 self.finish_job();
                 continue;
