@@ -10,7 +10,7 @@ use crate::columns::ORDER_COLUMNS;
 use std::io::BufRead;
 use std::ops::Range;
 use std::sync::mpsc::{Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Pushes the position of every comma of `line` to `ends`, eight bytes at a
 /// time. For a quote-free line, where every comma separates two fields.
@@ -429,7 +429,7 @@ impl Framer {
                 ends: Vec::new(),
                 items: vec![Framed::Error(e)],
             };
-            send(Job { schema, batch });
+            send(Job::new(schema, batch));
             return;
         }
         let ends_capacity = BATCH_RECORDS * (self.expected_fields + 1);
@@ -462,12 +462,7 @@ impl Framer {
             }
             let (bytes, ends) = self.splitter.take(buffers(&self.recycled));
             let batch = Batch { bytes, ends, items };
-            if !batch.items.is_empty()
-                && !send(Job {
-                    schema: schema.clone(),
-                    batch,
-                })
-            {
+            if !batch.items.is_empty() && !send(Job::new(schema.clone(), batch)) {
                 return; // the reader was dropped
             }
             if self.finished {
@@ -481,6 +476,18 @@ impl Framer {
 pub(super) struct Job {
     pub(super) schema: Arc<Schema>,
     pub(super) batch: Batch,
+    /// The records no one has started converting yet.
+    pub(super) unclaimed: Mutex<Range<usize>>,
+}
+
+impl Job {
+    fn new(schema: Arc<Schema>, batch: Batch) -> Job {
+        Job {
+            unclaimed: Mutex::new(0..batch.items.len()),
+            schema,
+            batch,
+        }
+    }
 }
 
 #[cfg(test)]

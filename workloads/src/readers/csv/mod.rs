@@ -20,11 +20,12 @@ use crate::model::{
 use framing::{
     push_commas, Batch, Fields, Framed, Framer, Job, Schema, BATCHES_IN_FLIGHT, BATCH_RECORDS,
 };
+use std::collections::VecDeque;
 use std::io::{BufRead, Read};
 use std::ops::Range;
 use std::path::Path;
 use std::sync::mpsc::{Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 /// Maps a header cell (English or Korean, any case or spacing) to its index in
 /// [`ORDER_COLUMNS`] (see [`crate::columns`]).
@@ -170,43 +171,69 @@ fn convert(schema: &Schema, batch: &Batch, item: &Framed, commas: &mut Vec<usize
         .map_err(|(kind, reason)| schema.errors.error(position, kind, reason))
 }
 
+/// Records claimed at a time by the converter thread or the reader.
+const CHUNK: usize = 128;
+
 impl Job {
-    /// Where the converter thread's share ends and the reader's begins.
-    fn split(&self) -> usize {
-        self.batch.items.len() / 2
+    /// Claims the next [`CHUNK`] records no one has claimed, from the front.
+    fn claim_front(&self) -> Option<Range<usize>> {
+        let mut unclaimed = self
+            .unclaimed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let end = unclaimed.end.min(unclaimed.start + CHUNK);
+        let claimed = unclaimed.start..end;
+        unclaimed.start = end;
+        (!claimed.is_empty()).then_some(claimed)
     }
 
-    /// Converts `items` into `out`, last record first, so that the reader
-    /// takes them in file order with `pop` and can hand the emptied vector
-    /// back (a fresh one per batch is megabytes of zeroed pages).
-    fn convert_last_first(&self, items: Range<usize>, out: &mut Vec<ReadResult>) {
-        let mut commas = Vec::with_capacity(self.schema.expected_fields + 1);
-        out.extend(
-            self.batch.items[items]
-                .iter()
-                .rev()
-                .map(|item| convert(&self.schema, &self.batch, item, &mut commas)),
-        );
+    /// Claims the last [`CHUNK`] records no one has claimed, from the back.
+    fn claim_back(&self) -> Option<Range<usize>> {
+        let mut unclaimed = self
+            .unclaimed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let start = unclaimed.start.max(unclaimed.end.saturating_sub(CHUNK));
+        let claimed = start..unclaimed.end;
+        unclaimed.end = start;
+        (!claimed.is_empty()).then_some(claimed)
+    }
+
+    /// Where the front claims end (once every record is claimed).
+    fn front_end(&self) -> usize {
+        self.unclaimed
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .start
+    }
+
+    /// Converts the `i`-th record of the batch.
+    fn convert(&self, i: usize, commas: &mut Vec<usize>) -> ReadResult {
+        convert(&self.schema, &self.batch, &self.batch.items[i], commas)
     }
 }
 
 /// Streaming CSV order reader.
 ///
-/// Three stages run at once: a framing thread splits the text into records
-/// (sequential: a quoted field may span lines) and hands them over in batches
-/// of [`BATCH_RECORDS`]; a converter thread turns the first half of each batch
-/// into orders while the calling thread converts the second half, one record
-/// per `next` call. Records come out in file order.
+/// A framing thread splits the text into records (sequential: a quoted
+/// field may span lines) and hands them over in batches of
+/// [`BATCH_RECORDS`]. A converter thread turns each batch into orders from
+/// its front while the calling thread converts it from its back, a
+/// [`CHUNK`] at a time, until they meet: whoever has more time does more of
+/// the work (a caller busy with each record leaves most of it to the
+/// converter), and neither waits for the other. Records come out in file
+/// order.
 pub struct CsvReader {
     batches: Option<Receiver<Arc<Job>>>,
     converted: Option<Receiver<Vec<ReadResult>>>,
-    /// The converter's half of the current job, last record first.
-    ready: Vec<ReadResult>,
-    /// The current job's second half, converted one record at a time as
-    /// it is read (after `ready`): no intermediate vector to fill and empty.
-    mine: Option<(Arc<Job>, Range<usize>)>,
+    /// The converter's share of the current batch, in file order.
+    front: VecDeque<ReadResult>,
+    /// The reader's share, which follows it: last record first.
+    back: Vec<ReadResult>,
+    /// The current batch, held until both shares are read.
+    job: Option<Arc<Job>>,
     encoding: Option<TextEncoding>,
-    /// Where emptied `ready` vectors go back to the converter.
+    /// Where emptied `front` vectors go back to the converter.
     spare: Option<SyncSender<Vec<ReadResult>>>,
     /// Where converted batches' buffers go back to the framer.
     recycle: Option<SyncSender<(Vec<u8>, Vec<usize>)>>,
@@ -217,26 +244,29 @@ pub struct CsvReader {
 impl CsvReader {
     pub fn new<R: Read + Send + 'static>(path: &Path, input: R) -> Self {
         let errors = ErrorSink::new(path);
-        let mut ready = Vec::new();
-        let (encoding, text): (_, Box<dyn BufRead + Send>) = match utf8_reader(input) {
-            Ok((enc, r)) => (Some(enc), r),
+        let mut reader = CsvReader {
+            batches: None,
+            converted: None,
+            front: VecDeque::new(),
+            back: Vec::new(),
+            job: None,
+            encoding: None,
+            spare: None,
+            recycle: None,
+            commas: Vec::new(),
+        };
+        let text: Box<dyn BufRead + Send> = match utf8_reader(input) {
+            Ok((encoding, text)) => {
+                reader.encoding = Some(encoding);
+                text
+            }
             Err(e) => {
-                let error = errors.error(
+                reader.front.push_back(Err(errors.error(
                     Position::Line(1),
                     ErrorKind::Io,
                     format!("read failed: {e}"),
-                );
-                ready.push(Err(error));
-                return CsvReader {
-                    batches: None,
-                    converted: None,
-                    ready,
-                    mine: None,
-                    spare: None,
-                    encoding: None,
-                    recycle: None,
-                    commas: Vec::new(),
-                };
+                )));
+                return reader;
             }
         };
         let (recycle, recycled) = std::sync::mpsc::sync_channel(BATCHES_IN_FLIGHT);
@@ -248,11 +278,14 @@ impl CsvReader {
         let started = std::thread::Builder::new()
             .name("csv-convert".into())
             .spawn(move || {
+                let mut commas = Vec::new();
                 for job in jobs {
                     let mut out = spares
                         .try_recv()
-                        .unwrap_or_else(|_| Vec::with_capacity(BATCH_RECORDS / 2));
-                    job.convert_last_first(0..job.split(), &mut out);
+                        .unwrap_or_else(|_| Vec::with_capacity(BATCH_RECORDS));
+                    while let Some(claimed) = job.claim_front() {
+                        out.extend(claimed.map(|i| job.convert(i, &mut commas)));
+                    }
                     // Let go of the batch before waiting to hand over: the
                     // reader recycles its buffers only if it holds the last reference.
                     drop(job);
@@ -266,33 +299,20 @@ impl CsvReader {
                     .name("csv-framer".into())
                     .spawn(move || framer.run(to_reader, to_converter))
             });
-        if let Err(e) = started {
-            ready.push(Err(errors.error(
+        match started {
+            Ok(_) => {
+                reader.batches = Some(batches);
+                reader.converted = Some(converted);
+                reader.spare = Some(spare);
+                reader.recycle = Some(recycle);
+            }
+            Err(e) => reader.front.push_back(Err(errors.error(
                 Position::Line(1),
                 ErrorKind::Io,
                 format!("cannot start the reader threads: {e}"),
-            )));
-            return CsvReader {
-                batches: None,
-                converted: None,
-                ready,
-                mine: None,
-                spare: None,
-                encoding,
-                recycle: None,
-                commas: Vec::new(),
-            };
+            ))),
         }
-        CsvReader {
-            batches: Some(batches),
-            converted: Some(converted),
-            ready,
-            mine: None,
-            spare: Some(spare),
-            encoding,
-            recycle: Some(recycle),
-            commas: Vec::new(),
-        }
+        reader
     }
 
     /// The detected text encoding (`None` if the file could not be read).
@@ -300,18 +320,18 @@ impl CsvReader {
         self.encoding
     }
 
-    /// Ends the current job, once both halves are read: its buffers go back
-    /// to the framer (if this was the last reference) and the emptied
-    /// `ready` vector to the converter.
+    /// Ends the current batch, once both shares are read: its buffers go
+    /// back to the framer (if this was the last reference) and the emptied
+    /// `front` vector to the converter.
     fn finish_job(&mut self) {
-        let Some((job, _)) = self.mine.take() else {
+        let Some(job) = self.job.take() else {
             return;
         };
         if let (Ok(done), Some(recycle)) = (Arc::try_unwrap(job), &self.recycle) {
             let _ = recycle.try_send((done.batch.bytes, done.batch.ends));
         }
         if let Some(spare) = &self.spare {
-            let _ = spare.try_send(std::mem::take(&mut self.ready));
+            let _ = spare.try_send(Vec::from(std::mem::take(&mut self.front)));
         }
     }
 }
@@ -321,29 +341,30 @@ impl Iterator for CsvReader {
 
     fn next(&mut self) -> Option<ReadResult> {
         loop {
-            if let Some(item) = self.ready.pop() {
+            if let Some(item) = self.front.pop_front() {
                 return Some(item);
             }
-            if let Some((job, rest)) = &mut self.mine {
-                if let Some(i) = rest.next() {
-                    return Some(convert(
-                        &job.schema,
-                        &job.batch,
-                        &job.batch.items[i],
-                        &mut self.commas,
-                    ));
-                }
-                self.finish_job();
-                continue;
+            if let Some(item) = self.back.pop() {
+                return Some(item);
             }
+            self.finish_job();
             let job = self.batches.as_ref()?.recv().ok()?;
-            match self.converted.as_ref().map(Receiver::recv) {
-                Some(Ok(first_half)) => self.ready = first_half,
-                // The converter is gone (it cannot fail; be total anyway).
-                _ => job.convert_last_first(0..job.split(), &mut self.ready),
+            while let Some(claimed) = job.claim_back() {
+                let commas = &mut self.commas;
+                self.back
+                    .extend(claimed.rev().map(|i| job.convert(i, commas)));
             }
-            let rest = job.split()..job.batch.items.len();
-            self.mine = Some((job, rest));
+            self.front = match self.converted.as_ref().map(Receiver::recv) {
+                Some(Ok(front)) => VecDeque::from(front),
+                // The converter is gone (it cannot fail; be total anyway).
+                _ => {
+                    let commas = &mut self.commas;
+                    (0..job.front_end())
+                        .map(|i| job.convert(i, commas))
+                        .collect()
+                }
+            };
+            self.job = Some(job);
         }
     }
 }
