@@ -471,6 +471,60 @@ mod tests {
     }
 
     #[test]
+    fn records_of_many_batches_come_out_in_file_order() {
+        // Batches that do not divide into chunks, an error in each, and a
+        // caller that reads fast: the converter's and the caller's shares
+        // of every batch meet somewhere, and the order holds.
+        let rows = 3 * BATCH_RECORDS + CHUNK / 2 + 7;
+        let mut text = format!("{HEADER}\n");
+        for id in 1..=rows as u32 {
+            match id % 1000 {
+                0 => text.push_str("broken,line\n"),
+                _ => text.push_str(&row(id)),
+            }
+        }
+        let got = read(text.as_bytes());
+        assert_eq!(got.len(), rows);
+        for (i, record) in got.iter().enumerate() {
+            let id = i as u32 + 1;
+            match record {
+                Ok(order_id) => assert_eq!(order_id, &format!("O{id:09}")),
+                Err(e) => assert_eq!(
+                    (id % 1000, e),
+                    (
+                        0,
+                        &(
+                            ErrorKind::WrongFieldCount,
+                            Position::Line(u64::from(id) + 1)
+                        )
+                    )
+                ),
+            }
+        }
+    }
+
+    #[test]
+    fn a_character_split_across_two_records_is_invalid_in_both() {
+        // "가" is EA B0 80: the first record ends with its first two bytes,
+        // the next starts with its last, so the two together are valid UTF-8.
+        let mut text = format!("{HEADER}\n{}", row(1)).into_bytes();
+        text.extend_from_slice(
+            b"O000000002,2024-03-01 12:00:00,C1,R1,12000,DELIVERED,x:1:1\xea\xb0\n",
+        );
+        text.extend_from_slice(b"\x80O000000003,2024-03-01 12:00:00,C1,R1,12000,DELIVERED,x:1:1\n");
+        text.extend_from_slice(row(4).as_bytes());
+        assert_eq!(
+            read(&text),
+            vec![
+                Ok("O000000001".into()),
+                Err((ErrorKind::InvalidEncoding, Position::Line(3))),
+                Err((ErrorKind::InvalidEncoding, Position::Line(4))),
+                Ok("O000000004".into()),
+            ]
+        );
+    }
+
+    #[test]
     fn an_empty_file_is_one_clear_error() {
         assert_eq!(
             read(b""),
