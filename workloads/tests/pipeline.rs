@@ -496,3 +496,63 @@ fn every_identifier_column_compares_byte_by_byte() {
         "id columns under the locale's collation: {loose:?}"
     );
 }
+
+/// Raw records and the stored next offset of each partition of `topic`.
+async fn partition_positions(pool: &sqlx::PgPool, topic: &str) -> BTreeMap<i32, (i64, i64)> {
+    let rows: Vec<(i32, i64, i64)> = sqlx::query_as(
+        "SELECT o.partition, o.next_offset,
+                (SELECT count(*) FROM raw_records r WHERE r.topic = o.topic AND r.partition = o.partition)
+           FROM etl_offsets o WHERE o.topic = $1",
+    )
+    .bind(topic)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    rows.into_iter()
+        .map(|(p, next, raw)| (p, (next, raw)))
+        .collect()
+}
+
+#[test]
+fn a_stored_position_past_the_end_of_its_partition_is_named_and_the_other_partitions_load() {
+    // What a topic deleted and made again looks like to the ETL: a stored
+    // position beyond the partition's end on the broker.
+    let ns = Namespace::new();
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), 9, 0.01);
+    let orders_csv = dir.path().join("orders.csv").display().to_string();
+    ns.run(&["ingest", "--source", &orders_csv]);
+    ns.run(&["etl"]);
+    let topic = format!("{}.orders", ns.0);
+    runtime().block_on(async {
+        let pool = ns.pool().await;
+        let before = partition_positions(&pool, &topic).await;
+        assert_eq!(before.len(), 3, "{before:?}");
+        sqlx::query("UPDATE etl_offsets SET next_offset = next_offset + 1000 WHERE topic = $1 AND partition = 0")
+            .bind(&topic)
+            .execute(&pool)
+            .await
+            .unwrap();
+
+        // More orders on every partition; the batch run loads partitions 1
+        // and 2, leaves 0 alone, and fails naming it.
+        ns.run(&["ingest", "--source", &orders_csv]);
+        let out = run_with_deadline(ns.command(&["etl"]), common::RUN_DEADLINE);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "the run must fail: {stderr}");
+        let named = format!("past the end of {topic} partition 0 (stored {}", before[&0].0 + 1000);
+        assert!(stderr.contains(&named), "{stderr}");
+        let after = partition_positions(&pool, &topic).await;
+        assert_eq!(after[&0], (before[&0].0 + 1000, before[&0].1), "partition 0 untouched");
+        for partition in [1, 2] {
+            let ((next_before, raw_before), (next, raw)) = (before[&partition], after[&partition]);
+            assert_eq!((next, raw), (2 * next_before, 2 * raw_before), "partition {partition} loads its new messages");
+        }
+
+        // A follower does not start on such a partition: it exits at once
+        // with the same words.
+        let out = run_with_deadline(ns.command(&["etl", "--follow"]), Duration::from_secs(60));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(&named), "{stderr}");
+    });
+}

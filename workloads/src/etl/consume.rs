@@ -253,6 +253,58 @@ async fn stored_positions(
     Ok(rows.into_iter().map(|(t, p, o)| ((t, p), o)).collect())
 }
 
+/// A partition whose stored position is past the broker's end of it: the
+/// topic was deleted and made again (or lost messages), and its offsets no
+/// longer name the messages stored under them. Reading it would skip the
+/// new messages up to the stored position, or take them for ones stored, so
+/// it is not read, and the run says so (the raw layer is keyed by position).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PositionPastEnd {
+    pub topic: String,
+    pub partition: i32,
+    /// The next offset stored in Postgres.
+    pub stored: i64,
+    /// The partition's high watermark on the broker.
+    pub end: i64,
+}
+
+impl PositionPastEnd {
+    fn new(topic: &str, partition: i32, stored: i64, end: i64) -> Self {
+        tracing::error!(
+            topic,
+            partition,
+            stored,
+            end,
+            "the stored position is past the partition's end: the topic was made again or \
+             lost messages; this partition is not read"
+        );
+        PositionPastEnd {
+            topic: topic.to_string(),
+            partition,
+            stored,
+            end,
+        }
+    }
+}
+
+/// The partitions of `topics` whose stored position is past the broker's
+/// end of them (see [`PositionPastEnd`]).
+fn positions_past_end<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    stored: &BTreeMap<Partition, i64>,
+) -> Result<Vec<PositionPastEnd>, EtlError> {
+    let mut past_end = Vec::new();
+    for ((topic, partition), &next) in stored {
+        let (_, high) = tokio::task::block_in_place(|| {
+            consumer.fetch_watermarks(topic, *partition, Duration::from_secs(10))
+        })?;
+        if next > high {
+            past_end.push(PositionPastEnd::new(topic, *partition, next, high));
+        }
+    }
+    Ok(past_end)
+}
+
 fn start_offset(stored: &BTreeMap<Partition, i64>, topic: &str, partition: i32) -> Offset {
     match stored.get(&(topic.to_string(), partition)) {
         Some(next) => Offset::Offset(*next),
@@ -377,6 +429,12 @@ pub async fn read_to_end(
                     consumer.fetch_watermarks(topic, p.id(), Duration::from_secs(10))
                 })?;
                 let next = stored.get(&(topic.clone(), p.id())).copied().unwrap_or(low);
+                if next > high {
+                    report
+                        .positions_past_end
+                        .push(PositionPastEnd::new(topic, p.id(), next, high));
+                    continue;
+                }
                 if next < high {
                     assignment.add_partition_offset(topic, p.id(), Offset::Offset(next))?;
                     open.insert((topic.clone(), p.id()), (next, high));
@@ -472,6 +530,15 @@ pub async fn follow(
     let events = context.events.clone();
     let consumer: BaseConsumer<EtlContext> =
         kafka::consumer_config(config).create_with_context(context)?;
+    // A follower reads whatever partitions it is given: it starts only
+    // when no stored position is past its partition's end.
+    let stored = stored_positions(pool, topics)
+        .await
+        .map_err(EtlError::Load)?;
+    let past_end = positions_past_end(&consumer, &stored)?;
+    if !past_end.is_empty() {
+        return Err(EtlError::PositionsPastEnd(super::PastEnd(past_end)));
+    }
     let names: Vec<&str> = topics.iter().map(String::as_str).collect();
     consumer.subscribe(&names)?;
     let mut loader = Loader::new(pool, config);

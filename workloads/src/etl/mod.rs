@@ -71,6 +71,33 @@ pub enum EtlError {
          this one exits without loading (the next run reads on from where that one ends)"
     )]
     Locked { schema: String },
+    #[error(
+        "the positions stored in Postgres are past the end of {0}: the topic was deleted and \
+         made again, or lost messages, so its offsets no longer name the messages stored. \
+         Nothing is read from those partitions (a run to the end loads the others first); \
+         load the topic as it is now into a fresh schema"
+    )]
+    PositionsPastEnd(PastEnd),
+}
+
+/// Partitions whose stored position is past the broker's end of them.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct PastEnd(pub Vec<consume::PositionPastEnd>);
+
+impl std::fmt::Display for PastEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(
+                f,
+                "{} partition {} (stored {}, the broker's end {})",
+                p.topic, p.partition, p.stored, p.end
+            )?;
+        }
+        Ok(())
+    }
 }
 
 // The causes are part of each variant's message, not its `source()`: an
@@ -139,6 +166,9 @@ pub struct EtlReport {
     pub loaded: LoadStats,
     pub batches: u64,
     pub seconds: f64,
+    /// Partitions not read: their stored position is past the broker's end.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub positions_past_end: Vec<consume::PositionPastEnd>,
 }
 
 /// What a run reads before it rebuilds the marts and the Redis views.
@@ -273,6 +303,11 @@ pub async fn run(
         .execute(&pool)
         .await?;
     report.seconds = started.elapsed().as_secs_f64();
+    if !report.positions_past_end.is_empty() {
+        return Err(EtlError::PositionsPastEnd(PastEnd(
+            report.positions_past_end,
+        )));
+    }
     Ok(report)
 }
 
@@ -288,6 +323,7 @@ impl EtlReport {
     fn merge(&mut self, other: EtlReport) {
         self.loaded.add(&other.loaded);
         self.batches += other.batches;
+        self.positions_past_end.extend(other.positions_past_end);
     }
 
     fn add(&mut self, stats: &LoadStats) {
