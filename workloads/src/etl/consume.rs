@@ -295,11 +295,21 @@ fn positions_past_end<C: ConsumerContext>(
 ) -> Result<Vec<PositionPastEnd>, EtlError> {
     let mut past_end = Vec::new();
     for ((topic, partition), &next) in stored {
-        let (_, high) = tokio::task::block_in_place(|| {
+        let watermarks = tokio::task::block_in_place(|| {
             consumer.fetch_watermarks(topic, *partition, Duration::from_secs(10))
-        })?;
-        if next > high {
-            past_end.push(PositionPastEnd::new(topic, *partition, next, high));
+        });
+        match watermarks {
+            Ok((_, high)) if next > high => {
+                past_end.push(PositionPastEnd::new(topic, *partition, next, high))
+            }
+            Ok(_) => {}
+            // A topic not on the broker (deleted, not made again yet) has
+            // no end to compare with; the follower waits for it as for
+            // any missing topic.
+            Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopicOrPartition))
+            | Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownPartition))
+            | Err(KafkaError::MetadataFetch(RDKafkaErrorCode::UnknownTopic)) => {}
+            Err(e) => return Err(e.into()),
         }
     }
     Ok(past_end)
