@@ -1,7 +1,9 @@
 //! The sequential half of the CSV reader: splitting the text into records
-//! and fields (RFC 4180 quoting, a quoted field across lines, an open quote
-//! at the end of a line taken as unterminated when the next line is a
-//! complete record), in batches that the conversion half turns into orders.
+//! (RFC 4180 quoting, a quoted field across lines, an open quote at the end
+//! of a line taken as unterminated when the next line is a complete record)
+//! and unescaping the records that hold quotes, in batches that the
+//! conversion half turns into orders (splitting quote-free lines at their
+//! commas on the way).
 
 use super::super::lines::{Line, LineReader};
 use super::super::{ErrorKind, ErrorSink, Position, RecordError, MAX_RECORD_BYTES};
