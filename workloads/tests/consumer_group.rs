@@ -43,13 +43,14 @@ fn holds_partitions(log: &str) -> bool {
 }
 
 /// Whether every topic of the namespace is on the broker.
-fn topics_exist(ns: &Namespace) -> bool {
+/// The broker and the namespace's topic prefix, as its `baedal` runs see them.
+fn kafka_config(ns: &Namespace) -> baedal::config::Config {
     let mut config = baedal::config::Config::default();
     if let Ok(bootstrap) = std::env::var("BAEDAL_KAFKA_BOOTSTRAP") {
         config.kafka.bootstrap = bootstrap;
     }
     config.kafka.topic_prefix = format!("{}.", ns.0);
-    baedal::kafka::missing_topics(&config).is_ok_and(|missing| missing.is_empty())
+    config
 }
 
 fn wait_for(what: &str, limit: Duration, done: impl FnMut() -> bool) {
@@ -103,24 +104,13 @@ fn two_followers_share_the_partitions_and_the_survivor_of_a_sigkill_loads_every_
     let expected = canonical_orders(dir.path());
     let logs = tempfile::tempdir().expect("logs");
 
-    // The topics first (six partitions each), then data flowing while the
-    // followers work: a replay at a fixed rate.
-    let mut replay = ns
-        .command(&[
-            "ingest",
-            "--source",
-            &source,
-            "--mode",
-            "replay",
-            "--rate",
-            "2500",
-            "--partitions",
-            "6",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("replay");
+    // The topics first (six partitions each), then both followers holding a
+    // share of them, then data flowing while they work: a replay at a fixed
+    // rate. Started in that order, the kill below lands while the replay
+    // still sends, however long the followers take to start.
+    runtime()
+        .block_on(baedal::kafka::ensure_topics(&kafka_config(&ns), 6))
+        .expect("the topics");
     let follower = |name: &str| {
         let log = logs.path().join(format!("{name}.log"));
         let child = ns
@@ -133,9 +123,6 @@ fn two_followers_share_the_partitions_and_the_survivor_of_a_sigkill_loads_every_
             .expect("follower");
         (child, log)
     };
-    wait_for("the replay's topics", Duration::from_secs(60), || {
-        topics_exist(&ns)
-    });
     let (first, first_log) = follower("first");
     let (second, second_log) = follower("second");
 
@@ -153,6 +140,22 @@ fn two_followers_share_the_partitions_and_the_survivor_of_a_sigkill_loads_every_
             )
         },
     );
+    let mut replay = ns
+        .command(&[
+            "ingest",
+            "--source",
+            &source,
+            "--mode",
+            "replay",
+            "--rate",
+            "2500",
+            "--partitions",
+            "6",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("replay");
     wait_for("some rows loaded", Duration::from_secs(60), || {
         count(&ns, "raw_records") >= 300
     });
