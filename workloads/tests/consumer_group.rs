@@ -42,17 +42,6 @@ fn holds_partitions(log: &str) -> bool {
     })
 }
 
-/// Whether every topic of the namespace is on the broker.
-/// The broker and the namespace's topic prefix, as its `baedal` runs see them.
-fn kafka_config(ns: &Namespace) -> baedal::config::Config {
-    let mut config = baedal::config::Config::default();
-    if let Ok(bootstrap) = std::env::var("BAEDAL_KAFKA_BOOTSTRAP") {
-        config.kafka.bootstrap = bootstrap;
-    }
-    config.kafka.topic_prefix = format!("{}.", ns.0);
-    config
-}
-
 fn wait_for(what: &str, limit: Duration, done: impl FnMut() -> bool) {
     wait_or_explain(what, limit, done, String::new);
 }
@@ -109,7 +98,7 @@ fn two_followers_share_the_partitions_and_the_survivor_of_a_sigkill_loads_every_
     // rate. Started in that order, the kill below lands while the replay
     // still sends, however long the followers take to start.
     runtime()
-        .block_on(baedal::kafka::ensure_topics(&kafka_config(&ns), 6))
+        .block_on(baedal::kafka::ensure_topics(&ns.config(), 6))
         .expect("the topics");
     let follower = |name: &str| {
         let log = logs.path().join(format!("{name}.log"));

@@ -59,16 +59,21 @@ impl<R: BufRead> LineReader<R> {
         }
     }
 
+    /// The first `length` bytes of the input's buffer: a line found there
+    /// and not consumed yet.
+    fn line_in_buffer(&mut self, length: usize) -> io::Result<&[u8]> {
+        self.input
+            .fill_buf()?
+            .get(..length)
+            .ok_or_else(|| io::Error::other("the input's buffer lost a line"))
+    }
+
     /// The next line, `Ok(None)` at the end of input.
     pub(crate) fn next_line(&mut self) -> io::Result<Option<Line<'_>>> {
         if let Some((number, offset)) = self.pushed_back.take() {
             let bytes = match self.served_in_place {
                 // Not consumed yet: the buffer still starts with it.
-                Some(length) => self
-                    .input
-                    .fill_buf()?
-                    .get(..length)
-                    .ok_or_else(|| io::Error::other("the input's buffer lost a line"))?,
+                Some(length) => self.line_in_buffer(length)?,
                 None => &self.buf[..],
             };
             return Ok(Some(Line::Text {
@@ -88,12 +93,10 @@ impl<R: BufRead> LineReader<R> {
                 self.offset += length as u64 + 1;
                 self.number += 1;
                 self.served_in_place = Some(length);
-                let line = self.input.fill_buf()?.get(..length);
+                let number = self.number;
                 return Ok(Some(Line::Text {
-                    bytes: trim_cr(
-                        line.ok_or_else(|| io::Error::other("the input's buffer lost a line"))?,
-                    ),
-                    number: self.number,
+                    bytes: trim_cr(self.line_in_buffer(length)?),
+                    number,
                     offset,
                 }));
             }

@@ -89,8 +89,13 @@ impl Namespace {
     }
 
     /// The configuration of an API (or any library call) on this namespace.
+    /// The configuration the namespace's `baedal` runs ([`Self::command`]) see.
     pub fn config(&self) -> baedal::config::Config {
         let mut config = baedal::config::Config::default();
+        if let Ok(bootstrap) = std::env::var("BAEDAL_KAFKA_BOOTSTRAP") {
+            config.kafka.bootstrap = bootstrap;
+        }
+        config.kafka.topic_prefix = format!("{}.", self.0);
         config.database.url = Self::database_url();
         config.database.schema = self.0.clone();
         config.redis.url = Self::redis_url();
