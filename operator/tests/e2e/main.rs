@@ -16,7 +16,10 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::{Client, ResourceExt};
-use operator::{create_quickstart, quickstart_yaml, Namespace, Operator, LEASE_SECONDS};
+use operator::{
+    create_quickstart, create_quickstart_without_etl_runs, quickstart_yaml, Namespace, Operator,
+    LEASE_SECONDS,
+};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -361,7 +364,7 @@ async fn drift_is_put_back_and_a_rotated_secret_rolls_the_pods_once() {
 async fn a_steady_pipeline_writes_nothing_and_a_change_writes_only_its_child() {
     let ns = Namespace::create("e2e-steady");
     let _operator = Operator::start(&ns.name, "op-steady");
-    create_quickstart(&ns.name);
+    create_quickstart_without_etl_runs(&ns.name);
     let client = cluster().admin().await;
     wait_ready(&client, &ns.name).await;
     // Let the controllers finish updating the children's status (each update wakes the operator).
@@ -608,12 +611,21 @@ async fn one_replica_leads_and_another_takes_over_without_overlap() {
         || async { (lease_holder(&ns.name) == "op-b").then_some(()) },
     )
     .await;
+    // The Service is deleted once the new leader has reconciled: a deletion
+    // that lands between its first reconcile's apply and its Service
+    // watch's initial list is seen by no watch event (only the periodic
+    // resync would put it back), so the test does not race that window.
+    eventually_or_explain(
+        "op-b's first reconcile",
+        RECREATED_WITHIN,
+        || async { b.log().contains("reconciled").then_some(()) },
+        || format!("; op-b's log:\n{}", b.log()),
+    )
+    .await;
     cluster().kubectl_ok(&["delete", "service", &format!("{NAME}-api"), "-n", &ns.name]);
-    // The new leader starts its controller and reconciles everything once
-    // before the deletion's event is handled: a takeover gets twice the bound.
     eventually_or_explain(
         "op-b puts the Service back",
-        RECREATED_WITHIN * 2,
+        RECREATED_WITHIN,
         || async { uid_of(&ns.name, "service", &format!("{NAME}-api")) },
         || format!("; op-b's log:\n{}", b.log()),
     )

@@ -54,7 +54,8 @@ impl Operator {
                 "15",
             ])
             .env("KUBECONFIG", &kubeconfig)
-            .env("BAEDAL_LOG", "info,kube=warn")
+            // `baedal_operator::run=debug` logs each finished reconcile ("reconciled").
+            .env("BAEDAL_LOG", "info,kube=warn,baedal_operator::run=debug")
             .env_remove("KUBERNETES_SERVICE_HOST")
             .stdin(Stdio::null())
             .stdout(file.try_clone().expect("log file"))
@@ -182,6 +183,26 @@ pub fn create_quickstart(namespace: &str) {
     let c = cluster();
     c.apply(&postgres_secret_yaml(namespace));
     c.apply(&quickstart_yaml(namespace));
+}
+
+/// [`create_quickstart`] with an ETL schedule that does not come due for
+/// hours, for a test that needs the status to stay still: the example's
+/// `*/5` CronJob starts a Job every five minutes, and the Job's progress is
+/// rightly reported in the status.
+pub fn create_quickstart_without_etl_runs(namespace: &str) {
+    use chrono::Timelike;
+    // The CronJob controller reads a schedule without a time zone in its
+    // own, the host's, local time.
+    let hour = (chrono::Local::now().hour() + 12) % 24;
+    let example = quickstart_yaml(namespace);
+    let yaml = example.replace(
+        "schedule: \"*/5 * * * *\"",
+        &format!("schedule: \"0 {hour} * * *\""),
+    );
+    assert_ne!(yaml, example, "the example's schedule changed");
+    let c = cluster();
+    c.apply(&postgres_secret_yaml(namespace));
+    c.apply(&yaml);
 }
 
 /// A claim of a JWT's payload (base64url JSON), e.g. its `jti`.
