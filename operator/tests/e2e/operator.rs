@@ -125,7 +125,8 @@ pub fn service(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set (scripts/services.sh --env)"))
 }
 
-/// A fresh namespace for one test, deleted (without waiting) when dropped.
+/// A fresh namespace for one test, deleted (without waiting) when dropped,
+/// with the Postgres schema its pipeline was given.
 pub struct Namespace {
     pub name: String,
 }
@@ -144,6 +145,19 @@ impl Drop for Namespace {
     fn drop(&mut self) {
         if !std::thread::panicking() {
             let _ = cluster().kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
+            // The quickstart's schema is named after the namespace
+            // ([`quickstart_yaml`]); the test's operator, stopped before
+            // this, cannot drop it. Dropped on a thread of its own: this
+            // runs inside the test's runtime, which cannot block on it.
+            let schema = self.name.replace('-', "_");
+            let _ = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime")
+                    .block_on(crate::pods::drop_schema(&schema));
+            })
+            .join();
         }
     }
 }

@@ -126,8 +126,14 @@ pub async fn drop_schema(schema: &str) {
     assert!(schema
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || c == '_'));
+    let mut db = postgres().await;
+    // A workload still stopping may hold a lock a moment: wait, not forever.
+    sqlx::query("SET lock_timeout = '20s'")
+        .execute(&mut db)
+        .await
+        .expect("lock timeout");
     sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-        .execute(&mut postgres().await)
+        .execute(&mut db)
         .await
         .expect("drop schema");
 }
