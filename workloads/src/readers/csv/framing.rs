@@ -232,19 +232,22 @@ impl Framer {
     }
 
     /// Reads one record's fields into the splitter. `Ok(None)` at the end.
+    /// Ends the framing on a read error: the error, as a record error.
+    fn read_failed(&mut self, e: &std::io::Error) -> RecordError {
+        self.finished = true;
+        self.errors.error(
+            Position::Line(0),
+            ErrorKind::Io,
+            format!("read failed: {e}"),
+        )
+    }
+
     fn next_fields(&mut self) -> Option<Result<Position, RecordError>> {
         loop {
             let line = match self.lines.next_line() {
                 Ok(Some(line)) => line,
                 Ok(None) => return None,
-                Err(e) => {
-                    self.finished = true;
-                    return Some(Err(self.errors.error(
-                        Position::Line(0),
-                        ErrorKind::Io,
-                        format!("read failed: {e}"),
-                    )));
-                }
+                Err(e) => return Some(Err(self.read_failed(&e))),
             };
             let (bytes, number) = match line {
                 Line::TooLong { number, length, .. } => {
@@ -270,14 +273,7 @@ impl Framer {
             loop {
                 let next = match self.lines.next_line() {
                     Ok(next) => next,
-                    Err(e) => {
-                        self.finished = true;
-                        return Some(Err(self.errors.error(
-                            Position::Line(0),
-                            ErrorKind::Io,
-                            format!("read failed: {e}"),
-                        )));
-                    }
+                    Err(e) => return Some(Err(self.read_failed(&e))),
                 };
                 match next {
                     None => {
