@@ -116,13 +116,14 @@ fn ln_gamma(x: f64) -> f64 {
     libm::lgamma(x)
 }
 
-/// `ln(e^a + e^b)`.
+/// `ln(e^a + e^b)`, as the larger plus `ln(1 + e^-|a-b|)`: one exponential
+/// and one logarithm.
 fn log_add_exp(a: f64, b: f64) -> f64 {
-    let m = a.max(b);
-    if m == f64::NEG_INFINITY {
-        return m;
+    let (big, small) = if a >= b { (a, b) } else { (b, a) };
+    if small == f64::NEG_INFINITY {
+        return big;
     }
-    m + ((a - m).exp() + (b - m).exp()).ln()
+    big + (small - big).exp().ln_1p()
 }
 
 impl BgNbd {
@@ -157,27 +158,34 @@ impl BgNbd {
         let n = customers.len() as f64;
         let cost = |log: &[f64]| {
             let [r, alpha, a, b] = [log[0].exp(), log[1].exp(), log[2].exp(), log[3].exp()];
-            // ln Γ(r+x) − ln Γ(r) + r ln α and the Beta terms depend on x only.
-            let per_x: Vec<f64> = by_x
+            // ln Γ(r+x) − ln Γ(r) + r ln α and the Beta terms depend on x
+            // only, and so does the drop-out term's ln a − ln(b+x−1).
+            let ln_a = a.ln();
+            let per_x: Vec<(f64, f64)> = by_x
                 .iter()
                 .map(|&x| {
                     let xf = f64::from(x);
                     let a1 = ln_gamma(r + xf) - ln_gamma(r) + r * alpha.ln();
                     let a2 =
                         ln_gamma(a + b) + ln_gamma(b + xf) - ln_gamma(b) - ln_gamma(a + b + xf);
-                    a1 + a2
+                    let drop_out = if x > 0 {
+                        ln_a - (b + xf - 1.0).ln()
+                    } else {
+                        f64::NEG_INFINITY
+                    };
+                    (a1 + a2, drop_out)
                 })
                 .collect();
-            let ln_a = a.ln();
             let mut total = 0.0;
             for &(at, x, t_x, t) in &scaled {
+                let (shared, drop_out) = per_x[at];
                 let a3 = -(r + x) * (alpha + t).ln();
                 let a4 = if x > 0.0 {
-                    ln_a - (b + x - 1.0).ln() - (r + x) * (alpha + t_x).ln()
+                    drop_out - (r + x) * (alpha + t_x).ln()
                 } else {
                     f64::NEG_INFINITY
                 };
-                total += per_x[at] + log_add_exp(a3, a4);
+                total += shared + log_add_exp(a3, a4);
             }
             -total / n
         };
