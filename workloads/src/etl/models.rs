@@ -69,6 +69,7 @@ struct Fitted {
 pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {
     // One row per customer, their orders in arrays: a row per order took
     // several times as long to fetch (140,000 rows at scale 1).
+    let started = std::time::Instant::now();
     let purchases: Vec<(String, Vec<i64>, Vec<f64>)> = sqlx::query_as(&format!(
         "SELECT customer_id,
                 array_agg((extract(epoch FROM order_time) * 1000000)::bigint ORDER BY order_time, order_amount),
@@ -92,6 +93,10 @@ pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {
             (id, orders)
         })
         .collect();
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "customers' orders read"
+    );
     let fitted = match reference {
         // Fitting is CPU work: off the runtime's threads.
         Some(reference) => tokio::task::spawn_blocking(move || fit(&customers, reference))
@@ -183,6 +188,7 @@ fn fit(customers: &BTreeMap<String, Vec<Purchase>>, reference: DateTime<Utc>) ->
         }
     };
     let horizon = f64::from(HORIZON_MONTHS) * MONTH_DAYS;
+    let started = std::time::Instant::now();
     let rows = summaries
         .into_iter()
         .map(|(customer_id, summary)| {
@@ -207,6 +213,10 @@ fn fit(customers: &BTreeMap<String, Vec<Purchase>>, reference: DateTime<Utc>) ->
         })
         .filter(|row| models.is_some() || row.churn_probability.is_some())
         .collect();
+    tracing::debug!(
+        ms = started.elapsed().as_millis() as u64,
+        "customers valued"
+    );
     Fitted { rows, fits }
 }
 
