@@ -126,7 +126,7 @@ pub fn service(name: &str) -> String {
 }
 
 /// A fresh namespace for one test, deleted (without waiting) when dropped,
-/// with the Postgres schema its pipeline was given.
+/// with the Postgres schema and the Kafka topics its pipeline was given.
 pub struct Namespace {
     pub name: String,
 }
@@ -145,17 +145,21 @@ impl Drop for Namespace {
     fn drop(&mut self) {
         if !std::thread::panicking() {
             let _ = cluster().kubectl(&["delete", "namespace", &self.name, "--wait=false"]);
-            // The quickstart's schema is named after the namespace
-            // ([`quickstart_yaml`]); the test's operator, stopped before
-            // this, cannot drop it. Dropped on a thread of its own: this
-            // runs inside the test's runtime, which cannot block on it.
+            // The quickstart's schema and topics are named after the
+            // namespace ([`quickstart_yaml`]); the test's operator, stopped
+            // before this, cannot remove them. Removed on a thread of its
+            // own: this runs inside the test's runtime, which cannot block.
             let schema = self.name.replace('-', "_");
+            let topic_prefix = format!("{}.", self.name);
             let _ = std::thread::spawn(move || {
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
                     .expect("runtime")
-                    .block_on(crate::pods::drop_schema(&schema));
+                    .block_on(async {
+                        crate::pods::drop_schema(&schema).await;
+                        crate::pods::delete_topics_with_prefix(&topic_prefix).await;
+                    });
             })
             .join();
         }

@@ -84,6 +84,26 @@ fn baedal_binary() -> PathBuf {
     bin
 }
 
+/// Deletes the Kafka topics that start with `prefix` (those a test's
+/// pipeline made); what fails to go is left.
+pub async fn delete_topics_with_prefix(prefix: &str) {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+    let names = topics_with_prefix(prefix);
+    if names.is_empty() {
+        return;
+    }
+    let mut config = baedal_contract::config::Config::default();
+    config.kafka.bootstrap = service("BAEDAL_KAFKA_BOOTSTRAP");
+    let Ok(admin) = baedal_contract::kafka::client_config(&config)
+        .create::<AdminClient<DefaultClientContext>>()
+    else {
+        return;
+    };
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let _ = admin.delete_topics(&names, &AdminOptions::new()).await;
+}
+
 /// Names of the Kafka topics that start with `prefix`.
 pub fn topics_with_prefix(prefix: &str) -> Vec<String> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
