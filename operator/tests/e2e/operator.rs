@@ -198,9 +198,14 @@ pub fn postgres_secret_yaml(namespace: &str) -> String {
 
 /// Creates the example pipeline and its Secret in `namespace`.
 pub fn create_quickstart(namespace: &str) {
+    apply_with_secret(namespace, &quickstart_yaml(namespace));
+}
+
+/// Applies the Postgres Secret, then `pipeline` (a YAML document).
+fn apply_with_secret(namespace: &str, pipeline: &str) {
     let c = cluster();
     c.apply(&postgres_secret_yaml(namespace));
-    c.apply(&quickstart_yaml(namespace));
+    c.apply(pipeline);
 }
 
 /// [`create_quickstart`] with an ETL schedule that does not come due for
@@ -218,9 +223,7 @@ pub fn create_quickstart_without_etl_runs(namespace: &str) {
         &format!("schedule: \"0 {hour} * * *\""),
     );
     assert_ne!(yaml, example, "the example's schedule changed");
-    let c = cluster();
-    c.apply(&postgres_secret_yaml(namespace));
-    c.apply(&yaml);
+    apply_with_secret(namespace, &yaml);
 }
 
 /// A claim of a JWT's payload (base64url JSON), e.g. its `jti`.

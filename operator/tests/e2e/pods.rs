@@ -84,6 +84,13 @@ fn baedal_binary() -> PathBuf {
     bin
 }
 
+/// A Kafka client's settings for the local broker.
+fn kafka_client_config() -> rdkafka::ClientConfig {
+    let mut config = baedal_contract::config::Config::default();
+    config.kafka.bootstrap = service("BAEDAL_KAFKA_BOOTSTRAP");
+    baedal_contract::kafka::client_config(&config)
+}
+
 /// Deletes the Kafka topics that start with `prefix` (those a test's
 /// pipeline made); what fails to go is left.
 pub async fn delete_topics_with_prefix(prefix: &str) {
@@ -93,11 +100,7 @@ pub async fn delete_topics_with_prefix(prefix: &str) {
     if names.is_empty() {
         return;
     }
-    let mut config = baedal_contract::config::Config::default();
-    config.kafka.bootstrap = service("BAEDAL_KAFKA_BOOTSTRAP");
-    let Ok(admin) = baedal_contract::kafka::client_config(&config)
-        .create::<AdminClient<DefaultClientContext>>()
-    else {
+    let Ok(admin) = kafka_client_config().create::<AdminClient<DefaultClientContext>>() else {
         return;
     };
     let names: Vec<&str> = names.iter().map(String::as_str).collect();
@@ -107,11 +110,7 @@ pub async fn delete_topics_with_prefix(prefix: &str) {
 /// Names of the Kafka topics that start with `prefix`.
 pub fn topics_with_prefix(prefix: &str) -> Vec<String> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
-    let mut config = baedal_contract::config::Config::default();
-    config.kafka.bootstrap = service("BAEDAL_KAFKA_BOOTSTRAP");
-    let consumer: BaseConsumer = baedal_contract::kafka::client_config(&config)
-        .create()
-        .expect("consumer");
+    let consumer: BaseConsumer = kafka_client_config().create().expect("consumer");
     let metadata = consumer
         .fetch_metadata(None, Duration::from_secs(10))
         .expect("metadata");

@@ -231,7 +231,6 @@ impl Framer {
         }
     }
 
-    /// Reads one record's fields into the splitter. `Ok(None)` at the end.
     /// Ends the framing on a read error: the error, as a record error.
     fn read_failed(&mut self, e: &std::io::Error) -> RecordError {
         self.finished = true;
@@ -242,6 +241,7 @@ impl Framer {
         )
     }
 
+    /// Reads one record's fields into the splitter. `Ok(None)` at the end.
     fn next_fields(&mut self) -> Option<Result<Position, RecordError>> {
         loop {
             let line = match self.lines.next_line() {
