@@ -37,7 +37,11 @@ fn statements() -> Vec<Vec<String>> {
         "INSERT INTO customers (customer_id, customer_name, phone_number, district, first_order_at, last_order_at)
          SELECT DISTINCT ON (customer_id) customer_id, customer_name, phone_number, district,
                 min(order_time) OVER w, max(order_time) OVER w
-         FROM orders WINDOW w AS (PARTITION BY customer_id)
+         FROM orders
+         -- The window's order is the one DISTINCT ON keeps the first row
+         -- of: one sort serves both.
+         WINDOW w AS (PARTITION BY customer_id ORDER BY order_time DESC
+                      ROWS BETWEEN UNBOUNDED PRECEDING AND UNBOUNDED FOLLOWING)
          ORDER BY customer_id, order_time DESC"
             .into(),
         "DELETE FROM restaurants".into(),
@@ -60,7 +64,10 @@ fn statements() -> Vec<Vec<String>> {
                     count(*) FILTER (WHERE order_status = 'CANCELLED'),
                     avg(actual_delivery_min) FILTER (WHERE {DELIVERY_OK}),
                     avg({late}) FILTER (WHERE {DELIVERY_OK})
-             FROM orders WHERE is_valid GROUP BY 1"
+             FROM orders WHERE is_valid
+             -- Grouped by the local hour: each group's start, not each
+             -- order's, is turned back into an instant.
+             GROUP BY date_trunc('hour', order_time AT TIME ZONE 'Asia/Seoul')"
         ),
         "DELETE FROM mart_restaurant_performance".into(),
         format!(
