@@ -297,12 +297,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             for result in crate::readers::open(&file, format)? {
                 match result {
                     Ok(record) => {
-                        let line = format!(
-                            "{}\t{}\n",
-                            ingest::key_of(&record),
-                            serde_json::to_string(&record)?
-                        );
-                        if let Err(e) = out.write_all(line.as_bytes()) {
+                        let mut line = ingest::key_of(&record).into_bytes();
+                        line.push(b'\t');
+                        record.write_json(&mut line)?;
+                        line.push(b'\n');
+                        if let Err(e) = out.write_all(&line) {
                             if e.kind() == std::io::ErrorKind::BrokenPipe {
                                 return Ok(());
                             }

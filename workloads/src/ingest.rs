@@ -199,7 +199,8 @@ impl Outgoing {
             payload: {
                 // Most records fit in 1 KiB: one allocation, no regrowth.
                 let mut payload = Vec::with_capacity(1024);
-                serde_json::to_writer(&mut payload, record)
+                record
+                    .write_json(&mut payload)
                     .map_err(|e| IngestError::Source(file.to_string(), e.to_string()))?;
                 payload
             },
@@ -481,6 +482,46 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_are_sent_as_the_bytes_serde_json_writes() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::datagen::generate(
+            &crate::datagen::Options {
+                seed: 7,
+                scale: 0.01,
+                out: dir.path().into(),
+                names: crate::datagen::FileNames::Canonical,
+            },
+            &|| {},
+        )
+        .unwrap();
+        let source = Source::open(&dir.path().display().to_string()).unwrap();
+        let mut kinds = std::collections::BTreeSet::new();
+        for file in &source.files {
+            let records = readers::read(
+                std::path::Path::new(&file.name),
+                file.format,
+                source.reader(file).unwrap(),
+            );
+            for mut record in records.flatten() {
+                if let Record::Order(order) = &mut record {
+                    // Every class of character JSON escapes, beside text that it does not.
+                    order.customer_name =
+                        Some("김 \"q\" \\ \n\r\t \u{1}\u{1f} \u{7f} \u{2028} 끝".into());
+                }
+                let mut ours = Vec::new();
+                record.write_json(&mut ours).unwrap();
+                assert_eq!(
+                    String::from_utf8(ours).unwrap(),
+                    serde_json::to_string(&record).unwrap()
+                );
+                kinds.insert(record.kind());
+            }
+        }
+        // Every kind of record went through both.
+        assert_eq!(kinds.len(), 4, "{kinds:?}");
+    }
 
     #[test]
     fn sources_resolve_from_paths_and_file_uris_and_refuse_other_schemes() {
