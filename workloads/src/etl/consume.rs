@@ -45,13 +45,25 @@ type Partition = (String, i32);
 /// partitions still open (what was read is loaded; the next run resumes).
 const STALL_LIMIT: Duration = Duration::from_secs(60);
 
-/// A batch is loaded when it holds `etl.batch_size` messages or this many
-/// payload bytes, whichever comes first: memory stays bounded whatever the
-/// message sizes (a batch in memory is about three times its payloads).
+/// A batch is loaded when it holds `etl.batch_size` messages or
+/// [`batch_bytes_limit`] payload bytes, whichever comes first: memory stays
+/// bounded whatever the message sizes (a batch in memory is about three
+/// times its payloads). This many bytes at most.
 pub const MAX_BATCH_BYTES: usize = 4 << 20;
 
-fn batch_full(batch: &Batch, config: &Config) -> bool {
-    batch.len() >= config.etl.batch_size || batch.payload_bytes() >= MAX_BATCH_BYTES
+/// The payload bytes the batches of all of a run's readers hold at once,
+/// at most: each reader holds the batch it reads and the one it loads, so
+/// more readers read smaller batches and the run's memory does not grow
+/// with `etl.readers_per_topic`.
+const BATCH_BYTES_BUDGET: usize = 48 << 20;
+
+/// A reader's batch limit in payload bytes when `readers` read at once.
+pub fn batch_bytes_limit(readers: usize) -> usize {
+    (BATCH_BYTES_BUDGET / (2 * readers.max(1))).clamp(1 << 20, MAX_BATCH_BYTES)
+}
+
+fn batch_full(batch: &Batch, config: &Config, bytes_limit: usize) -> bool {
+    batch.len() >= config.etl.batch_size || batch.payload_bytes() >= bytes_limit
 }
 
 /// How long a follower holds a partly filled batch before loading it.
@@ -396,6 +408,9 @@ fn count(stats: &LoadStats, report: &mut EtlReport) {
 pub struct Share {
     pub index: i32,
     pub of: i32,
+    /// The payload bytes at which the reader loads its batch
+    /// ([`batch_bytes_limit`] of the run's readers).
+    pub batch_bytes: usize,
 }
 
 impl Share {
@@ -494,7 +509,7 @@ pub async fn read_to_end(
                 }
             }
         }
-        if batch_full(&batch, config) || (open.is_empty() && !batch.is_empty()) {
+        if batch_full(&batch, config, share.batch_bytes) || (open.is_empty() && !batch.is_empty()) {
             if let Some(Committed::Superseded) = loader.settle(&consumer, report).await? {
                 return Err(EtlError::Superseded);
             }
@@ -588,7 +603,7 @@ pub async fn follow(
             Some(Err(e)) => tracing::warn!(error = %e, "consumer"),
             None => {}
         }
-        let full = batch_full(&batch, config);
+        let full = batch_full(&batch, config, MAX_BATCH_BYTES);
         let idle = !batch.is_empty() && last_load.elapsed() > FOLLOW_FLUSH;
         if full || idle || loader.finished() {
             // A load that found its messages stored by another member first:
@@ -661,4 +676,22 @@ fn add_message(batch: &mut Batch, message: &BorrowedMessage<'_>) {
         key,
         message.payload().unwrap_or_default(),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn more_readers_read_smaller_batches_within_one_budget() {
+        let topics = crate::config::TOPICS.len();
+        // One reader per topic: the largest batches.
+        assert_eq!(batch_bytes_limit(topics), MAX_BATCH_BYTES);
+        assert_eq!(batch_bytes_limit(1), MAX_BATCH_BYTES);
+        // Three per topic: the run holds no more than with one per topic.
+        let (one, three) = (batch_bytes_limit(topics), batch_bytes_limit(3 * topics));
+        assert!(3 * three <= one, "3 × {three} > {one}");
+        // Never below a megabyte, however many readers.
+        assert_eq!(batch_bytes_limit(10_000), 1 << 20);
+    }
 }

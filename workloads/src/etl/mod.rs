@@ -227,10 +227,20 @@ pub async fn run(
         // partitions and commits its batches in order, with their offsets. A
         // key's records share a partition, so no two readers write one row.
         let readers = config.etl.readers_per_topic.max(1);
+        // All of them read at once: each holds a share of the batch memory.
+        let batch_bytes =
+            consume::batch_bytes_limit(topics.len() * usize::try_from(readers).unwrap_or(1));
         let tasks: Vec<_> = topics
             .iter()
             .flat_map(|topic| {
-                (0..readers).map(move |index| (topic, consume::Share { index, of: readers }))
+                (0..readers).map(move |index| {
+                    let share = consume::Share {
+                        index,
+                        of: readers,
+                        batch_bytes,
+                    };
+                    (topic, share)
+                })
             })
             .map(|(topic, share)| {
                 let (config, pool, stop, topic, metrics) = (
