@@ -30,8 +30,7 @@ export BAEDAL_TOPIC_PREFIX=$run. BAEDAL_DATABASE_SCHEMA=$run BAEDAL_REDIS_PREFIX
 pids=()
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    psql "$BAEDAL_DATABASE_URL" -qc "DROP SCHEMA IF EXISTS $run CASCADE" >/dev/null 2>&1 || true
-    redis-cli -u "$BAEDAL_REDIS_URL" --scan --pattern "$run:*" | xargs -r -n 1000 redis-cli -u "$BAEDAL_REDIS_URL" del >/dev/null 2>&1 || true
+    drop_run "$run"
     rm -rf "$work"
 }
 trap cleanup EXIT

@@ -44,6 +44,5 @@ for rate in 1000 10000; do
     p99=$(sed -E 's/.*p99_ms=([0-9.]+).*/\1/' <<<"$line")
     per_second=$(python3 -c "print(round($orders / ($end - $start)))")
     printf '%-16s %10s %10s %10s %10s\n' "$rate" "$per_second" "$orders" "$p50" "$p99"
-    psql "$BAEDAL_DATABASE_URL" -qc "DROP SCHEMA $run CASCADE" >/dev/null
-    redis-cli -u "$BAEDAL_REDIS_URL" --scan --pattern "$run:*" | xargs -r -n 1000 redis-cli -u "$BAEDAL_REDIS_URL" del >/dev/null
+    drop_run "$run"
 done

@@ -137,8 +137,8 @@ print(len(rows), time.perf_counter() - start)
 PY
 )
 read -r guide_etl_n guide_etl_s <<< "$guide_etl"
-psql "$BAEDAL_DATABASE_URL" -qc "DROP SCHEMA $run CASCADE" >/dev/null
-redis-cli -u "$BAEDAL_REDIS_URL" --scan --pattern "$run:*" | xargs -r -n 1000 redis-cli -u "$BAEDAL_REDIS_URL" del >/dev/null
+# The schema, the Redis keys and the topics of every run above ($run, ${run}r<i>, ${run}x).
+drop_run "$run"
 
 python3 - <<PY
 rows = [

@@ -81,13 +81,7 @@ for scale in "${scales[@]}"; do
     rm -f "$results.follow" "$results.api"
 
     psql "$BAEDAL_DATABASE_URL" -qc "DROP SCHEMA $follow_schema CASCADE" >/dev/null
-    redis-cli -u "$BAEDAL_REDIS_URL" --scan --pattern "$run:*" | xargs -r -n 1000 redis-cli -u "$BAEDAL_REDIS_URL" del >/dev/null
-    python3 - "$BAEDAL_KAFKA_BOOTSTRAP" "$run." <<'PY'
-import sys
-from kafka.admin import KafkaAdminClient
-admin = KafkaAdminClient(bootstrap_servers=sys.argv[1])
-admin.delete_topics([t for t in admin.list_topics() if t.startswith(sys.argv[2])])
-PY
+    drop_run "$run"
 done
 
 python3 - "$results" <<'PY'

@@ -22,3 +22,22 @@ baedal_bin() {
     case "$target" in /*) ;; *) target=$(pwd)/$target ;; esac
     echo "$target/release/baedal"
 }
+
+# Drops what a benchmark run left behind under its name: its Postgres schema,
+# its Redis keys and every Kafka topic whose name starts with it. The broker
+# keeps topics until it restarts, and a day of benchmark runs fills the disk.
+drop_run() {
+    local run=$1
+    psql "$BAEDAL_DATABASE_URL" -qc "DROP SCHEMA IF EXISTS $run CASCADE" >/dev/null 2>&1 || true
+    redis-cli -u "$BAEDAL_REDIS_URL" --scan --pattern "$run:*" \
+        | xargs -r -n 1000 redis-cli -u "$BAEDAL_REDIS_URL" del >/dev/null 2>&1 || true
+    python3 -c "import kafka" 2>/dev/null || python3 -m pip install --quiet kafka-python
+    python3 - "$BAEDAL_KAFKA_BOOTSTRAP" "$run" <<'PY' || log "could not delete the topics of $run"
+import sys
+from kafka.admin import KafkaAdminClient
+admin = KafkaAdminClient(bootstrap_servers=sys.argv[1])
+doomed = [t for t in admin.list_topics() if t.startswith(sys.argv[2])]
+if doomed:
+    admin.delete_topics(doomed)
+PY
+}

@@ -688,9 +688,14 @@ mod tests {
         // One reader per topic: the largest batches.
         assert_eq!(batch_bytes_limit(topics), MAX_BATCH_BYTES);
         assert_eq!(batch_bytes_limit(1), MAX_BATCH_BYTES);
-        // Three per topic: the run holds no more than with one per topic.
-        let (one, three) = (batch_bytes_limit(topics), batch_bytes_limit(3 * topics));
-        assert!(3 * three <= one, "3 × {three} > {one}");
+        // However many per topic, the run's two batches per reader stay
+        // within the one budget.
+        for per_topic in 1..=4 {
+            let readers = per_topic * topics;
+            let held = 2 * readers * batch_bytes_limit(readers);
+            assert!(held <= BATCH_BYTES_BUDGET, "{per_topic} per topic: {held}");
+        }
+        assert!(batch_bytes_limit(3 * topics) < batch_bytes_limit(topics));
         // Never below a megabyte, however many readers.
         assert_eq!(batch_bytes_limit(10_000), 1 << 20);
     }

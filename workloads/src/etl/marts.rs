@@ -1,6 +1,6 @@
 //! The analytic marts, rebuilt from the clean tables after each load. Each
 //! table is replaced in its own transaction (a reader sees its old or its
-//! new rows, never half of each), all of them at once.
+//! new rows, never half of each), several at once.
 //!
 //! The rules they apply are in [`crate::rules`]. Only valid orders (no
 //! impossible value) count anywhere below; hours and days are Korea
@@ -162,7 +162,7 @@ pub const LIVE_MARTS: [&str; 3] = [
 ];
 
 /// Rebuilds the dimensions and every mart, each table in its own
-/// transaction, concurrently.
+/// transaction, several at once ([`rebuild`]).
 pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {
     rebuild(pool, statements()).await
 }
@@ -181,7 +181,17 @@ pub async fn refresh_live(pool: &PgPool) -> Result<(), sqlx::Error> {
     rebuild(pool, live).await
 }
 
+/// Rebuilds the tables of `groups`, each group in its own transaction, at
+/// most half the pool's connections at once: the rest stay free for the
+/// models and the order cache, which run beside the marts. With a
+/// transaction per group all at once, the groups that found no connection
+/// waited on the pool, and on large data (scale 20) gave up after its
+/// acquire timeout.
 async fn rebuild(pool: &PgPool, groups: Vec<Vec<String>>) -> Result<(), sqlx::Error> {
+    use futures::{StreamExt, TryStreamExt};
+    let at_once = usize::try_from(pool.options().get_max_connections() / 2)
+        .unwrap_or(1)
+        .max(1);
     let rebuilds = groups.into_iter().map(|group| async move {
         let started = std::time::Instant::now();
         let mut tx = pool.begin().await?;
@@ -206,6 +216,9 @@ async fn rebuild(pool: &PgPool, groups: Vec<Vec<String>>) -> Result<(), sqlx::Er
         );
         Ok::<_, sqlx::Error>(())
     });
-    futures::future::try_join_all(rebuilds).await?;
+    futures::stream::iter(rebuilds)
+        .buffer_unordered(at_once)
+        .try_collect::<Vec<()>>()
+        .await?;
     Ok(())
 }
