@@ -483,19 +483,25 @@ pub fn run(
 mod tests {
     use super::*;
 
-    #[test]
-    fn records_are_sent_as_the_bytes_serde_json_writes() {
+    /// A generated dataset, all six files, in a directory of its own.
+    fn dataset(seed: u64, scale: f64) -> tempfile::TempDir {
         let dir = tempfile::tempdir().unwrap();
         crate::datagen::generate(
             &crate::datagen::Options {
-                seed: 7,
-                scale: 0.01,
+                seed,
+                scale,
                 out: dir.path().into(),
                 names: crate::datagen::FileNames::Canonical,
             },
             &|| {},
         )
         .unwrap();
+        dir
+    }
+
+    #[test]
+    fn records_are_sent_as_the_bytes_serde_json_writes() {
+        let dir = dataset(7, 0.01);
         let source = Source::open(&dir.path().display().to_string()).unwrap();
         let mut kinds = std::collections::BTreeSet::new();
         for file in &source.files {
@@ -525,17 +531,7 @@ mod tests {
 
     #[test]
     fn sources_resolve_from_paths_and_file_uris_and_refuse_other_schemes() {
-        let dir = tempfile::tempdir().unwrap();
-        crate::datagen::generate(
-            &crate::datagen::Options {
-                seed: 1,
-                scale: 0.001,
-                out: dir.path().into(),
-                names: crate::datagen::FileNames::Canonical,
-            },
-            &|| {},
-        )
-        .unwrap();
+        let dir = dataset(1, 0.001);
         let local = Source::open(&dir.path().display().to_string()).unwrap();
         let uri = Source::open(&format!("file://{}", dir.path().display())).unwrap();
         assert_eq!(local.files.len(), 6);
