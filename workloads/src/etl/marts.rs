@@ -183,10 +183,9 @@ pub async fn refresh_live(pool: &PgPool) -> Result<(), sqlx::Error> {
 
 /// Rebuilds the tables of `groups`, each group in its own transaction, at
 /// most half the pool's connections at once: the rest stay free for the
-/// models and the order cache, which run beside the marts. With a
-/// transaction per group all at once, the groups that found no connection
-/// waited on the pool, and on large data (scale 20) gave up after its
-/// acquire timeout.
+/// models and the order cache, which run beside the marts. A group never
+/// waits on the pool, where on large data (scale 20, rebuilds of over 30
+/// s) it would give up after the pool's acquire timeout.
 async fn rebuild(pool: &PgPool, groups: Vec<Vec<String>>) -> Result<(), sqlx::Error> {
     use futures::{StreamExt, TryStreamExt};
     let at_once = usize::try_from(pool.options().get_max_connections() / 2)
