@@ -103,7 +103,7 @@ pub fn fit(
     reference: DateTime<Utc>,
 ) -> Result<ChurnModel, ChurnError> {
     let classifier = Classifier::train(customers, reference)?;
-    Ok(classifier.score(customers, reference, &bgnbd_at(customers, reference)?))
+    classifier.score(customers, reference, &bgnbd_at(customers, reference)?)
 }
 
 /// The classifier trained and validated, before it scores anyone. Scoring
@@ -129,24 +129,25 @@ impl Classifier {
         // describes the training and the validation rows: nothing after that
         // cutoff is seen, at a quarter of the cost of a fit per cutoff.
         let pooled = bgnbd_at(customers, validation_cutoff)?;
-        let mut training = Rows::default();
-        for k in 1..=TRAINING_CUTOFFS {
-            let cutoff = validation_cutoff - window * k as i32;
-            training.extend(Rows::at(customers, cutoff, &pooled));
-        }
-        let validation = Rows::at(customers, validation_cutoff, &pooled);
+        let training_cutoffs: Vec<DateTime<Utc>> = (1..=TRAINING_CUTOFFS)
+            .map(|k| validation_cutoff - window * k as i32)
+            .collect();
+        let training = Examples::at(customers, &training_cutoffs, &pooled);
         let scale = Scale::of(&training.x)?;
-        let model = regression(&scale, &training)?;
-        let scores = probabilities(&model, &scale, &validation.x);
+        let training_rows = training.x.len();
+        let model = regression(&scale, training)?;
+        let validation = Examples::at(customers, &[validation_cutoff], &pooled);
+        let validation_rows = validation.x.len();
+        let scores = probabilities(&model, &scale, validation.x)?;
         let validation_auc = auc(&scores, &validation.churned);
         let churned = validation.churned.iter().filter(|c| **c).count();
         Ok(Classifier {
             summary: ChurnSummary {
                 model: "logistic regression (linfa) on recency, frequency, spend, tenure, recent activity and BG/NBD's alive probability and expected orders",
                 validation_auc,
-                validation_churn_rate: churned as f64 / validation.x.len().max(1) as f64,
-                training_rows: training.x.len(),
-                validation_rows: validation.x.len(),
+                validation_churn_rate: churned as f64 / validation_rows.max(1) as f64,
+                training_rows,
+                validation_rows,
                 features: FEATURES.to_vec(),
                 coefficients: churn_coefficients(&model),
             },
@@ -162,67 +163,83 @@ impl Classifier {
         customers: &BTreeMap<String, Vec<Purchase>>,
         reference: DateTime<Utc>,
         bgnbd: &BgNbd,
-    ) -> ChurnModel {
-        let now = Rows::at(customers, reference, bgnbd);
-        let probabilities = now
-            .ids
+    ) -> Result<ChurnModel, ChurnError> {
+        let mut ids = Vec::with_capacity(customers.len());
+        let mut x = Vec::with_capacity(customers.len());
+        for (id, orders) in customers {
+            if let Some(row) = row(orders, reference, bgnbd) {
+                ids.push(id.clone());
+                x.push(row);
+            }
+        }
+        let probabilities = ids
             .into_iter()
-            .map(str::to_owned)
-            .zip(probabilities(&self.model, &self.scale, &now.x))
+            .zip(probabilities(&self.model, &self.scale, x)?)
             .collect();
-        ChurnModel {
+        Ok(ChurnModel {
             summary: self.summary,
             probabilities,
-        }
+        })
     }
 }
 
-/// The customers with an order before one or more cutoffs: their features
-/// at each, and whether they then placed no order in the window after it
-/// (meaningful only for a cutoff at least a window before the data's end).
-#[derive(Default)]
-struct Rows<'a> {
-    ids: Vec<&'a str>,
+/// Labelled rows: each customer with an order before a cutoff, described
+/// at that cutoff, and whether they then placed no order in the window
+/// after it (meaningful only for a cutoff at least a window before the
+/// data's end). The rows are counted before they are built, so that the
+/// one allocation holding them is the size of the data: at scale 20 the
+/// training rows are over a million.
+struct Examples {
     x: Vec<Row>,
     churned: Vec<bool>,
 }
 
-impl<'a> Rows<'a> {
-    /// Every customer with an order before `cutoff`, described by their
-    /// own orders and by `bgnbd`.
+impl Examples {
     fn at(
-        customers: &'a BTreeMap<String, Vec<Purchase>>,
-        cutoff: DateTime<Utc>,
+        customers: &BTreeMap<String, Vec<Purchase>>,
+        cutoffs: &[DateTime<Utc>],
         bgnbd: &BgNbd,
-    ) -> Rows<'a> {
+    ) -> Examples {
         let window = Duration::days(WINDOW_DAYS);
-        let mut rows = Rows::default();
-        for (id, orders) in customers {
-            // Both are `None` exactly when no order precedes the cutoff.
-            let (Some(own), Some(summary)) =
-                (features(orders, cutoff), clv::summarise(orders, cutoff))
-            else {
-                continue;
-            };
-            let mut row = [0.0; FEATURES.len()];
-            row[..OWN_FEATURES].copy_from_slice(&own);
-            row[OWN_FEATURES..].copy_from_slice(&pooled_features(bgnbd, &summary));
-            rows.ids.push(id);
-            rows.x.push(row);
-            rows.churned.push(
-                !orders
-                    .iter()
-                    .any(|(at, _)| *at >= cutoff && *at < cutoff + window),
-            );
+        let rows: usize = cutoffs
+            .iter()
+            .map(|cutoff| {
+                customers
+                    .values()
+                    .filter(|orders| orders.iter().any(|(at, _)| at < cutoff))
+                    .count()
+            })
+            .sum();
+        let mut examples = Examples {
+            x: Vec::with_capacity(rows),
+            churned: Vec::with_capacity(rows),
+        };
+        for &cutoff in cutoffs {
+            for orders in customers.values() {
+                let Some(row) = row(orders, cutoff, bgnbd) else {
+                    continue;
+                };
+                examples.x.push(row);
+                examples.churned.push(
+                    !orders
+                        .iter()
+                        .any(|(at, _)| *at >= cutoff && *at < cutoff + window),
+                );
+            }
         }
-        rows
+        examples
     }
+}
 
-    fn extend(&mut self, other: Rows<'a>) {
-        self.ids.extend(other.ids);
-        self.x.extend(other.x);
-        self.churned.extend(other.churned);
-    }
+/// One customer's features at `cutoff`, from their own orders and from
+/// `bgnbd`; `None` when no order precedes the cutoff.
+fn row(orders: &[Purchase], cutoff: DateTime<Utc>, bgnbd: &BgNbd) -> Option<Row> {
+    let own = features(orders, cutoff)?;
+    let summary = clv::summarise(orders, cutoff)?;
+    let mut row = [0.0; FEATURES.len()];
+    row[..OWN_FEATURES].copy_from_slice(&own);
+    row[OWN_FEATURES..].copy_from_slice(&pooled_features(bgnbd, &summary));
+    Some(row)
 }
 
 /// BG/NBD fitted to every customer's orders before `cutoff`.
@@ -307,23 +324,31 @@ impl Scale {
         Ok(Scale { mean, deviation })
     }
 
-    fn matrix(&self, x: &[Row]) -> Array2<f64> {
-        Array2::from_shape_fn((x.len(), FEATURES.len()), |(i, j)| {
-            (x[i][j] - self.mean[j]) / self.deviation[j]
-        })
+    /// The rows as a matrix, standardised in place: the rows' own memory
+    /// becomes the matrix, with no copy.
+    fn matrix(&self, x: Vec<Row>) -> Result<Array2<f64>, ChurnError> {
+        let rows = x.len();
+        let mut flat = x.into_flattened();
+        for row in flat.chunks_exact_mut(FEATURES.len()) {
+            for (j, value) in row.iter_mut().enumerate() {
+                *value = (*value - self.mean[j]) / self.deviation[j];
+            }
+        }
+        Array2::from_shape_vec((rows, FEATURES.len()), flat)
+            .map_err(|e| ChurnError::Fit(format!("{rows} rows of features: {e}")))
     }
 }
 
 type Fitted = linfa_logistic::FittedLogisticRegression<f64, bool>;
 
-fn regression(scale: &Scale, rows: &Rows) -> Result<Fitted, ChurnError> {
-    let y = &rows.churned;
+fn regression(scale: &Scale, examples: Examples) -> Result<Fitted, ChurnError> {
+    let y = examples.churned;
     if !y.iter().any(|c| *c) || y.iter().all(|c| *c) {
         return Err(ChurnError::TooLittle(
             "the training rows are all of one label".into(),
         ));
     }
-    let data = Dataset::new(scale.matrix(&rows.x), Array1::from(y.clone()));
+    let data = Dataset::new(scale.matrix(examples.x)?, Array1::from(y));
     LogisticRegression::default()
         .alpha(1e-3)
         .max_iterations(200)
@@ -334,16 +359,16 @@ fn regression(scale: &Scale, rows: &Rows) -> Result<Fitted, ChurnError> {
 /// The probability of the label `true` (churned) for each row. linfa's
 /// probabilities are of its "positive" class, which is the more frequent
 /// label of the training rows, whichever that is.
-fn probabilities(model: &Fitted, scale: &Scale, x: &[Row]) -> Vec<f64> {
+fn probabilities(model: &Fitted, scale: &Scale, x: Vec<Row>) -> Result<Vec<f64>, ChurnError> {
     if x.is_empty() {
-        return Vec::new();
+        return Ok(Vec::new());
     }
-    let positive = model.predict_probabilities(&scale.matrix(x));
-    if model.labels().pos.class {
+    let positive = model.predict_probabilities(&scale.matrix(x)?);
+    Ok(if model.labels().pos.class {
         positive.to_vec()
     } else {
         positive.iter().map(|p| 1.0 - p).collect()
-    }
+    })
 }
 
 /// The coefficients, signed so that a positive one means more churn.
@@ -403,13 +428,12 @@ mod tests {
         for split in [30, 70] {
             let y: Vec<bool> = (0..100).map(|i| i >= split).collect();
             let scale = Scale::of(&x).unwrap();
-            let rows = Rows {
-                ids: vec!["C"; x.len()],
+            let examples = Examples {
                 x: x.clone(),
                 churned: y.clone(),
             };
-            let model = regression(&scale, &rows).unwrap();
-            let p = probabilities(&model, &scale, &x);
+            let model = regression(&scale, examples).unwrap();
+            let p = probabilities(&model, &scale, x.clone()).unwrap();
             assert!(
                 p[0] < 0.1 && p[99] > 0.9,
                 "split {split}: {} {}",

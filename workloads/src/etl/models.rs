@@ -85,11 +85,13 @@ pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {
     let customers: BTreeMap<String, Vec<Purchase>> = purchases
         .into_iter()
         .map(|(id, micros, amounts)| {
-            let orders = micros
-                .into_iter()
-                .zip(amounts)
-                .filter_map(|(at, amount)| Some((DateTime::from_timestamp_micros(at)?, amount)))
-                .collect();
+            // Sized once: at scale 20 these are 3 million orders.
+            let mut orders = Vec::with_capacity(micros.len());
+            orders.extend(
+                micros.into_iter().zip(amounts).filter_map(|(at, amount)| {
+                    Some((DateTime::from_timestamp_micros(at)?, amount))
+                }),
+            );
             (id, orders)
         })
         .collect();
@@ -141,7 +143,7 @@ fn fit(customers: &BTreeMap<String, Vec<Purchase>>, reference: DateTime<Utc>) ->
         let churn = classifier.join().map(|trained| {
             let classifier = trained?;
             match &orders {
-                Ok(orders) => Ok(classifier.score(customers, reference, orders)),
+                Ok(orders) => classifier.score(customers, reference, orders),
                 Err(e) => Err(churn::ChurnError::Pooled {
                     at: reference,
                     why: e.to_string(),
