@@ -82,19 +82,18 @@ pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {
         sqlx::query_scalar(&format!("WITH {REFERENCE_CTE} SELECT t FROM reference"))
             .fetch_one(pool)
             .await?;
-    let customers: BTreeMap<String, Vec<Purchase>> = purchases
-        .into_iter()
-        .map(|(id, micros, amounts)| {
-            // Sized once: at scale 20 these are 3 million orders.
-            let mut orders = Vec::with_capacity(micros.len());
-            orders.extend(
-                micros.into_iter().zip(amounts).filter_map(|(at, amount)| {
+    let customers: BTreeMap<String, Vec<Purchase>> =
+        purchases
+            .into_iter()
+            .map(|(id, micros, amounts)| {
+                // Sized once: at scale 20 these are 3 million orders.
+                let mut orders = Vec::with_capacity(micros.len());
+                orders.extend(micros.into_iter().zip(amounts).filter_map(|(at, amount)| {
                     Some((DateTime::from_timestamp_micros(at)?, amount))
-                }),
-            );
-            (id, orders)
-        })
-        .collect();
+                }));
+                (id, orders)
+            })
+            .collect();
     tracing::debug!(
         ms = started.elapsed().as_millis() as u64,
         "customers' orders read"
