@@ -103,3 +103,21 @@ fn ingest_does_not_create_topics_an_operator_provisions() {
     // And it created none: a second run finds them missing too.
     assert!(!ingest().status.success());
 }
+
+#[test]
+fn the_allocator_commits_arena_memory_as_it_is_used() {
+    // .cargo/config.toml sets the default at compile time; mimalloc prints
+    // its options when MIMALLOC_VERBOSE is set.
+    let out = baedal()
+        .arg("--version")
+        .env("MIMALLOC_VERBOSE", "1")
+        .env_remove("MIMALLOC_ARENA_EAGER_COMMIT")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("option 'arena_eager_commit': 0"),
+        "mimalloc's options: {stderr}"
+    );
+}
