@@ -70,6 +70,9 @@ pub async fn refresh_views(config: &Config, pool: &PgPool) -> Result<(), EtlErro
     Ok(())
 }
 
+/// Orders sent to Redis in one pipeline by [`cache_orders`].
+const ORDERS_PER_PIPELINE: usize = 5000;
+
 /// Caches the orders loaded after `since` and placed in the latest days of data.
 async fn cache_orders(
     config: &Config,
@@ -82,7 +85,7 @@ async fn cache_orders(
         "{ORDER_JSON_SQL} WHERE o.loaded_at >= COALESCE($1, '-infinity')
            AND o.order_time >= (SELECT max(order_time) FROM orders) - make_interval(days => $2::int)"
     );
-    // Streamed, and sent 5,000 at a time: what is held does not grow with
+    // Streamed, and sent a pipeline at a time: what is held does not grow with
     // the data (at scale 20 the last week is some 130,000 orders).
     let mut rows = sqlx::query_as::<_, (String, String)>(&sql)
         .bind(since)
@@ -90,20 +93,18 @@ async fn cache_orders(
         .fetch(pool);
     let keys = Keys::of(config);
     let (mut pipe, mut in_pipe, mut cached) = (redis::pipe(), 0, 0);
-    loop {
-        let row = rows.try_next().await.map_err(EtlError::Load)?;
-        if let Some((id, json)) = &row {
-            pipe.set_ex(keys.order(id), json, config.redis.order_ttl_secs)
-                .ignore();
-            in_pipe += 1;
-        }
-        if in_pipe > 0 && (in_pipe == 5000 || row.is_none()) {
+    while let Some((id, json)) = rows.try_next().await.map_err(EtlError::Load)? {
+        pipe.set_ex(keys.order(&id), json, config.redis.order_ttl_secs)
+            .ignore();
+        in_pipe += 1;
+        if in_pipe == ORDERS_PER_PIPELINE {
             pipe.query_async::<()>(redis).await?;
             (pipe, cached, in_pipe) = (redis::pipe(), cached + in_pipe, 0);
         }
-        if row.is_none() {
-            break;
-        }
+    }
+    if in_pipe > 0 {
+        pipe.query_async::<()>(redis).await?;
+        cached += in_pipe;
     }
     tracing::info!(orders = cached, "orders cached");
     Ok(())
