@@ -20,7 +20,6 @@ eval "$(scripts/services.sh --env)"
 cargo build --release --quiet -p baedal-workloads
 bin=$(baedal_bin)
 command -v /usr/bin/time >/dev/null || apt_install time
-python3 -c "import kafka" 2>/dev/null || python3 -m pip install --quiet kafka-python
 export PGOPTIONS="-c client_min_messages=warning"
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
