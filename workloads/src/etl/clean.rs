@@ -1,7 +1,7 @@
 //! The clean tables' writers: each takes a batch's records of one kind and
 //! writes them in the batch's transaction ([`super::load::Batch::write`]).
 
-use super::load::{broken_unique_constraint, CopyRow, Tx};
+use super::load::{broken_unique_constraint, copy_rows, CopyRow, Tx};
 use crate::columns::stored_columns;
 use crate::model::{Conversation, DeadLetter, LogEvent, Order, Review};
 use chrono::{DateTime, Utc};
@@ -188,27 +188,28 @@ pub(super) async fn upsert_orders(
             .await?;
     }
     let t3 = t0.elapsed();
-    let (mut ids, mut lines, mut names, mut quantities, mut prices) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // Plain inserts, as COPY (one multi-row insert a page): a changed
+    // order's items are new, its old ones deleted above.
+    let mut items = Vec::with_capacity(changed.len() * 64);
     for id in &changed {
         if let Some((order, _)) = orders.get(*id) {
-            for (i, item) in order.items.iter().enumerate() {
-                ids.push(id.as_str());
-                lines.push(i as i32 + 1);
-                names.push(item.name.as_str());
-                quantities.push(item.quantity);
-                prices.push(item.unit_price);
+            for (line_no, item) in (1i32..).zip(&order.items) {
+                let mut row = CopyRow::new(&mut items);
+                row.text(Some(id));
+                row.value(Some(line_no));
+                row.text(Some(&item.name));
+                row.value(Some(item.quantity));
+                row.value(Some(item.unit_price));
+                row.end();
             }
         }
     }
-    sqlx::query("INSERT INTO order_items (order_id, line_no, name, quantity, unit_price) SELECT * FROM UNNEST($1::text[], $2::int[], $3::text[], $4::bigint[], $5::bigint[])")
-        .bind(&ids)
-        .bind(&lines)
-        .bind(&names)
-        .bind(&quantities)
-        .bind(&prices)
-        .execute(&mut **tx)
-        .await?;
+    copy_rows(
+        tx,
+        "COPY order_items (order_id, line_no, name, quantity, unit_price) FROM STDIN",
+        items,
+    )
+    .await?;
     tracing::debug!(
         fresh_ms = t1.as_millis() as u64,
         upsert_ms = (t2 - t1).as_millis() as u64,
@@ -275,27 +276,28 @@ pub(super) async fn insert_conversations(
     .bind(&started)
     .fetch_all(&mut **tx)
     .await?;
-    let (mut cid, mut seq, mut sender, mut sent, mut body) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    // The messages of the conversations stored just now (none of theirs
+    // can be stored yet): plain inserts, as COPY.
+    let mut messages = Vec::new();
     for (conversation_id,) in inserted {
         if let Some(c) = conversations.get(&conversation_id) {
-            for (i, m) in c.messages.iter().enumerate() {
-                cid.push(conversation_id.clone());
-                seq.push(i as i32 + 1);
-                sender.push(m.sender.as_str().to_string());
-                sent.push(utc(&m.sent_at));
-                body.push(m.text.clone());
+            for (seq, m) in (1i32..).zip(&c.messages) {
+                let mut row = CopyRow::new(&mut messages);
+                row.text(Some(&conversation_id));
+                row.value(Some(seq));
+                row.text(Some(m.sender.as_str()));
+                row.value(Some(utc(&m.sent_at).to_rfc3339()));
+                row.text(Some(&m.text));
+                row.end();
             }
         }
     }
-    sqlx::query("INSERT INTO messages (conversation_id, seq, sender, sent_at, body) SELECT * FROM UNNEST($1::text[], $2::int[], $3::text[], $4::timestamptz[], $5::text[])")
-        .bind(&cid)
-        .bind(&seq)
-        .bind(&sender)
-        .bind(&sent)
-        .bind(&body)
-        .execute(&mut **tx)
-        .await?;
+    copy_rows(
+        tx,
+        "COPY messages (conversation_id, seq, sender, sent_at, body) FROM STDIN",
+        messages,
+    )
+    .await?;
     Ok(())
 }
 

@@ -430,6 +430,22 @@ fn is_raw_key_conflict(error: &sqlx::Error) -> bool {
 
 pub(super) type Tx<'a> = sqlx::Transaction<'a, sqlx::Postgres>;
 
+/// Copies `rows` (COPY text) with `sql` (`COPY … FROM STDIN`), if there are
+/// any: for plain inserts, a page of rows at a time where an `INSERT …
+/// SELECT` inserts (and logs) row by row.
+pub(super) async fn copy_rows(
+    tx: &mut Tx<'_>,
+    sql: &str,
+    rows: Vec<u8>,
+) -> Result<u64, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut copy = tx.copy_in_raw(sql).await?;
+    copy.send(rows).await?;
+    copy.finish().await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
