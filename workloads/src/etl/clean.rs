@@ -166,9 +166,7 @@ pub(super) async fn upsert_orders(
     let mut updated: Vec<String> = Vec::new();
     if !known.is_empty() {
         sqlx::query(&sql.create_input).execute(&mut **tx).await?;
-        let mut copy = tx.copy_in_raw(sql.copy_input).await?;
-        copy.send(order_rows(orders, &known)).await?;
-        copy.finish().await?;
+        copy_rows(tx, sql.copy_input, order_rows(orders, &known)).await?;
         let upserted: Vec<(String, bool)> =
             sqlx::query_as(&sql.upsert).fetch_all(&mut **tx).await?;
         for (id, inserted) in upserted {
@@ -225,13 +223,7 @@ pub(super) async fn upsert_orders(
 /// stored it after the batch looked (a consumer-group rebalance).
 async fn copy_fresh(tx: &mut Tx<'_>, copy_sql: &str, rows: Vec<u8>) -> Result<bool, sqlx::Error> {
     let mut savepoint = sqlx::Connection::begin(&mut **tx).await?;
-    let copied = async {
-        let mut copy = savepoint.copy_in_raw(copy_sql).await?;
-        copy.send(rows).await?;
-        copy.finish().await
-    }
-    .await;
-    match copied {
+    match copy_rows(&mut savepoint, copy_sql, rows).await {
         Ok(_) => {
             savepoint.commit().await?;
             Ok(true)
