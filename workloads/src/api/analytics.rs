@@ -206,8 +206,8 @@ async fn restaurant_performance(
         let sql = format!(
             "WITH r AS (
                  SELECT restaurant_id,
-                        (array_agg(restaurant_name ORDER BY order_time DESC))[1] AS restaurant_name,
-                        (array_agg(category ORDER BY order_time DESC))[1] AS category,
+                        (array_agg(restaurant_name ORDER BY order_time DESC, order_id))[1] AS restaurant_name,
+                        (array_agg(category ORDER BY order_time DESC, order_id))[1] AS category,
                         count(*) AS orders,
                         COALESCE(sum(order_amount) FILTER (WHERE {REVENUE}), 0)::bigint AS revenue,
                         avg(rating)::float8 AS avg_rating,

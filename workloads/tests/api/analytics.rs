@@ -166,6 +166,90 @@ fn restaurant_ranking_equals_the_files() {
     });
 }
 
+/// Per key, the latest of `orders`: the lowest order id among those placed
+/// at the same instant.
+fn latest_by<'a>(
+    orders: impl Iterator<Item = &'a Order>,
+    key: impl Fn(&Order) -> &str,
+) -> HashMap<String, &'a Order> {
+    let rank = |o: &Order| (o.order_time.at, std::cmp::Reverse(o.order_id.to_string()));
+    let mut latest: HashMap<String, &Order> = HashMap::new();
+    for o in orders {
+        let held = latest.entry(key(o).to_string()).or_insert(o);
+        if rank(o) > rank(held) {
+            *held = o;
+        }
+    }
+    latest
+}
+
+#[test]
+fn names_and_places_are_those_of_the_latest_order() {
+    let data = loaded();
+    runtime().block_on(async {
+        let pool = data.ns.pool().await;
+        type Customer = (String, Option<String>, Option<String>, Option<String>);
+        let customers: Vec<(Customer, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
+            "SELECT (customer_id, customer_name, phone_number, district), last_order_at FROM customers",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let latest = latest_by(data.orders.values(), |o| o.customer_id.as_str());
+        assert_eq!(customers.len(), latest.len());
+        for ((id, name, phone, district), last) in &customers {
+            let o = latest[id.as_str()];
+            let expected = (
+                o.customer_name.as_deref(),
+                o.phone_number.as_deref(),
+                o.district.as_deref(),
+            );
+            assert_eq!(
+                (name.as_deref(), phone.as_deref(), district.as_deref()),
+                expected,
+                "customer {id}"
+            );
+            assert_eq!(*last, o.order_time.at, "customer {id}");
+        }
+
+        type Restaurant = (String, Option<String>, Option<String>, Option<f64>);
+        let restaurants: Vec<Restaurant> = sqlx::query_as(
+            "SELECT restaurant_id, restaurant_name, category, store_lat FROM restaurants",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let latest = latest_by(data.orders.values(), |o| o.restaurant_id.as_str());
+        assert_eq!(restaurants.len(), latest.len());
+        for (id, name, category, lat) in &restaurants {
+            let o = latest[id.as_str()];
+            assert_eq!(
+                (name.as_deref(), category.as_deref(), *lat),
+                (o.restaurant_name.as_deref(), o.category.as_deref(), o.store_lat),
+                "restaurant {id}"
+            );
+        }
+
+        // The performance mart names a restaurant after its latest valid order.
+        let performance: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT restaurant_id, restaurant_name, category FROM mart_restaurant_performance",
+        )
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        let latest = latest_by(valid(&data.orders), |o| o.restaurant_id.as_str());
+        assert_eq!(performance.len(), latest.len());
+        for (id, name, category) in &performance {
+            let o = latest[id.as_str()];
+            assert_eq!(
+                (name.as_deref(), category.as_deref()),
+                (o.restaurant_name.as_deref(), o.category.as_deref()),
+                "restaurant {id}"
+            );
+        }
+    });
+}
+
 #[test]
 fn delivery_optimization_equals_the_etl_mart_and_the_files() {
     let data = loaded();
