@@ -7,13 +7,14 @@
 //! compaction policy) would be lost each time the operator changed
 //! `retention.ms`. The incremental call sets only the keys it names.
 
+use baedal_contract::librdkafka::{text, Owned};
 use rdkafka::admin::AdminClient;
 use rdkafka::bindings as rd;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::types::RDKafkaErrorCode;
 use std::collections::BTreeMap;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CString};
 use std::time::Duration;
 
 /// Why the configs were not set.
@@ -37,30 +38,6 @@ impl AlterConfigsError {
             AlterConfigsError::Broker { code, .. } => Some(*code),
             _ => None,
         }
-    }
-}
-
-/// Frees a librdkafka object when it goes out of scope.
-struct Owned<T>(*mut T, unsafe extern "C" fn(*mut T));
-
-impl<T> Drop for Owned<T> {
-    fn drop(&mut self) {
-        if !self.0.is_null() {
-            // SAFETY: the pointer came from the matching librdkafka
-            // constructor and is freed exactly once, here.
-            unsafe { (self.1)(self.0) }
-        }
-    }
-}
-
-/// A C string librdkafka returned (borrowed, never freed here).
-///
-/// SAFETY: `text` is null or a NUL-terminated string that outlives the call.
-unsafe fn text(text: *const c_char) -> String {
-    if text.is_null() {
-        String::new()
-    } else {
-        CStr::from_ptr(text).to_string_lossy().into_owned()
     }
 }
 

@@ -556,3 +556,61 @@ fn a_stored_position_past_the_end_of_its_partition_is_named_and_the_other_partit
         assert!(!out.status.success() && stderr.contains(&named), "{stderr}");
     });
 }
+
+#[test]
+fn a_topic_deleted_and_made_again_is_named_and_not_read() {
+    // The new topic is refilled to exactly the old one's length: its ends
+    // equal the stored positions, which offsets alone take for "nothing new".
+    let ns = Namespace::new();
+    let dir = tempfile::tempdir().unwrap();
+    generate(dir.path(), 11, 0.01);
+    let orders_csv = dir.path().join("orders.csv").display().to_string();
+    ns.run(&["ingest", "--source", &orders_csv]);
+    ns.run(&["etl"]);
+    let topic = format!("{}.orders", ns.0);
+    let client = baedal::kafka::client_config(&ns.config());
+    let ids = |topic: &str| {
+        baedal_contract::librdkafka::topic_ids(
+            &client,
+            &[topic.to_string()],
+            Duration::from_secs(10),
+        )
+        .unwrap()
+    };
+    let first_id = ids(&topic).remove(&topic).expect("the topic's ID");
+    runtime().block_on(async {
+        let pool = ns.pool().await;
+        let before = partition_positions(&pool, &topic).await;
+        let admin: rdkafka::admin::AdminClient<_> = client.create().unwrap();
+        admin
+            .delete_topics(&[&topic], &rdkafka::admin::AdminOptions::new())
+            .await
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ids(&topic).is_empty() {
+            assert!(Instant::now() < deadline, "{topic} is still on the broker");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+
+        ns.run(&["ingest", "--source", &orders_csv]);
+        let new_id = ids(&topic).remove(&topic).expect("the new topic's ID");
+        assert_ne!(new_id, first_id);
+        let out = run_with_deadline(ns.command(&["etl"]), common::RUN_DEADLINE);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "the run must fail: {stderr}");
+        let named = format!(
+            "{topic} (first read as ID {first_id}, now ID {new_id}) was deleted and made again"
+        );
+        assert!(stderr.contains(&named), "{stderr}");
+        assert_eq!(
+            partition_positions(&pool, &topic).await,
+            before,
+            "nothing of the new topic is read"
+        );
+
+        // A follower does not start either: it exits at once with the same words.
+        let out = run_with_deadline(ns.command(&["etl", "--follow"]), Duration::from_secs(60));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.contains(&named), "{stderr}");
+    });
+}

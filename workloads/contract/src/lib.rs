@@ -1,13 +1,15 @@
 //! What the baedal workloads and the operator agree on, in one small crate
 //! both depend on: the configuration (its keys, environment variables and
 //! defaults, [`config`]), the topics ([`topics`]), the Kafka
-//! client settings ([`kafka`]), the Postgres schema and its versioned
+//! client settings ([`kafka`]) and the librdkafka calls rdkafka does not
+//! wrap ([`librdkafka`]), the Postgres schema and its versioned
 //! migrations ([`schema`]), and the logging set-up ([`logging`]). The
 //! operator needs nothing else of the data plane: no readers, no HTTP
 //! server, no Redis client.
 
 pub mod config;
 pub mod kafka;
+pub mod librdkafka;
 pub mod logging;
 pub mod schema;
 pub mod topics;

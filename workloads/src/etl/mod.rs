@@ -19,6 +19,7 @@ mod load;
 pub mod marts;
 pub mod models;
 pub mod realtime;
+mod topic_ids;
 
 use crate::config::{Config, TOPICS};
 use crate::db;
@@ -30,6 +31,7 @@ use std::time::Instant;
 
 pub use consume::EtlMetrics;
 pub use load::{Batch, LoadStats};
+pub use topic_ids::{MadeAgain, TopicMadeAgain};
 
 /// The step that failed: the variants double as metric and log labels.
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +80,14 @@ pub enum EtlError {
          load the topic as it is now into a fresh schema"
     )]
     PositionsPastEnd(PastEnd),
+    #[error("reading the topics' IDs from the broker: {0}")]
+    TopicIds(String),
+    #[error(
+        "{0} was deleted and made again since the ETL first read it: its offsets name other \
+         messages than the ones stored under them. Nothing is read from it (a run to the end \
+         loads the other topics first); load the topic as it is now into a fresh schema"
+    )]
+    TopicsMadeAgain(MadeAgain),
 }
 
 /// Partitions whose stored position is past the broker's end of them.
@@ -219,6 +229,18 @@ pub async fn run(
         .fetch_one(&pool)
         .await?;
     let topics: Vec<String> = TOPICS.iter().map(|t| config.topic(t)).collect();
+    // A topic made again since it was first read is not read at all.
+    let made_again = match mode {
+        Mode::MartsOnly => MadeAgain::default(),
+        Mode::ToEnd | Mode::Follow => topic_ids::check(config, &pool, &topics).await?,
+    };
+    if mode == Mode::Follow && !made_again.0.is_empty() {
+        return Err(EtlError::TopicsMadeAgain(made_again));
+    }
+    let topics: Vec<String> = topics
+        .into_iter()
+        .filter(|t| !made_again.holds(t))
+        .collect();
     let mut report = EtlReport::default();
     if mode == Mode::Follow {
         consume::follow(config, &pool, &topics, metrics, stop, &mut report).await?;
@@ -313,6 +335,9 @@ pub async fn run(
         .execute(&pool)
         .await?;
     report.seconds = started.elapsed().as_secs_f64();
+    if !made_again.0.is_empty() {
+        return Err(EtlError::TopicsMadeAgain(made_again));
+    }
     if !report.positions_past_end.is_empty() {
         return Err(EtlError::PositionsPastEnd(PastEnd(
             report.positions_past_end,

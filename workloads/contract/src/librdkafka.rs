@@ -1,0 +1,155 @@
+//! Calls into librdkafka's C API that rdkafka 0.39 does not wrap, and the
+//! two helpers such calls need: an owner that frees a librdkafka object once,
+//! and a copy of a C string librdkafka returned.
+//!
+//! - [`topic_ids`]: each topic's ID (KIP-516) from DescribeTopics. A topic
+//!   deleted and made again under the same name gets a new ID, which is how
+//!   the ETL tells its stored positions from positions in the new topic.
+
+use rdkafka::admin::AdminClient;
+use rdkafka::bindings as rd;
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use rdkafka::types::RDKafkaErrorCode;
+use std::collections::BTreeMap;
+use std::ffi::{c_char, CStr, CString};
+use std::time::Duration;
+
+/// Frees a librdkafka object when it goes out of scope.
+pub struct Owned<T>(pub *mut T, pub unsafe extern "C" fn(*mut T));
+
+impl<T> Drop for Owned<T> {
+    fn drop(&mut self) {
+        if !self.0.is_null() {
+            // SAFETY: the pointer came from the matching librdkafka
+            // constructor and is freed exactly once, here.
+            unsafe { (self.1)(self.0) }
+        }
+    }
+}
+
+/// A C string librdkafka returned (borrowed, never freed here).
+///
+/// # Safety
+/// `text` is null or a NUL-terminated string that outlives the call.
+pub unsafe fn text(text: *const c_char) -> String {
+    if text.is_null() {
+        String::new()
+    } else {
+        CStr::from_ptr(text).to_string_lossy().into_owned()
+    }
+}
+
+/// Why the topic IDs are not known.
+#[derive(Debug, thiserror::Error)]
+pub enum TopicIdError {
+    #[error("DescribeTopics: {code:?}: {message}")]
+    Broker {
+        code: RDKafkaErrorCode,
+        message: String,
+    },
+    #[error("DescribeTopics: no answer within {0:?}")]
+    Timeout(Duration),
+    #[error("DescribeTopics: {0}")]
+    Client(String),
+}
+
+/// The ID of each of `topics` the broker has (base64, as Kafka's tools
+/// print it); a topic the broker does not have is left out. Blocks for up
+/// to `timeout`: call it off the async threads.
+pub fn topic_ids(
+    client_config: &ClientConfig,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<BTreeMap<String, String>, TopicIdError> {
+    let admin: AdminClient<DefaultClientContext> = client_config
+        .create()
+        .map_err(|e| TopicIdError::Client(format!("admin client: {e}")))?;
+    let rk = admin.inner().native_ptr();
+    let names: Vec<CString> = topics
+        .iter()
+        .map(|t| {
+            CString::new(t.as_str())
+                .map_err(|_| TopicIdError::Client(format!("{t:?} contains NUL")))
+        })
+        .collect::<Result<_, _>>()?;
+    let mut name_pointers: Vec<*const c_char> = names.iter().map(|n| n.as_ptr()).collect();
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    let mut ids = BTreeMap::new();
+
+    // SAFETY: every pointer passed below is either a live librdkafka object
+    // owned by an `Owned` guard (freed after its last use) or a CString (and
+    // the array of their pointers) that outlives the call; results are read
+    // before their event is destroyed.
+    unsafe {
+        let collection = Owned(
+            rd::rd_kafka_TopicCollection_of_topic_names(
+                name_pointers.as_mut_ptr(),
+                name_pointers.len(),
+            ),
+            rd::rd_kafka_TopicCollection_destroy,
+        );
+        let options = Owned(
+            rd::rd_kafka_AdminOptions_new(
+                rk,
+                rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS,
+            ),
+            rd::rd_kafka_AdminOptions_destroy,
+        );
+        let mut errstr = [0 as c_char; 256];
+        rd::rd_kafka_AdminOptions_set_request_timeout(
+            options.0,
+            timeout_ms,
+            errstr.as_mut_ptr(),
+            errstr.len(),
+        );
+        let queue = Owned(rd::rd_kafka_queue_new(rk), rd::rd_kafka_queue_destroy);
+        rd::rd_kafka_DescribeTopics(rk, collection.0, options.0, queue.0);
+        let event = Owned(
+            rd::rd_kafka_queue_poll(queue.0, timeout_ms.saturating_add(1000)),
+            rd::rd_kafka_event_destroy,
+        );
+        if event.0.is_null() {
+            return Err(TopicIdError::Timeout(timeout));
+        }
+        let code = rd::rd_kafka_event_error(event.0);
+        if code != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            return Err(TopicIdError::Broker {
+                code: code.into(),
+                message: text(rd::rd_kafka_event_error_string(event.0)),
+            });
+        }
+        let result = rd::rd_kafka_event_DescribeTopics_result(event.0);
+        if result.is_null() {
+            return Err(TopicIdError::Client(format!(
+                "unexpected event {}",
+                text(rd::rd_kafka_event_name(event.0))
+            )));
+        }
+        let mut count = 0usize;
+        let described = rd::rd_kafka_DescribeTopics_result_topics(result, &mut count);
+        for i in 0..count {
+            let topic = *described.add(i);
+            let error = rd::rd_kafka_TopicDescription_error(topic);
+            if !error.is_null() {
+                let code: RDKafkaErrorCode = rd::rd_kafka_error_code(error).into();
+                if code == RDKafkaErrorCode::UnknownTopicOrPartition {
+                    continue;
+                }
+                return Err(TopicIdError::Broker {
+                    code,
+                    message: text(rd::rd_kafka_error_string(error)),
+                });
+            }
+            let id = rd::rd_kafka_TopicDescription_topic_id(topic);
+            if id.is_null() {
+                continue;
+            }
+            ids.insert(
+                text(rd::rd_kafka_TopicDescription_name(topic)),
+                text(rd::rd_kafka_Uuid_base64str(id)),
+            );
+        }
+    }
+    Ok(ids)
+}
