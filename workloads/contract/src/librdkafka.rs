@@ -40,18 +40,97 @@ pub unsafe fn text(text: *const c_char) -> String {
     }
 }
 
-/// Why the topic IDs are not known.
+/// Why an admin request through the C API failed.
 #[derive(Debug, thiserror::Error)]
-pub enum TopicIdError {
-    #[error("DescribeTopics: {code:?}: {message}")]
+pub enum AdminError {
+    #[error("{code:?}: {message}")]
     Broker {
         code: RDKafkaErrorCode,
         message: String,
     },
-    #[error("DescribeTopics: no answer within {0:?}")]
+    #[error("no answer within {0:?}")]
     Timeout(Duration),
-    #[error("DescribeTopics: {0}")]
+    #[error("{0}")]
     Client(String),
+}
+
+impl AdminError {
+    /// The broker's error code, when the broker answered with one.
+    pub fn code(&self) -> Option<RDKafkaErrorCode> {
+        match self {
+            AdminError::Broker { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}
+
+/// `value` as a C string, or an error naming it.
+pub fn c_string(value: &str) -> Result<CString, AdminError> {
+    CString::new(value).map_err(|_| AdminError::Client(format!("{value:?} contains NUL")))
+}
+
+/// Sends one admin request of kind `op` and waits up to `timeout` for its
+/// answer: `start(rk, options, queue)` sends it. Returns the answer's event
+/// when the request as a whole succeeded (each resource in it may still
+/// carry its own error).
+///
+/// # Safety
+/// `rk` is a live client handle; `start` calls the librdkafka function that
+/// sends the request of kind `op` with the options and queue it is given.
+pub unsafe fn admin_request(
+    rk: *mut rd::rd_kafka_t,
+    op: rd::rd_kafka_admin_op_t,
+    timeout: Duration,
+    start: impl FnOnce(*mut rd::rd_kafka_t, *mut rd::rd_kafka_AdminOptions_t, *mut rd::rd_kafka_queue_t),
+) -> Result<Owned<rd::rd_kafka_event_t>, AdminError> {
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    let options = Owned(
+        rd::rd_kafka_AdminOptions_new(rk, op),
+        rd::rd_kafka_AdminOptions_destroy,
+    );
+    let mut errstr = [0 as c_char; 256];
+    rd::rd_kafka_AdminOptions_set_request_timeout(
+        options.0,
+        timeout_ms,
+        errstr.as_mut_ptr(),
+        errstr.len(),
+    );
+    let queue = Owned(rd::rd_kafka_queue_new(rk), rd::rd_kafka_queue_destroy);
+    start(rk, options.0, queue.0);
+    let event = Owned(
+        rd::rd_kafka_queue_poll(queue.0, timeout_ms.saturating_add(1000)),
+        rd::rd_kafka_event_destroy,
+    );
+    if event.0.is_null() {
+        return Err(AdminError::Timeout(timeout));
+    }
+    let code = rd::rd_kafka_event_error(event.0);
+    if code != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+        return Err(AdminError::Broker {
+            code: code.into(),
+            message: text(rd::rd_kafka_event_error_string(event.0)),
+        });
+    }
+    Ok(event)
+}
+
+/// The answer's result of kind `R` (`rd_kafka_event_*_result`), or an error
+/// naming the event that came instead.
+///
+/// # Safety
+/// `event` is a live event; the result lives as long as it does.
+pub unsafe fn admin_result<R>(
+    event: &Owned<rd::rd_kafka_event_t>,
+    result_of: unsafe extern "C" fn(*mut rd::rd_kafka_event_t) -> *const R,
+) -> Result<*const R, AdminError> {
+    let result = result_of(event.0);
+    if result.is_null() {
+        return Err(AdminError::Client(format!(
+            "unexpected event {}",
+            text(rd::rd_kafka_event_name(event.0))
+        )));
+    }
+    Ok(result)
 }
 
 /// The ID of each of `topics` the broker has (base64, as Kafka's tools
@@ -61,20 +140,16 @@ pub fn topic_ids(
     client_config: &ClientConfig,
     topics: &[String],
     timeout: Duration,
-) -> Result<BTreeMap<String, String>, TopicIdError> {
+) -> Result<BTreeMap<String, String>, AdminError> {
     let admin: AdminClient<DefaultClientContext> = client_config
         .create()
-        .map_err(|e| TopicIdError::Client(format!("admin client: {e}")))?;
+        .map_err(|e| AdminError::Client(format!("admin client: {e}")))?;
     let rk = admin.inner().native_ptr();
     let names: Vec<CString> = topics
         .iter()
-        .map(|t| {
-            CString::new(t.as_str())
-                .map_err(|_| TopicIdError::Client(format!("{t:?} contains NUL")))
-        })
+        .map(|t| c_string(t))
         .collect::<Result<_, _>>()?;
     let mut name_pointers: Vec<*const c_char> = names.iter().map(|n| n.as_ptr()).collect();
-    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
     let mut ids = BTreeMap::new();
 
     // SAFETY: every pointer passed below is either a live librdkafka object
@@ -89,43 +164,13 @@ pub fn topic_ids(
             ),
             rd::rd_kafka_TopicCollection_destroy,
         );
-        let options = Owned(
-            rd::rd_kafka_AdminOptions_new(
-                rk,
-                rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS,
-            ),
-            rd::rd_kafka_AdminOptions_destroy,
-        );
-        let mut errstr = [0 as c_char; 256];
-        rd::rd_kafka_AdminOptions_set_request_timeout(
-            options.0,
-            timeout_ms,
-            errstr.as_mut_ptr(),
-            errstr.len(),
-        );
-        let queue = Owned(rd::rd_kafka_queue_new(rk), rd::rd_kafka_queue_destroy);
-        rd::rd_kafka_DescribeTopics(rk, collection.0, options.0, queue.0);
-        let event = Owned(
-            rd::rd_kafka_queue_poll(queue.0, timeout_ms.saturating_add(1000)),
-            rd::rd_kafka_event_destroy,
-        );
-        if event.0.is_null() {
-            return Err(TopicIdError::Timeout(timeout));
-        }
-        let code = rd::rd_kafka_event_error(event.0);
-        if code != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
-            return Err(TopicIdError::Broker {
-                code: code.into(),
-                message: text(rd::rd_kafka_event_error_string(event.0)),
-            });
-        }
-        let result = rd::rd_kafka_event_DescribeTopics_result(event.0);
-        if result.is_null() {
-            return Err(TopicIdError::Client(format!(
-                "unexpected event {}",
-                text(rd::rd_kafka_event_name(event.0))
-            )));
-        }
+        let event = admin_request(
+            rk,
+            rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS,
+            timeout,
+            |rk, options, queue| rd::rd_kafka_DescribeTopics(rk, collection.0, options, queue),
+        )?;
+        let result = admin_result(&event, rd::rd_kafka_event_DescribeTopics_result)?;
         let mut count = 0usize;
         let described = rd::rd_kafka_DescribeTopics_result_topics(result, &mut count);
         for i in 0..count {
@@ -136,7 +181,7 @@ pub fn topic_ids(
                 if code == RDKafkaErrorCode::UnknownTopicOrPartition {
                     continue;
                 }
-                return Err(TopicIdError::Broker {
+                return Err(AdminError::Broker {
                     code,
                     message: text(rd::rd_kafka_error_string(error)),
                 });
