@@ -134,7 +134,8 @@ pub unsafe fn admin_result<R>(
 }
 
 /// The ID of each of `topics` the broker has (base64, as Kafka's tools
-/// print it); a topic the broker does not have is left out. Blocks for up
+/// print it); a topic the broker does not have, or has no ID for, is left
+/// out. Blocks for up
 /// to `timeout`: call it off the async threads.
 pub fn topic_ids(
     client_config: &ClientConfig,
@@ -187,7 +188,12 @@ pub fn topic_ids(
                 });
             }
             let id = rd::rd_kafka_TopicDescription_topic_id(topic);
-            if id.is_null() {
+            // A broker without topic IDs (before Kafka 2.8) answers with
+            // the zero ID, which names no topic.
+            if id.is_null()
+                || (rd::rd_kafka_Uuid_most_significant_bits(id) == 0
+                    && rd::rd_kafka_Uuid_least_significant_bits(id) == 0)
+            {
                 continue;
             }
             ids.insert(
