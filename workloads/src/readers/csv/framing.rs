@@ -14,14 +14,51 @@ use std::ops::Range;
 use std::sync::mpsc::{Receiver, SyncSender};
 use std::sync::{Arc, Mutex};
 
-/// Pushes the position of every comma of `line` to `ends`, eight bytes at a
-/// time. For a quote-free line, where every comma separates two fields.
+/// Pushes the position of every comma of `line` to `ends`. For a quote-free
+/// line, where every comma separates two fields.
 ///
-/// Word-at-a-time rather than a memchr per comma: a record has a comma every
-/// few bytes, and a search call per field costs more than the search itself.
+/// A block at a time rather than a memchr per comma: a record has a comma
+/// every few bytes, and a search call per field costs more than the search
+/// itself. With AVX2, 32 bytes a step; otherwise eight (one machine word).
 pub(super) fn push_commas(line: &[u8], ends: &mut Vec<usize>) {
-    let mut words = line.chunks_exact(8);
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2, checked just above.
+        unsafe { push_commas_avx2(line, ends) };
+        return;
+    }
+    push_commas_by_word(line, 0, ends);
+}
+
+/// [`push_commas`] 32 bytes a step: one compare and one mask per block.
+///
+/// # Safety
+/// The CPU supports AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn push_commas_avx2(line: &[u8], ends: &mut Vec<usize>) {
+    use std::arch::x86_64::{
+        _mm256_cmpeq_epi8, _mm256_loadu_si256, _mm256_movemask_epi8, _mm256_set1_epi8,
+    };
+    let comma = _mm256_set1_epi8(b',' as i8);
+    let mut blocks = line.chunks_exact(32);
     let mut at = 0;
+    for block in &mut blocks {
+        // SAFETY: `block` holds 32 readable bytes; the load is unaligned.
+        let bytes = unsafe { _mm256_loadu_si256(block.as_ptr().cast()) };
+        let mut commas = _mm256_movemask_epi8(_mm256_cmpeq_epi8(bytes, comma)) as u32;
+        while commas != 0 {
+            ends.push(at + commas.trailing_zeros() as usize);
+            commas &= commas - 1;
+        }
+        at += 32;
+    }
+    push_commas_by_word(blocks.remainder(), at, ends);
+}
+
+/// [`push_commas`] eight bytes a step, for `line` starting at offset `at`.
+fn push_commas_by_word(line: &[u8], mut at: usize, ends: &mut Vec<usize>) {
+    let mut words = line.chunks_exact(8);
     for word in &mut words {
         let mut bytes = [0u8; 8];
         bytes.copy_from_slice(word);
@@ -493,18 +530,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn commas_are_found_a_word_at_a_time_exactly_where_a_byte_scan_finds_them() {
+    fn commas_are_found_a_block_at_a_time_exactly_where_a_byte_scan_finds_them() {
         // Lines of every length around the word size, with multi-byte text
         // (bytes >= 0x80 next to commas).
-        let base = "가,b,,\u{00e9}1,,,x,\u{ac00}\u{ac01},,z,,0123456789,,";
+        let base = "가,b,,\u{00e9}1,,,x,\u{ac00}\u{ac01},,z,,0123456789,,".repeat(3);
         for end in 0..base.len() {
             let Some(line) = base.get(..end) else {
                 continue;
             };
             let line = line.as_bytes();
+            let expected: Vec<usize> = (0..line.len()).filter(|&i| line[i] == b',').collect();
             let mut found = Vec::new();
             push_commas(line, &mut found);
-            let expected: Vec<usize> = (0..line.len()).filter(|&i| line[i] == b',').collect();
+            assert_eq!(found, expected, "{:?}", String::from_utf8_lossy(line));
+            // The word-at-a-time path, which CPUs without AVX2 take.
+            found.clear();
+            push_commas_by_word(line, 0, &mut found);
             assert_eq!(found, expected, "{:?}", String::from_utf8_lossy(line));
         }
     }
