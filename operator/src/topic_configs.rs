@@ -41,7 +41,7 @@ pub fn set_topic_configs(
     // owned by an `Owned` guard (freed after its last use) or a CString that
     // outlives the call; results are read before their event is destroyed.
     unsafe {
-        let resource = Owned(
+        let resource = Owned::new(
             rd::rd_kafka_ConfigResource_new(
                 rd::rd_kafka_ResourceType_t::RD_KAFKA_RESOURCE_TOPIC,
                 name.as_ptr(),
@@ -50,7 +50,7 @@ pub fn set_topic_configs(
         );
         for (key, value) in &pairs {
             let error = rd::rd_kafka_ConfigResource_add_incremental_config(
-                resource.0,
+                resource.get(),
                 key.as_ptr(),
                 rd::rd_kafka_AlterConfigOpType_t::RD_KAFKA_ALTER_CONFIG_OP_TYPE_SET,
                 value.as_ptr(),
@@ -61,7 +61,7 @@ pub fn set_topic_configs(
                 return Err(AlterConfigsError::Client(message));
             }
         }
-        let mut resources = [resource.0];
+        let mut resources = [resource.get()];
         let event = admin_request(
             rk,
             rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_INCREMENTALALTERCONFIGS,

@@ -559,8 +559,9 @@ fn a_stored_position_past_the_end_of_its_partition_is_named_and_the_other_partit
 
 #[test]
 fn a_topic_deleted_and_made_again_is_named_and_not_read() {
-    // The new topic is refilled to exactly the old one's length: its ends
-    // equal the stored positions, which offsets alone take for "nothing new".
+    // The new topic is refilled to twice the old one's length: its ends lie
+    // past the stored positions, which offsets alone take for new messages
+    // to read from there (skipping the new topic's first half).
     let ns = Namespace::new();
     let dir = tempfile::tempdir().unwrap();
     generate(dir.path(), 11, 0.01);
@@ -577,21 +578,32 @@ fn a_topic_deleted_and_made_again_is_named_and_not_read() {
         )
         .unwrap()
     };
+    // The reviews topic exists (the ingest made every topic) but nothing
+    // was read from it: made again, it is simply read.
+    let unread = format!("{}.reviews", ns.0);
     let first_id = ids(&topic).remove(&topic).expect("the topic's ID");
+    let unread_first_id = ids(&unread)
+        .remove(&unread)
+        .expect("the reviews topic's ID");
     runtime().block_on(async {
         let pool = ns.pool().await;
         let before = partition_positions(&pool, &topic).await;
+        assert!(partition_positions(&pool, &unread).await.is_empty());
         let admin: rdkafka::admin::AdminClient<_> = client.create().unwrap();
         admin
-            .delete_topics(&[&topic], &rdkafka::admin::AdminOptions::new())
+            .delete_topics(&[&topic, &unread], &rdkafka::admin::AdminOptions::new())
             .await
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !ids(&topic).is_empty() {
-            assert!(Instant::now() < deadline, "{topic} is still on the broker");
+        while !ids(&topic).is_empty() || !ids(&unread).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "{topic} or {unread} is still on the broker"
+            );
             std::thread::sleep(Duration::from_millis(200));
         }
 
+        ns.run(&["ingest", "--source", &orders_csv]);
         ns.run(&["ingest", "--source", &orders_csv]);
         let new_id = ids(&topic).remove(&topic).expect("the new topic's ID");
         assert_ne!(new_id, first_id);
@@ -602,6 +614,11 @@ fn a_topic_deleted_and_made_again_is_named_and_not_read() {
             "{topic} (first read as ID {first_id}, now ID {new_id}) was deleted and made again"
         );
         assert!(stderr.contains(&named), "{stderr}");
+        assert_ne!(ids(&unread).remove(&unread), Some(unread_first_id));
+        assert!(
+            !stderr.contains(&format!("{unread} (first read")),
+            "{stderr}"
+        );
         assert_eq!(
             partition_positions(&pool, &topic).await,
             before,
@@ -612,5 +629,111 @@ fn a_topic_deleted_and_made_again_is_named_and_not_read() {
         let out = run_with_deadline(ns.command(&["etl", "--follow"]), Duration::from_secs(60));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success() && stderr.contains(&named), "{stderr}");
+    });
+}
+
+#[test]
+fn names_and_places_come_from_the_latest_order_the_lowest_id_winning_a_tie() {
+    let ns = Namespace::new();
+    let dir = tempfile::tempdir().unwrap();
+    let header = "order_id,order_time,updated_at,customer_id,customer_name,phone_number,\
+                  restaurant_id,restaurant_name,category,menu_items,item_count,order_amount,\
+                  discount_amount,delivery_fee,payment_method,platform,district,delivery_address,\
+                  store_lat,store_lng,customer_lat,customer_lng,distance_km,\
+                  estimated_delivery_min,actual_delivery_min,rider_id,weather,order_status,rating";
+    // (order id, time, customer, name, district, restaurant name, category, lat, amount)
+    let orders = [
+        (
+            "O1",
+            "2024-01-01 10:00:00",
+            "C1",
+            "먼저",
+            "강남구",
+            "옛집",
+            "한식",
+            "37.1",
+            "9000",
+        ),
+        // Two orders at the customer's and the restaurant's latest instant:
+        // the lower order id (O2) names them.
+        (
+            "O3",
+            "2024-01-02 12:00:00",
+            "C1",
+            "둘째",
+            "송파구",
+            "새집 A",
+            "분식",
+            "37.3",
+            "9000",
+        ),
+        (
+            "O2",
+            "2024-01-02 12:00:00",
+            "C1",
+            "첫째",
+            "서초구",
+            "새집 B",
+            "중식",
+            "37.2",
+            "9000",
+        ),
+        // The restaurant's latest order, invalid (a negative amount): it
+        // names the restaurant, but not in the performance mart, which
+        // counts valid orders only.
+        (
+            "O4",
+            "2024-01-03 09:00:00",
+            "C2",
+            "셋째",
+            "마포구",
+            "무효",
+            "치킨",
+            "37.4",
+            "-5000",
+        ),
+    ];
+    let mut csv = format!("{header}\n");
+    for (id, time, customer, name, district, restaurant, category, lat, amount) in orders {
+        csv.push_str(&format!(
+            "{id},{time},{time},{customer},{name},010-****-0000,R1,{restaurant},{category},\
+             메뉴:1:{amount},1,{amount},0,3000,카드,배민1,{district},서울특별시 {district},\
+             {lat},127.0,37.5,127.1,2.0,30,30,D1,맑음,DELIVERED,5\n"
+        ));
+    }
+    let path = dir.path().join("orders.csv");
+    std::fs::write(&path, csv).unwrap();
+    ns.run(&["ingest", "--source", &path.display().to_string()]);
+    ns.run(&["etl"]);
+    runtime().block_on(async {
+        let pool = ns.pool().await;
+        let one = |sql: &'static str| {
+            let pool = pool.clone();
+            async move {
+                sqlx::query_as::<_, (String, String, String)>(sql)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        let customer = one(
+            "SELECT customer_name, district, last_order_at::text FROM customers WHERE customer_id = 'C1'",
+        )
+        .await;
+        assert_eq!(customer.0, "첫째");
+        assert_eq!(customer.1, "서초구");
+        let restaurant = one(
+            "SELECT restaurant_name, category, store_lat::text FROM restaurants WHERE restaurant_id = 'R1'",
+        )
+        .await;
+        assert_eq!((restaurant.0.as_str(), restaurant.1.as_str(), restaurant.2.as_str()), ("무효", "치킨", "37.4"));
+        let performance = one(
+            "SELECT restaurant_name, category, orders::text FROM mart_restaurant_performance WHERE restaurant_id = 'R1'",
+        )
+        .await;
+        assert_eq!(
+            (performance.0.as_str(), performance.1.as_str(), performance.2.as_str()),
+            ("새집 B", "중식", "3")
+        );
     });
 }

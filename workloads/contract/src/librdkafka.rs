@@ -16,7 +16,23 @@ use std::ffi::{c_char, CStr, CString};
 use std::time::Duration;
 
 /// Frees a librdkafka object when it goes out of scope.
-pub struct Owned<T>(pub *mut T, pub unsafe extern "C" fn(*mut T));
+pub struct Owned<T>(*mut T, unsafe extern "C" fn(*mut T));
+
+impl<T> Owned<T> {
+    /// Owns `object`, to be freed by `destroy`.
+    ///
+    /// # Safety
+    /// `object` is null or came from the librdkafka constructor that
+    /// `destroy` matches, and nothing else frees it.
+    pub unsafe fn new(object: *mut T, destroy: unsafe extern "C" fn(*mut T)) -> Owned<T> {
+        Owned(object, destroy)
+    }
+
+    /// The object, still owned here.
+    pub fn get(&self) -> *mut T {
+        self.0
+    }
+}
 
 impl<T> Drop for Owned<T> {
     fn drop(&mut self) {
@@ -84,31 +100,31 @@ pub unsafe fn admin_request(
     start: impl FnOnce(*mut rd::rd_kafka_t, *mut rd::rd_kafka_AdminOptions_t, *mut rd::rd_kafka_queue_t),
 ) -> Result<Owned<rd::rd_kafka_event_t>, AdminError> {
     let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-    let options = Owned(
+    let options = Owned::new(
         rd::rd_kafka_AdminOptions_new(rk, op),
         rd::rd_kafka_AdminOptions_destroy,
     );
     let mut errstr = [0 as c_char; 256];
     rd::rd_kafka_AdminOptions_set_request_timeout(
-        options.0,
+        options.get(),
         timeout_ms,
         errstr.as_mut_ptr(),
         errstr.len(),
     );
-    let queue = Owned(rd::rd_kafka_queue_new(rk), rd::rd_kafka_queue_destroy);
-    start(rk, options.0, queue.0);
-    let event = Owned(
-        rd::rd_kafka_queue_poll(queue.0, timeout_ms.saturating_add(1000)),
+    let queue = Owned::new(rd::rd_kafka_queue_new(rk), rd::rd_kafka_queue_destroy);
+    start(rk, options.get(), queue.get());
+    let event = Owned::new(
+        rd::rd_kafka_queue_poll(queue.get(), timeout_ms.saturating_add(1000)),
         rd::rd_kafka_event_destroy,
     );
-    if event.0.is_null() {
+    if event.get().is_null() {
         return Err(AdminError::Timeout(timeout));
     }
-    let code = rd::rd_kafka_event_error(event.0);
+    let code = rd::rd_kafka_event_error(event.get());
     if code != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
         return Err(AdminError::Broker {
             code: code.into(),
-            message: text(rd::rd_kafka_event_error_string(event.0)),
+            message: text(rd::rd_kafka_event_error_string(event.get())),
         });
     }
     Ok(event)
@@ -123,11 +139,11 @@ pub unsafe fn admin_result<R>(
     event: &Owned<rd::rd_kafka_event_t>,
     result_of: unsafe extern "C" fn(*mut rd::rd_kafka_event_t) -> *const R,
 ) -> Result<*const R, AdminError> {
-    let result = result_of(event.0);
+    let result = result_of(event.get());
     if result.is_null() {
         return Err(AdminError::Client(format!(
             "unexpected event {}",
-            text(rd::rd_kafka_event_name(event.0))
+            text(rd::rd_kafka_event_name(event.get()))
         )));
     }
     Ok(result)
@@ -158,7 +174,7 @@ pub fn topic_ids(
     // the array of their pointers) that outlives the call; results are read
     // before their event is destroyed.
     unsafe {
-        let collection = Owned(
+        let collection = Owned::new(
             rd::rd_kafka_TopicCollection_of_topic_names(
                 name_pointers.as_mut_ptr(),
                 name_pointers.len(),
@@ -169,7 +185,7 @@ pub fn topic_ids(
             rk,
             rd::rd_kafka_admin_op_t::RD_KAFKA_ADMIN_OP_DESCRIBETOPICS,
             timeout,
-            |rk, options, queue| rd::rd_kafka_DescribeTopics(rk, collection.0, options, queue),
+            |rk, options, queue| rd::rd_kafka_DescribeTopics(rk, collection.get(), options, queue),
         )?;
         let result = admin_result(&event, rd::rd_kafka_event_DescribeTopics_result)?;
         let mut count = 0usize;

@@ -6,8 +6,8 @@
 //! from the old one, its offsets look like the old positions, and reading on
 //! would skip its first messages, or take them for the stored ones. Offsets
 //! alone cannot tell; the topic's ID (KIP-516), which Kafka gives each topic
-//! it creates, can. The ETL records each topic's ID when it first sees the
-//! topic (`etl_topic_ids`), and reads no topic whose ID has changed since.
+//! it creates, can. The ETL records each topic's ID (`etl_topic_ids`) until
+//! it has read from the topic, and then reads no topic whose ID has changed.
 
 use super::EtlError;
 use crate::config::Config;
@@ -53,9 +53,9 @@ impl std::fmt::Display for MadeAgain {
     }
 }
 
-/// Records the ID of each of `topics` seen for the first time, and returns
-/// those whose ID has changed since it was recorded. A topic the broker does
-/// not have is neither recorded nor compared.
+/// Returns the topics read before whose ID has changed since it was
+/// recorded, and records the ID of every other topic of `topics` the broker
+/// has. A topic the broker does not have is neither recorded nor compared.
 pub async fn check(
     config: &Config,
     pool: &PgPool,
@@ -67,17 +67,22 @@ pub async fn check(
     })
     .map_err(|e| EtlError::TopicIds(e.to_string()))?;
     let (names, ids): (Vec<String>, Vec<String>) = on_broker.clone().into_iter().unzip();
-    // A topic seen for the first time keeps the ID it has now; the query
-    // answers with the ID recorded for every topic, old or new.
+    // Compared: the topics read before (with stored positions) whose ID is
+    // recorded. Every other topic on the broker gets its ID recorded now:
+    // one not read yet is whatever topic it is now (it may have been made
+    // again before anything was read from it); one read before migration
+    // 0007 can only be checked from here on.
     let recorded: BTreeMap<String, String> = sqlx::query_as::<_, (String, String)>(
-        "WITH seen AS (
+        "WITH recorded AS (
+             SELECT i.topic, i.topic_id FROM etl_topic_ids i
+             WHERE i.topic = ANY($1)
+               AND EXISTS (SELECT 1 FROM etl_offsets o WHERE o.topic = i.topic)),
+         recording AS (
              INSERT INTO etl_topic_ids (topic, topic_id)
-             SELECT * FROM UNNEST($1::text[], $2::text[])
-             ON CONFLICT (topic) DO NOTHING
-             RETURNING topic, topic_id)
-         SELECT topic, topic_id FROM seen
-         UNION ALL
-         SELECT topic, topic_id FROM etl_topic_ids WHERE topic = ANY($1)",
+             SELECT u.topic, u.topic_id FROM UNNEST($1::text[], $2::text[]) AS u(topic, topic_id)
+             WHERE u.topic NOT IN (SELECT topic FROM recorded)
+             ON CONFLICT (topic) DO UPDATE SET topic_id = EXCLUDED.topic_id, first_seen = now())
+         SELECT topic, topic_id FROM recorded",
     )
     .bind(&names)
     .bind(&ids)
