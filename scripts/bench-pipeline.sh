@@ -130,7 +130,8 @@ done
 # starts again: otherwise autovacuum does it at its next round, on the
 # cores the ETL run then being timed uses (seen: VACUUM ANALYZE of
 # copy_raw_records, 220 MB, beside an ETL run).
-vacuum_kept() { psql_run "VACUUM (ANALYZE) $(IFS=,; echo "$*")" >/dev/null; }
+comma_list() { local IFS=,; echo "$*"; }
+vacuum_kept() { psql_run "VACUUM (ANALYZE) $(comma_list "$@")" >/dev/null; }
 vacuum_kept $tables
 copy_all_runs=()
 for i in $(seq "$repeats"); do
@@ -139,7 +140,7 @@ for i in $(seq "$repeats"); do
         etl_runs+=("$(elapsed "$t0" "$t1")")
         psql "$BAEDAL_DATABASE_URL" -qc "DROP SCHEMA ${run}e$i CASCADE"
     fi
-    psql_run "TRUNCATE $(IFS=,; echo "${emptied[*]}")"
+    psql_run "TRUNCATE $(comma_list "${emptied[@]}")"
     t0=$(now); psql "$BAEDAL_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "SET search_path = $run" "${copy_in[@]}"; t1=$(now)
     copy_all_runs+=("$(elapsed "$t0" "$t1")")
     vacuum_kept "${emptied[@]}"

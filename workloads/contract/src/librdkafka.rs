@@ -151,8 +151,7 @@ pub unsafe fn admin_result<R>(
 
 /// The ID of each of `topics` the broker has (base64, as Kafka's tools
 /// print it); a topic the broker does not have, or has no ID for, is left
-/// out. Blocks for up
-/// to `timeout`: call it off the async threads.
+/// out. Blocks for up to `timeout`: call it off the async threads.
 pub fn topic_ids(
     client_config: &ClientConfig,
     topics: &[String],

@@ -21,17 +21,17 @@ use crate::rules::{
 use sqlx::PgPool;
 
 /// A CTE `latest`: for each `key` of the CTE `span`, the order (among
-/// those meeting `condition`) placed at its `last` time, the lowest order
-/// id among orders placed at the same instant. A restaurant's or a
+/// those meeting `condition`) placed at its `last_order_at`, the lowest
+/// order id among orders placed at the same instant. A restaurant's or a
 /// customer's name and place are those of their latest order.
 ///
 /// Grouping for the latest time and joining back costs two hashed passes
 /// over the orders; sorting them by key and time (`DISTINCT ON`, or an
 /// ordered `array_agg`) cost three to four times as much.
-fn latest_order_sql(key: &str, span: &str, last: &str, condition: &str) -> String {
+fn latest_order_sql(key: &str, condition: &str) -> String {
     format!(
         "latest AS (SELECT DISTINCT ON (s.{key}) o.*
-                    FROM {span} s JOIN orders o ON o.{key} = s.{key} AND o.order_time = s.{last}
+                    FROM span s JOIN orders o ON o.{key} = s.{key} AND o.order_time = s.last_order_at
                     WHERE {condition}
                     ORDER BY s.{key}, o.order_id)"
     )
@@ -50,23 +50,13 @@ fn statements() -> Vec<Vec<String>> {
     let baskets = baskets_sql("o.is_valid");
     // Most tables are a DELETE followed by its INSERT: one pair per transaction.
     let pairs: Vec<String> = vec![
-        "DELETE FROM customers".into(),
-        format!(
-            "WITH span AS (SELECT customer_id, min(order_time) AS first_order_at, max(order_time) AS last_order_at
-                           FROM orders GROUP BY customer_id),
-                  {latest}
-             INSERT INTO customers (customer_id, customer_name, phone_number, district, first_order_at, last_order_at)
-             SELECT s.customer_id, l.customer_name, l.phone_number, l.district, s.first_order_at, s.last_order_at
-             FROM span s JOIN latest l USING (customer_id)",
-            latest = latest_order_sql("customer_id", "span", "last_order_at", "TRUE")
-        ),
         "DELETE FROM restaurants".into(),
         format!(
             "WITH span AS (SELECT restaurant_id, max(order_time) AS last_order_at FROM orders GROUP BY restaurant_id),
                   {latest}
              INSERT INTO restaurants (restaurant_id, restaurant_name, category, store_lat, store_lng)
              SELECT restaurant_id, restaurant_name, category, store_lat, store_lng FROM latest",
-            latest = latest_order_sql("restaurant_id", "span", "last_order_at", "TRUE")
+            latest = latest_order_sql("restaurant_id", "TRUE")
         ),
         "DELETE FROM mart_dimensions".into(),
         // One pass over the orders for the three dimensions.
@@ -108,7 +98,7 @@ fn statements() -> Vec<Vec<String>> {
              SELECT s.restaurant_id, l.restaurant_name, l.category, s.orders, s.revenue, s.avg_rating,
                     s.rated_orders, s.avg_delivery_min, s.late_rate, rank() OVER (ORDER BY s.revenue DESC)
              FROM span s JOIN latest l USING (restaurant_id)",
-            latest = latest_order_sql("restaurant_id", "span", "last_order_at", "o.is_valid")
+            latest = latest_order_sql("restaurant_id", "o.is_valid")
         ),
         "DELETE FROM mart_customer_rfm".into(),
         format!(
@@ -163,16 +153,23 @@ fn statements() -> Vec<Vec<String>> {
              FROM orders WHERE {DELIVERY_OK}"
         ),
     ];
-    let mut groups: Vec<Vec<String>> = pairs.chunks(2).map(<[String]>::to_vec).collect();
-    // Before the orders' first statistics (a first load), the planner
-    // would look each customer's latest order up by index, tens of
-    // thousands of lookups; one hashed pass over the orders is cheaper.
-    if let Some(customers) = groups
-        .iter_mut()
-        .find(|group| group.first().is_some_and(|d| d == "DELETE FROM customers"))
-    {
-        customers.insert(1, "SET LOCAL enable_nestloop = off".into());
-    }
+    let mut groups: Vec<Vec<String>> = vec![vec![
+        "DELETE FROM customers".into(),
+        // Before the orders' first statistics (a first load), the planner
+        // would look each customer's latest order up by index, tens of
+        // thousands of lookups; one hashed pass over the orders is cheaper.
+        "SET LOCAL enable_nestloop = off".into(),
+        format!(
+            "WITH span AS (SELECT customer_id, min(order_time) AS first_order_at, max(order_time) AS last_order_at
+                           FROM orders GROUP BY customer_id),
+                  {latest}
+             INSERT INTO customers (customer_id, customer_name, phone_number, district, first_order_at, last_order_at)
+             SELECT s.customer_id, l.customer_name, l.phone_number, l.district, s.first_order_at, s.last_order_at
+             FROM span s JOIN latest l USING (customer_id)",
+            latest = latest_order_sql("customer_id", "TRUE")
+        ),
+    ]];
+    groups.extend(pairs.chunks(2).map(<[String]>::to_vec));
     // The three menu marts share one computation of the baskets.
     groups.push(vec![
         "DELETE FROM mart_menu_items".into(),
