@@ -200,6 +200,23 @@ fn bgnbd_cost(by_x: &[u32], customers: &[ScaledCustomer], log: &[f64]) -> Evalua
     (-total / n, gradient)
 }
 
+/// The distinct values of x (whose likelihood terms are shared), and each
+/// customer as [`bgnbd_cost`] takes them, with times divided by `scale`.
+fn scaled_customers(customers: &[Summary], scale: f64) -> (Vec<u32>, Vec<ScaledCustomer>) {
+    let by_x: Vec<u32> = distinct_x(customers.iter().map(|c| c.repeat_orders))
+        .into_iter()
+        .collect();
+    let scaled = customers
+        .iter()
+        .map(|c| {
+            let at = by_x.partition_point(|&x| x < c.repeat_orders);
+            let x = f64::from(c.repeat_orders);
+            (at, x, c.recency_days / scale, c.age_days / scale)
+        })
+        .collect();
+    (by_x, scaled)
+}
+
 impl BgNbd {
     /// Fits the model to `customers` by maximum likelihood.
     pub fn fit(customers: &[Summary]) -> Result<BgNbd, ClvError> {
@@ -216,19 +233,7 @@ impl BgNbd {
                 "no customer older than a day's fraction".into(),
             ));
         }
-        // Per customer: the index of x among the distinct values (whose terms
-        // are shared), x, and t_x and T (scaled).
-        let by_x: Vec<u32> = distinct_x(customers.iter().map(|c| c.repeat_orders))
-            .into_iter()
-            .collect();
-        let scaled: Vec<ScaledCustomer> = customers
-            .iter()
-            .map(|c| {
-                let at = by_x.partition_point(|&x| x < c.repeat_orders);
-                let x = f64::from(c.repeat_orders);
-                (at, x, c.recency_days / scale, c.age_days / scale)
-            })
-            .collect();
+        let (by_x, scaled) = scaled_customers(customers, scale);
         let cost = |log: &[f64]| bgnbd_cost(&by_x, &scaled, log);
         let log = minimise_smooth(&cost, &[0.1; 4])?;
         Ok(BgNbd {
@@ -647,7 +652,7 @@ mod tests {
     /// over [0, 0.5), ages over (0.2, 1].
     fn simulated() -> (Vec<u32>, Vec<ScaledCustomer>) {
         use crate::datagen::rng::Rng;
-        let customers: Vec<(u32, f64, f64)> = (0..2_000)
+        let customers: Vec<Summary> = (0..2_000)
             .map(|i| {
                 let mut rng = Rng::keyed(7, 1, i);
                 let rate = -(1.0 - rng.unit()).ln() * 20.0;
@@ -664,17 +669,15 @@ mod tests {
                         break;
                     }
                 }
-                (x, t_x, age)
+                Summary {
+                    repeat_orders: x,
+                    recency_days: t_x,
+                    age_days: age,
+                    mean_repeat_value: 0.0,
+                }
             })
             .collect();
-        let by_x: Vec<u32> = distinct_x(customers.iter().map(|c| c.0))
-            .into_iter()
-            .collect();
-        let rows = customers
-            .iter()
-            .map(|&(x, t_x, t)| (by_x.partition_point(|&v| v < x), f64::from(x), t_x, t))
-            .collect();
-        (by_x, rows)
+        scaled_customers(&customers, 1.0)
     }
 
     #[test]
