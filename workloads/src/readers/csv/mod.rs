@@ -129,7 +129,7 @@ fn convert(schema: &Schema, batch: &Batch, item: &Framed, commas: &mut Vec<usize
             fields,
         } => (*position, bytes.clone(), fields),
     };
-    let record = &batch.bytes[range];
+    let record = &batch.text.bytes()[range.clone()];
     // Where each field ends, from the record's start, and the width of
     // what separates one field from the next.
     let (ends, separator) = match fields {
@@ -152,13 +152,16 @@ fn convert(schema: &Schema, batch: &Batch, item: &Framed, commas: &mut Vec<usize
             ),
         ));
     }
-    let text = simdutf8::compat::from_utf8(record).map_err(|e| {
-        schema.errors.error(
-            position,
-            ErrorKind::InvalidEncoding,
-            format!("invalid UTF-8 at byte {} of the record", e.valid_up_to()),
-        )
-    })?;
+    let text = match batch.text.checked(range) {
+        Some(text) => text,
+        None => simdutf8::compat::from_utf8(record).map_err(|e| {
+            schema.errors.error(
+                position,
+                ErrorKind::InvalidEncoding,
+                format!("invalid UTF-8 at byte {} of the record", e.valid_up_to()),
+            )
+        })?,
+    };
     let field = |i: usize| -> &str {
         let start = match i {
             0 => 0,
@@ -328,7 +331,7 @@ impl CsvReader {
             return;
         };
         if let (Ok(done), Some(recycle)) = (Arc::try_unwrap(job), &self.recycle) {
-            let _ = recycle.try_send((done.batch.bytes, done.batch.ends));
+            let _ = recycle.try_send((done.batch.text.into_bytes(), done.batch.ends));
         }
         if let Some(spare) = &self.spare {
             let _ = spare.try_send(Vec::from(std::mem::take(&mut self.front)));
@@ -341,11 +344,13 @@ impl Iterator for CsvReader {
 
     fn next(&mut self) -> Option<ReadResult> {
         loop {
-            if let Some(item) = self.front.pop_front() {
-                return Some(item);
+            // `pop` straight into the return value: a record is a few
+            // hundred bytes, and unwrapping and rewrapping it copies it twice.
+            if !self.front.is_empty() {
+                return self.front.pop_front();
             }
-            if let Some(item) = self.back.pop() {
-                return Some(item);
+            if !self.back.is_empty() {
+                return self.back.pop();
             }
             self.finish_job();
             let job = self.batches.as_ref()?.recv().ok()?;
