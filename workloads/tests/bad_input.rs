@@ -1,6 +1,7 @@
 //! Hostile and broken input: every case gives a clear error, never a panic,
 //! and the good records of the same file are still read.
 
+use baedal::datagen::FileNames;
 use baedal::model::Record;
 use baedal::readers::{self, ErrorKind, RecordError, SourceFormat};
 use std::path::Path;
@@ -43,14 +44,7 @@ fn readable(format: SourceFormat, bytes: &[u8]) -> usize {
 fn truncated_files_keep_their_complete_records_and_report_the_cut() {
     let dir = tempfile::tempdir().unwrap();
     let dir = sample(dir.path());
-    for (name, format) in [
-        ("orders.csv", SourceFormat::Csv),
-        ("orders.json", SourceFormat::JsonOrders),
-        ("orders.xml", SourceFormat::Xml),
-        ("messages.json", SourceFormat::JsonMessages),
-        ("system.log", SourceFormat::Log),
-        ("unified.pickle", SourceFormat::Pickle),
-    ] {
+    for (name, format) in FileNames::Canonical.files() {
         let bytes = std::fs::read(dir.join(name)).unwrap();
         let whole = readable(format, &bytes);
         let half = bytes[..bytes.len() / 2 + 7].to_vec();
@@ -81,11 +75,12 @@ fn truncated_files_keep_their_complete_records_and_report_the_cut() {
 fn invalid_utf8_costs_only_its_record() {
     let dir = tempfile::tempdir().unwrap();
     let dir = sample(dir.path());
-    for (name, format) in [
-        ("orders.csv", SourceFormat::Csv),
-        ("orders.json", SourceFormat::JsonOrders),
-        ("orders.xml", SourceFormat::Xml),
-    ] {
+    // The three order files (the pickle's mixed records are tested below).
+    let orders = FileNames::Canonical
+        .files()
+        .into_iter()
+        .filter(|(name, _)| name.starts_with("orders."));
+    for (name, format) in orders {
         let mut bytes = std::fs::read(dir.join(name)).unwrap();
         let whole = read_bytes(format, bytes.clone());
         // Corrupt one byte of a Korean name in the middle of the file.

@@ -6,19 +6,25 @@ fn baedal() -> Command {
     Command::new(env!("CARGO_BIN_EXE_baedal"))
 }
 
-#[test]
-fn datagen_then_profile_prints_the_tables_and_writes_json() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let out = baedal()
-        .args(["datagen", "--seed", "5", "--scale", "0.01", "--out"])
-        .arg(&data)
-        .output()
-        .unwrap();
+/// Runs `command`, which must succeed (its stderr is the failure message).
+fn succeeded(command: &mut Command) -> std::process::Output {
+    let out = command.output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+#[test]
+fn datagen_then_profile_prints_the_tables_and_writes_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = succeeded(
+        baedal()
+            .args(["datagen", "--seed", "5", "--scale", "0.01", "--out"])
+            .arg(&data),
     );
     assert!(
         out.stderr.is_empty(),
@@ -26,18 +32,7 @@ fn datagen_then_profile_prints_the_tables_and_writes_json() {
         String::from_utf8_lossy(&out.stderr)
     );
     let json = dir.path().join("profile.json");
-    let out = baedal()
-        .arg("profile")
-        .arg(&data)
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeded(baedal().arg("profile").arg(&data).arg("--json").arg(&json));
     let text = String::from_utf8(out.stdout).unwrap();
     for heading in [
         "결측값",

@@ -14,7 +14,7 @@ pub mod world;
 pub use files::{csv_fields, log_line, order_doc, order_xml};
 
 use crate::model::{ImpossibleValue, TimeFormat};
-use crate::readers::ErrorKind;
+use crate::readers::{ErrorKind, SourceFormat};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -111,23 +111,26 @@ pub enum FileNames {
 }
 
 impl FileNames {
-    fn names(self) -> [&'static str; 6] {
+    /// Each generated file's name and the reader it is written for, in the
+    /// order the generator writes them.
+    pub fn files(self) -> [(&'static str, SourceFormat); 6] {
+        use SourceFormat::{Csv, JsonMessages, JsonOrders, Log, Pickle, Xml};
         match self {
             FileNames::Canonical => [
-                "orders.csv",
-                "orders.json",
-                "orders.xml",
-                "messages.json",
-                "system.log",
-                "unified.pickle",
+                ("orders.csv", Csv),
+                ("orders.json", JsonOrders),
+                ("orders.xml", Xml),
+                ("messages.json", JsonMessages),
+                ("system.log", Log),
+                ("unified.pickle", Pickle),
             ],
             FileNames::Guide => [
-                "배달의민족_가명데이터_10만건.csv",
-                "배달의민족_JSON_데이터_25000건.json",
-                "배달의민족_XML_데이터_25000건.xml",
-                "배달의민족_메시지_데이터_25000건.json",
-                "배달의민족_로그_데이터_25000건.log",
-                "배달의민족_통합_비정형데이터_10만건.pickle",
+                ("배달의민족_가명데이터_10만건.csv", Csv),
+                ("배달의민족_JSON_데이터_25000건.json", JsonOrders),
+                ("배달의민족_XML_데이터_25000건.xml", Xml),
+                ("배달의민족_메시지_데이터_25000건.json", JsonMessages),
+                ("배달의민족_로그_데이터_25000건.log", Log),
+                ("배달의민족_통합_비정형데이터_10만건.pickle", Pickle),
             ],
         }
     }
@@ -169,7 +172,7 @@ pub fn generate(options: &Options, tick: &dyn Fn()) -> io::Result<DefectSummary>
         files::write_pickle,
     ];
     let mut files = BTreeMap::new();
-    for (name, write) in options.names.names().into_iter().zip(writers) {
+    for ((name, _), write) in options.names.files().into_iter().zip(writers) {
         let mut out = BufWriter::with_capacity(1 << 20, File::create(options.out.join(name))?);
         files.insert(name.to_string(), write(&world, &mut out, tick)?);
         out.flush()?;
