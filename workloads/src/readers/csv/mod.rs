@@ -162,6 +162,19 @@ fn convert(schema: &Schema, batch: &Batch, item: &Framed, commas: &mut Vec<usize
             )
         })?,
     };
+    // An unescaped record's fields lie side by side, so bytes that are
+    // invalid in each of two fields can make one character across their
+    // boundary: the record is valid text, the fields are not. (Between
+    // commas, a boundary is always a character's.)
+    if separator == 0 {
+        if let Some(end) = ends.iter().find(|&&end| !text.is_char_boundary(end)) {
+            return Err(schema.errors.error(
+                position,
+                ErrorKind::InvalidEncoding,
+                format!("invalid UTF-8: a character split across two fields at byte {end} of the unescaped record"),
+            ));
+        }
+    }
     let field = |i: usize| -> &str {
         let start = match i {
             0 => 0,
@@ -525,6 +538,25 @@ mod tests {
                 Err((ErrorKind::InvalidEncoding, Position::Line(3))),
                 Err((ErrorKind::InvalidEncoding, Position::Line(4))),
                 Ok("O000000004".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_character_split_across_two_fields_of_a_quoted_record_is_invalid_not_a_panic() {
+        // Unescaped, `"C1\xEA\xB0"` and `\x80R1` lie side by side and their
+        // bytes make "가" across the boundary of the two fields.
+        let mut text = format!("{HEADER}\n{}", row(1)).into_bytes();
+        text.extend_from_slice(
+            b"O000000002,2024-03-01 12:00:00,\"C1\xea\xb0\",\x80R1,12000,DELIVERED,x:1:1\n",
+        );
+        text.extend_from_slice(row(3).as_bytes());
+        assert_eq!(
+            read(&text),
+            vec![
+                Ok("O000000001".into()),
+                Err((ErrorKind::InvalidEncoding, Position::Line(3))),
+                Ok("O000000003".into()),
             ]
         );
     }
