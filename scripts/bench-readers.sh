@@ -47,19 +47,23 @@ cargo bench --quiet -p baedal-workloads --bench readers -- "$data" | grep -v '^B
 # cores are shared, and a slow minute of the machine should fall on every
 # contender alike, not on whichever ran in it. Each contender's figure is
 # its best round.
+# Records and records/s of baedal's CSV reader on the orders.csv in $1.
 baedal_csv_rate() {
     cargo bench --quiet -p baedal-workloads --bench readers -- "$1" | python3 -c '
 import json, sys
-for line in sys.stdin:
-    if line.startswith("BENCH "):
-        r = json.loads(line[6:])
-        if r["reader"] == "csv":
-            print(r["records"], r["records_per_s"])'
+rates = [json.loads(line[6:]) for line in sys.stdin if line.startswith("BENCH ")]
+csv = [r for r in rates if r["reader"] == "csv"]
+if not csv:
+    sys.exit("the readers bench printed no CSV rate")
+print(csv[0]["records"], csv[0]["records_per_s"])'
 }
 rounds=${BENCH_READERS_ROUNDS:-3}
 for round in $(seq "$rounds"); do
-    echo "baedal $(baedal_csv_rate "$work/whole")" >> "$work/rates"
-    echo "baedal-clean $(baedal_csv_rate "$work/clean")" >> "$work/rates"
+    # Assigned first, so that a bench that fails stops the script (set -e).
+    whole=$(baedal_csv_rate "$work/whole")
+    clean=$(baedal_csv_rate "$work/clean")
+    echo "baedal $whole" >> "$work/rates"
+    echo "baedal-clean $clean" >> "$work/rates"
     python3 - "$work/whole/orders.csv" "$work/clean/orders.csv" >> "$work/rates" <<'PY'
 import csv, sys, time
 import pandas as pd

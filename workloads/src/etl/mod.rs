@@ -296,22 +296,24 @@ pub async fn run(
     }
     let loaded = started.elapsed();
     // The marts, the customer models and the order cache read only the clean
-    // tables: side by side. The anomalies and the forecast's backtest read the
-    // hourly mart, and the Redis views the marts and the anomalies: they
-    // follow the marts without waiting for the models or the cache.
+    // tables: side by side. The anomalies and the forecast's backtest read
+    // the hourly mart, and the Redis views the marts: they follow the marts,
+    // without waiting for the models or the cache, one statement at a time
+    // (the marts' half of the pool is free by then; the models and the cache
+    // hold at most one connection each).
     let marts_then_views = async {
         timed("marts", marts::refresh(&pool))
             .await
             .map_err(EtlError::Marts)?;
-        let (anomalies, backtest) = tokio::join!(
-            timed(
-                "anomalies",
-                crate::anomalies::store(&pool, config.alerts.min_orders)
-            ),
-            timed("forecast backtest", models::refresh_backtest(&pool))
-        );
-        anomalies.map_err(EtlError::Alerts)?;
-        backtest.map_err(EtlError::Models)?;
+        timed(
+            "anomalies",
+            crate::anomalies::store(&pool, config.alerts.min_orders),
+        )
+        .await
+        .map_err(EtlError::Alerts)?;
+        timed("forecast backtest", models::refresh_backtest(&pool))
+            .await
+            .map_err(EtlError::Models)?;
         timed("views", realtime::refresh_views(config, &pool)).await
     };
     let (views, models, cached) = tokio::join!(

@@ -63,15 +63,10 @@ pub async fn refresh_live(
 /// Refreshes the stats hash, the leaderboards and the alert stream (after
 /// the marts they read).
 pub async fn refresh_views(config: &Config, pool: &PgPool) -> Result<(), EtlError> {
-    // One multiplexed connection, shared: the three views at once.
-    let redis = connect(config).await?;
-    let (mut for_stats, mut for_leaderboards, mut for_alerts) =
-        (redis.clone(), redis.clone(), redis);
-    tokio::try_join!(
-        stats(config, pool, &mut for_stats),
-        leaderboards(config, pool, &mut for_leaderboards),
-        alerts(config, pool, &mut for_alerts),
-    )?;
+    let mut redis = connect(config).await?;
+    stats(config, pool, &mut redis).await?;
+    leaderboards(config, pool, &mut redis).await?;
+    alerts(config, pool, &mut redis).await?;
     Ok(())
 }
 
