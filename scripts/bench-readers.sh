@@ -8,10 +8,9 @@
 # against each. Every reader is timed the same way: the best of at least five
 # runs and at least a second of them; on orders.csv, in rounds that take turns
 # (BENCH_READERS_ROUNDS, default 3), each contender's best round counting.
-# baedal's CSV reader yields typed,
-# validated orders; csv.reader yields lists of strings, read_csv a DataFrame
-# with inferred dtypes, and polars typed columns on every core (two here),
-# skipping malformed rows.
+# baedal's CSV reader yields typed, validated orders; csv.reader yields lists
+# of strings, read_csv a DataFrame with inferred dtypes, and polars typed
+# columns on every core (two here), skipping malformed rows.
 set -euo pipefail
 log_tag=bench-readers
 # shellcheck source=scripts/lib.sh
@@ -47,7 +46,9 @@ cargo bench --quiet -p baedal-workloads --bench readers -- "$data" | grep -v '^B
 # cores are shared, and a slow minute of the machine should fall on every
 # contender alike, not on whichever ran in it. Each contender's figure is
 # its best round.
-# Records and records/s of baedal's CSV reader on the orders.csv in $1.
+#
+# baedal_csv_rate DIR: the records and records/s of baedal's CSV reader on
+# DIR/orders.csv.
 baedal_csv_rate() {
     cargo bench --quiet -p baedal-workloads --bench readers -- "$1" | python3 -c '
 import json, sys

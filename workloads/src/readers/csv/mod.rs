@@ -166,7 +166,7 @@ fn convert(schema: &Schema, batch: &Batch, item: &Framed, commas: &mut Vec<usize
     // invalid in each of two fields can make one character across their
     // boundary: the record is valid text, the fields are not. (Between
     // commas, a boundary is always a character's.)
-    if separator == 0 {
+    if matches!(fields, Fields::Unescaped(_)) {
         if let Some(end) = ends.iter().find(|&&end| !text.is_char_boundary(end)) {
             return Err(schema.errors.error(
                 position,
