@@ -7,7 +7,7 @@ mod common;
 use baedal::api::{self, ApiContext};
 use baedal::model::kst;
 use chrono::{Duration, NaiveTime, Timelike};
-use common::{canonical_orders, generate, runtime, Namespace};
+use common::{canonical_orders, generated, runtime, Namespace};
 use redis::AsyncCommands;
 
 /// Orders added to the burst hour: far above any hour of the small dataset.
@@ -16,8 +16,7 @@ const BURST: usize = 80;
 #[test]
 fn a_burst_of_orders_in_one_hour_is_an_anomaly_on_the_api_and_an_alert_on_the_stream() {
     let ns = Namespace::new();
-    let dir = tempfile::tempdir().expect("dir");
-    generate(dir.path(), 31, 0.03);
+    let (dir, _) = generated(31, 0.03);
     // The burst: three hours before the hour of the latest order, a complete
     // hour within the last day of data (what alerts cover).
     let orders = canonical_orders(dir.path());
@@ -42,7 +41,7 @@ fn a_burst_of_orders_in_one_hour_is_an_anomaly_on_the_api_and_an_alert_on_the_st
         ));
     }
     std::fs::write(dir.path().join("burst_orders.csv"), csv).expect("burst file");
-    ns.run(&["ingest", "--source", &dir.path().display().to_string()]);
+    ns.ingest(dir.path());
     ns.run(&["etl"]);
 
     let config = ns.config();

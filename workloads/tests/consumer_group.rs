@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{assert_loaded_exactly, canonical_orders, count, generate, runtime, Namespace};
+use common::{assert_loaded_exactly, canonical_orders, count, generated, runtime, Namespace};
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Stdio};
@@ -85,8 +85,7 @@ fn stop(mut child: Child) -> std::process::ExitStatus {
 #[test]
 fn two_followers_share_the_partitions_and_the_survivor_of_a_sigkill_loads_every_row_once() {
     let ns = Namespace::new();
-    let dir = tempfile::tempdir().expect("dir");
-    let summary = generate(dir.path(), 11, 0.03);
+    let (dir, summary) = generated(11, 0.03);
     let source = dir.path().display().to_string();
     let records: i64 = summary.files.values().map(|f| f.records as i64).sum();
     let rejected: i64 = summary.files.values().map(|f| f.rejected() as i64).sum();
@@ -190,10 +189,9 @@ fn two_followers_share_the_partitions_and_the_survivor_of_a_sigkill_loads_every_
 #[test]
 fn a_batch_run_ends_at_the_high_watermarks_it_saw_while_data_keeps_arriving() {
     let ns = Namespace::new();
-    let dir = tempfile::tempdir().expect("dir");
-    generate(dir.path(), 12, 0.02);
+    let (dir, _) = generated(12, 0.02);
     let source = dir.path().display().to_string();
-    ns.run(&["ingest", "--source", &source]);
+    ns.ingest(&source);
 
     // The same records again, slowly, for longer than the run takes.
     let mut replay = ns
@@ -235,10 +233,7 @@ fn a_batch_run_ends_at_the_high_watermarks_it_saw_while_data_keeps_arriving() {
                 .fetch_one(&pool)
                 .await
                 .expect("offsets");
-        let raw: i64 = sqlx::query_scalar("SELECT count(*) FROM raw_records")
-            .fetch_one(&pool)
-            .await
-            .expect("raw");
+        let raw: i64 = common::rows(&pool, "raw_records").await;
         assert_eq!(stored, raw, "the stored positions are the loaded rows");
     });
     // Beside followers the CronJob reads no Kafka and only rebuilds.

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{free_port, generate, Namespace};
+use common::{free_port, generated, Namespace};
 use serde_json::Value;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -79,8 +79,7 @@ fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>
 #[test]
 fn while_a_replay_flows_the_live_views_move_and_the_lag_is_exported() {
     let ns = Namespace::new();
-    let dir = tempfile::tempdir().expect("dir");
-    generate(dir.path(), 31, 0.03);
+    let (dir, _) = generated(31, 0.03);
     let source = dir.path().display().to_string();
     // Every hour with a late delivery is an alert here, so alerts appear as
     // the replay moves through the data's hours.

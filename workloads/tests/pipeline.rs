@@ -7,7 +7,7 @@
 mod common;
 
 use baedal::model::Order;
-use common::{canonical_orders, free_port, generate, run_with_deadline, runtime, Namespace};
+use common::{canonical_orders, free_port, generated, run_with_deadline, runtime, Namespace};
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -44,12 +44,11 @@ async fn table_counts(pool: &sqlx::PgPool) -> BTreeMap<&'static str, String> {
 #[test]
 fn ingest_then_etl_loads_each_valid_order_once_and_a_rerun_changes_nothing() {
     let ns = Namespace::new();
-    let dir = tempfile::tempdir().unwrap();
-    let summary = generate(dir.path(), 5, 0.03);
+    let (dir, summary) = generated(5, 0.03);
     let source = dir.path().display().to_string();
     let unreadable: u64 = summary.files.values().map(|f| f.rejected()).sum();
 
-    let sent = ns.run(&["ingest", "--source", &source]);
+    let sent = ns.ingest(&source);
     assert!(
         sent.contains(&format!("and {unreadable} dead letters")),
         "{sent}"
@@ -189,9 +188,8 @@ fn ingest_then_etl_loads_each_valid_order_once_and_a_rerun_changes_nothing() {
 #[test]
 fn an_etl_killed_in_the_middle_of_a_load_and_rerun_ends_with_the_same_counts() {
     let ns = Namespace::new();
-    let dir = tempfile::tempdir().unwrap();
-    let summary = generate(dir.path(), 6, 0.05);
-    ns.run(&["ingest", "--source", &dir.path().display().to_string()]);
+    let (dir, summary) = generated(6, 0.05);
+    ns.ingest(dir.path());
     let expected = canonical_orders(dir.path());
     let messages: i64 = summary.files.values().map(|f| f.records as i64).sum();
 
@@ -236,10 +234,7 @@ fn an_etl_killed_in_the_middle_of_a_load_and_rerun_ends_with_the_same_counts() {
         }
         etl.kill().unwrap();
         etl.wait().unwrap();
-        let partial: i64 = sqlx::query_scalar("SELECT count(*) FROM raw_records")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let partial: i64 = common::rows(&pool, "raw_records").await;
         let finished: i64 =
             sqlx::query_scalar("SELECT count(*) FROM etl_runs WHERE finished_at IS NOT NULL")
                 .fetch_one(&pool)
@@ -251,28 +246,16 @@ fn an_etl_killed_in_the_middle_of_a_load_and_rerun_ends_with_the_same_counts() {
         );
 
         ns.run(&["etl"]);
-        let raw: i64 = sqlx::query_scalar("SELECT count(*) FROM raw_records")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let raw: i64 = common::rows(&pool, "raw_records").await;
         assert_eq!(raw, messages, "every message loaded exactly once");
-        let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let orders: i64 = common::rows(&pool, "orders").await;
         assert_eq!(orders, expected.len() as i64);
-        let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM dead_letters")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let dead: i64 = common::rows(&pool, "dead_letters").await;
         assert_eq!(
             dead as u64,
             summary.files.values().map(|f| f.rejected()).sum::<u64>()
         );
-        let items: i64 = sqlx::query_scalar("SELECT count(*) FROM order_items")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let items: i64 = common::rows(&pool, "order_items").await;
         let want_items: usize = expected.values().map(|o| o.items.len()).sum();
         assert_eq!(items, want_items as i64);
     });
@@ -298,8 +281,7 @@ fn scrape(port: u16) -> String {
 #[test]
 fn replay_paces_records_serves_metrics_and_sigterm_flushes_and_exits_cleanly() {
     let ns = Namespace::new();
-    let dir = tempfile::tempdir().unwrap();
-    generate(dir.path(), 7, 0.01);
+    let (dir, _) = generated(7, 0.01);
     let port = free_port();
     let child = ns
         .command(&[
@@ -417,8 +399,7 @@ impl Drop for S3Server {
 #[test]
 fn an_s3_source_is_read_through_the_same_path_as_file_uris() {
     let ns = Namespace::new();
-    let dir = tempfile::tempdir().unwrap();
-    let summary = generate(dir.path(), 8, 0.01);
+    let (dir, summary) = generated(8, 0.01);
     let s3 = S3Server::start();
     let upload = format!(
         r#"
@@ -518,10 +499,9 @@ fn a_stored_position_past_the_end_of_its_partition_is_named_and_the_other_partit
     // What a topic deleted and made again looks like to the ETL: a stored
     // position beyond the partition's end on the broker.
     let ns = Namespace::new();
-    let dir = tempfile::tempdir().unwrap();
-    generate(dir.path(), 9, 0.01);
+    let (dir, _) = generated(9, 0.01);
     let orders_csv = dir.path().join("orders.csv").display().to_string();
-    ns.run(&["ingest", "--source", &orders_csv]);
+    ns.ingest(&orders_csv);
     ns.run(&["etl"]);
     let topic = format!("{}.orders", ns.0);
     runtime().block_on(async {
@@ -536,10 +516,8 @@ fn a_stored_position_past_the_end_of_its_partition_is_named_and_the_other_partit
 
         // More orders on every partition; the batch run loads partitions 1
         // and 2, leaves 0 alone, and fails naming it.
-        ns.run(&["ingest", "--source", &orders_csv]);
-        let out = run_with_deadline(ns.command(&["etl"]), common::RUN_DEADLINE);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "the run must fail: {stderr}");
+        ns.ingest(&orders_csv);
+        let stderr = ns.fails(&["etl"], common::RUN_DEADLINE);
         let named = format!("past the end of {topic} partition 0 (stored {}", before[&0].0 + 1000);
         assert!(stderr.contains(&named), "{stderr}");
         let after = partition_positions(&pool, &topic).await;
@@ -551,9 +529,8 @@ fn a_stored_position_past_the_end_of_its_partition_is_named_and_the_other_partit
 
         // A follower does not start on such a partition: it exits at once
         // with the same words.
-        let out = run_with_deadline(ns.command(&["etl", "--follow"]), Duration::from_secs(60));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && stderr.contains(&named), "{stderr}");
+        let stderr = ns.fails(&["etl", "--follow"], Duration::from_secs(60));
+        assert!(stderr.contains(&named), "{stderr}");
     });
 }
 
@@ -563,10 +540,9 @@ fn a_topic_deleted_and_made_again_is_named_and_not_read() {
     // past the stored positions, which offsets alone take for new messages
     // to read from there (skipping the new topic's first half).
     let ns = Namespace::new();
-    let dir = tempfile::tempdir().unwrap();
-    generate(dir.path(), 11, 0.01);
+    let (dir, _) = generated(11, 0.01);
     let orders_csv = dir.path().join("orders.csv").display().to_string();
-    ns.run(&["ingest", "--source", &orders_csv]);
+    ns.ingest(&orders_csv);
     ns.run(&["etl"]);
     let topic = format!("{}.orders", ns.0);
     let client = baedal::kafka::client_config(&ns.config());
@@ -603,13 +579,11 @@ fn a_topic_deleted_and_made_again_is_named_and_not_read() {
             std::thread::sleep(Duration::from_millis(200));
         }
 
-        ns.run(&["ingest", "--source", &orders_csv]);
-        ns.run(&["ingest", "--source", &orders_csv]);
+        ns.ingest(&orders_csv);
+        ns.ingest(&orders_csv);
         let new_id = ids(&topic).remove(&topic).expect("the new topic's ID");
         assert_ne!(new_id, first_id);
-        let out = run_with_deadline(ns.command(&["etl"]), common::RUN_DEADLINE);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "the run must fail: {stderr}");
+        let stderr = ns.fails(&["etl"], common::RUN_DEADLINE);
         let named = format!(
             "{topic} (first read as ID {first_id}, now ID {new_id}) was deleted and made again"
         );
@@ -626,9 +600,8 @@ fn a_topic_deleted_and_made_again_is_named_and_not_read() {
         );
 
         // A follower does not start either: it exits at once with the same words.
-        let out = run_with_deadline(ns.command(&["etl", "--follow"]), Duration::from_secs(60));
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success() && stderr.contains(&named), "{stderr}");
+        let stderr = ns.fails(&["etl", "--follow"], Duration::from_secs(60));
+        assert!(stderr.contains(&named), "{stderr}");
     });
 }
 

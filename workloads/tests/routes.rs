@@ -9,7 +9,7 @@ use baedal::api::{self, ApiContext};
 use baedal::model::{kst, Order};
 use baedal::rules::{delivery_ok, road_km};
 use chrono::{Duration, NaiveDateTime};
-use common::{canonical_orders, generate, get, runtime, Namespace, Reply};
+use common::{canonical_orders, generated, get, runtime, Namespace, Reply};
 use std::collections::BTreeSet;
 
 /// The orders a route plan is made from (`rules::DELIVERY_OK` with both
@@ -25,9 +25,8 @@ fn deliverable(o: &Order) -> bool {
 #[test]
 fn suggested_routes_deliver_every_order_of_the_window_once_and_save_against_one_by_one() {
     let ns = Namespace::new();
-    let dir = tempfile::tempdir().expect("dir");
-    generate(dir.path(), 41, 0.05);
-    ns.run(&["ingest", "--source", &dir.path().display().to_string()]);
+    let (dir, _) = generated(41, 0.05);
+    ns.ingest(dir.path());
     ns.run(&["etl"]);
     let orders = canonical_orders(dir.path());
     let config = ns.config();

@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{assert_loaded_exactly, canonical_orders, count, generate, runtime, Namespace};
+use common::{assert_loaded_exactly, canonical_orders, count, generated, runtime, Namespace};
 
 const HEADER: &str =
     "order_id,order_time,customer_id,restaurant_id,order_amount,order_status,menu_items\n";
@@ -76,7 +76,7 @@ fn a_nul_byte_in_a_csv_field_or_a_json_string_costs_only_its_record() {
     );
     std::fs::write(dir.path().join("orders.json"), json).unwrap();
     let source = dir.path().display().to_string();
-    ns.run(&["ingest", "--source", &source]);
+    ns.ingest(&source);
 
     // The run ends well, every other order is stored, and each bad record is
     // a dead letter naming what Postgres refused and where it sits.
@@ -120,9 +120,8 @@ fn processes_starting_at_once_on_a_new_schema_all_migrate_it() {
 #[test]
 fn a_batch_postgres_does_not_take_in_time_ends_the_run_and_the_next_run_loads_it() {
     let ns = Namespace::new();
-    let dir = tempfile::tempdir().unwrap();
-    let summary = generate(dir.path(), 11, 0.01);
-    ns.run(&["ingest", "--source", &dir.path().display().to_string()]);
+    let (dir, summary) = generated(11, 0.01);
+    ns.ingest(dir.path());
     // Migrate the schema, so a session of the test can lock the raw layer.
     ns.run(&["etl", "--marts-only"]);
 
@@ -161,9 +160,8 @@ fn a_batch_postgres_does_not_take_in_time_ends_the_run_and_the_next_run_loads_it
 #[test]
 fn a_second_batch_etl_exits_with_a_clear_message_while_the_first_holds_the_lock() {
     let ns = Namespace::new();
-    let dir = tempfile::tempdir().unwrap();
-    generate(dir.path(), 5, 0.01);
-    ns.run(&["ingest", "--source", &dir.path().display().to_string()]);
+    let (dir, _) = generated(5, 0.01);
+    ns.ingest(dir.path());
     // Migrate the schema, so a session of the test can hold the lock.
     ns.run(&["etl", "--marts-only"]);
 
@@ -176,18 +174,12 @@ fn a_second_batch_etl_exits_with_a_clear_message_while_the_first_holds_the_lock(
             .execute(&mut *holder)
             .await
             .unwrap();
-        let refused =
-            common::run_with_deadline(ns.command(&["etl"]), std::time::Duration::from_secs(30));
-        let stderr = String::from_utf8_lossy(&refused.stderr);
-        assert!(!refused.status.success());
+        let stderr = ns.fails(&["etl"], std::time::Duration::from_secs(30));
         assert!(
             stderr.contains("another batch ETL holds the lock"),
             "{stderr}"
         );
-        let loaded: i64 = sqlx::query_scalar("SELECT count(*) FROM raw_records")
-            .fetch_one(&pool)
-            .await
-            .unwrap();
+        let loaded: i64 = common::rows(&pool, "raw_records").await;
         assert_eq!(loaded, 0, "the refused run loaded nothing");
         sqlx::query("SELECT pg_advisory_unlock_all()")
             .execute(&mut *holder)

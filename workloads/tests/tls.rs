@@ -332,10 +332,7 @@ fn the_pipeline_runs_with_tls_on_every_connection_and_logs_no_password() {
         let pool = baedal_contract::schema::connect(&database)
             .await
             .expect("pool");
-        let orders: i64 = sqlx::query_scalar("SELECT count(*) FROM orders")
-            .fetch_one(&pool)
-            .await
-            .expect("count");
+        let orders: i64 = common::rows(&pool, "orders").await;
         assert!(orders > 250, "{orders} orders loaded over TLS");
         sqlx::query(&format!("DROP SCHEMA \"{}\" CASCADE", ns.0))
             .execute(&pool)

@@ -6,7 +6,7 @@ use super::*;
 fn order_trends_equal_the_files_by_hour_weekday_day_and_month() {
     let data = loaded();
     runtime().block_on(async {
-        let app = app(config(&data.ns));
+        let app = data.app();
         // The busiest district, over March.
         let mut by_district: HashMap<&str, usize> = HashMap::new();
         for o in valid(&data.orders) {
@@ -27,8 +27,7 @@ fn order_trends_equal_the_files_by_hour_weekday_day_and_month() {
             "/analytics/order-trends?district={}&from={from}&to={to}",
             url_encode(district)
         );
-        let reply = get(&app, &query).await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+        let reply = get_ok(&app, &query).await;
         let t = &reply.json;
 
         let chosen: Vec<&Order> = valid(&data.orders)
@@ -110,9 +109,8 @@ fn assert_trends_of(t: &Value, chosen: &[&Order]) {
 fn restaurant_ranking_equals_the_files() {
     let data = loaded();
     runtime().block_on(async {
-        let app = app(config(&data.ns));
-        let reply = get(&app, "/analytics/restaurant-performance?limit=5").await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+        let app = data.app();
+        let reply = get_ok(&app, "/analytics/restaurant-performance?limit=5").await;
         let mut per: HashMap<&str, (i64, i64, Vec<i64>)> = HashMap::new();
         for o in valid(&data.orders) {
             let r = per.entry(o.restaurant_id.as_str()).or_default();
@@ -254,9 +252,8 @@ fn names_and_places_are_those_of_the_latest_order() {
 fn delivery_optimization_equals_the_etl_mart_and_the_files() {
     let data = loaded();
     runtime().block_on(async {
-        let app = app(config(&data.ns));
-        let reply = get(&app, "/analytics/delivery-optimization").await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+        let app = data.app();
+        let reply = get_ok(&app, "/analytics/delivery-optimization").await;
         // Without filters the API's buckets are the ETL's delivery mart.
         let pool = data.ns.pool().await;
         let mart: Vec<(String, String, i64, f64, f64)> = sqlx::query_as(
@@ -303,9 +300,8 @@ fn delivery_optimization_equals_the_etl_mart_and_the_files() {
 fn menu_pairs_have_the_support_confidence_and_lift_of_the_files() {
     let data = loaded();
     runtime().block_on(async {
-        let app = app(config(&data.ns));
-        let reply = get(&app, "/analytics/menu?limit=5").await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
+        let app = data.app();
+        let reply = get_ok(&app, "/analytics/menu?limit=5").await;
         let baskets: Vec<BTreeSet<&str>> = valid(&data.orders)
             .filter(|o| o.order_status.counts_as_revenue() && !o.items.is_empty())
             .map(|o| o.items.iter().map(|i| i.name.as_str()).collect())
@@ -357,10 +353,8 @@ fn menu_pairs_have_the_support_confidence_and_lift_of_the_files() {
 fn customer_segments_and_lifetime_value_follow_the_documented_rules() {
     let data = loaded();
     runtime().block_on(async {
-        let app = app(config(&data.ns));
-        let reply = get(&app, "/analytics/customer-segments").await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
-        let seg = &reply.json;
+        let app = data.app();
+        let seg = &get_ok(&app, "/analytics/customer-segments").await.json;
         // Customers with a revenue order, from the files.
         let mut revenue_orders: HashMap<&str, Vec<&Order>> = HashMap::new();
         for o in valid(&data.orders).filter(|o| o.order_status.counts_as_revenue()) {
@@ -429,12 +423,11 @@ fn customer_segments_and_lifetime_value_follow_the_documented_rules() {
         assert_eq!(f, 5, "the most frequent customer is in the top quintile");
 
         // CLV = m × r / (1 + d − r), recomputed from the files.
-        let clv = get(
+        let clv = get_ok(
             &app,
             &format!("/analytics/customer-lifetime-value?customer_id={id}"),
         )
         .await;
-        assert_eq!(clv.status, StatusCode::OK, "{}", clv.json);
         let reference =
             valid(&data.orders).map(|o| o.order_time.at).max().unwrap() + chrono::Duration::days(1);
         let active = |from: i64, to: i64| -> BTreeSet<&str> {
@@ -535,10 +528,8 @@ fn customers_with_equal_rfm_values_get_equal_scores() {
 fn demand_forecast_and_churn_follow_their_documented_rules_on_the_files() {
     let data = loaded();
     runtime().block_on(async {
-        let app = app(config(&data.ns));
-        let reply = get(&app, "/analytics/demand-forecast?days=3").await;
-        assert_eq!(reply.status, StatusCode::OK, "{}", reply.json);
-        let f = &reply.json;
+        let app = data.app();
+        let f = &get_ok(&app, "/analytics/demand-forecast?days=3").await.json;
         let last = valid(&data.orders).map(kst_day).max().unwrap();
         assert_eq!(f["last_day"], last.to_string());
         assert_eq!(f["days"].as_array().unwrap().len(), 3);
@@ -632,12 +623,11 @@ fn demand_forecast_and_churn_follow_their_documented_rules_on_the_files() {
             .iter()
             .max_by_key(|(id, n)| (**n, *id))
             .unwrap();
-        let r = get(
+        let r = get_ok(
             &app,
             &format!("/analytics/restaurant-forecast?restaurant_id={busiest}&days=7"),
         )
         .await;
-        assert_eq!(r.status, StatusCode::OK, "{}", r.json);
         assert_eq!(r.json["last_day"], last.to_string());
         let rdays = r.json["days"].as_array().unwrap();
         assert_eq!(rdays.len(), 7, "{}", r.json);
@@ -669,8 +659,7 @@ fn demand_forecast_and_churn_follow_their_documented_rules_on_the_files() {
         let bad = get(&app, "/analytics/demand-forecast?days=0").await;
         assert_eq!(bad.status, StatusCode::BAD_REQUEST);
 
-        let churn = get(&app, "/analytics/churn?limit=5").await;
-        assert_eq!(churn.status, StatusCode::OK, "{}", churn.json);
+        let churn = get_ok(&app, "/analytics/churn?limit=5").await;
         let reference =
             valid(&data.orders).map(|o| o.order_time.at).max().unwrap() + chrono::Duration::days(1);
         let mut times: HashMap<&str, Vec<chrono::DateTime<chrono::FixedOffset>>> = HashMap::new();

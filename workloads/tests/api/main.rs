@@ -18,7 +18,7 @@ use baedal::clv::{self, BgNbd, GammaGamma};
 use baedal::config::Config;
 use baedal::model::{kst, Order};
 use chrono::{Datelike, NaiveDate, Timelike};
-use common::{canonical_orders, generate, get, runtime, Namespace};
+use common::{canonical_orders, generated, get, get_ok, runtime, Namespace};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::OnceLock;
@@ -37,9 +37,8 @@ fn loaded() -> &'static Loaded {
     LOADED.get_or_init(|| {
         common::sweep_stale_namespaces();
         let ns = Namespace::new();
-        let dir = tempfile::tempdir().unwrap();
-        generate(dir.path(), 21, 0.03);
-        ns.run(&["ingest", "--source", &dir.path().display().to_string()]);
+        let (dir, _) = generated(21, 0.03);
+        ns.ingest(dir.path());
         ns.run(&["etl"]);
         Loaded {
             orders: canonical_orders(dir.path()),
@@ -47,6 +46,13 @@ fn loaded() -> &'static Loaded {
             _dir: dir,
         }
     })
+}
+
+impl Loaded {
+    /// The API's router on the loaded namespace.
+    fn app(&self) -> axum::Router {
+        app(config(&self.ns))
+    }
 }
 
 fn config(ns: &Namespace) -> Config {

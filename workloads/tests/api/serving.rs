@@ -8,7 +8,7 @@ use super::*;
 fn cached_orders_come_from_redis_or_postgres_and_refill_the_cache() {
     let data = loaded();
     runtime().block_on(async {
-        let app = app(config(&data.ns));
+        let app = data.app();
         let pool = data.ns.pool().await;
         let mut redis = data.ns.redis().await;
         // An old order: not pre-cached by the ETL.
@@ -21,8 +21,7 @@ fn cached_orders_come_from_redis_or_postgres_and_refill_the_cache() {
         .unwrap();
         let key = data.ns.key(&format!("order:{id}"));
         let _: () = redis::AsyncCommands::del(&mut redis, &key).await.unwrap();
-        let miss = get(&app, &format!("/cache/order/{id}")).await;
-        assert_eq!(miss.status, StatusCode::OK);
+        let miss = get_ok(&app, &format!("/cache/order/{id}")).await;
         assert_eq!(miss.cache.as_deref(), Some("miss"));
         assert_eq!(miss.json, serde_json::from_str::<Value>(&json).unwrap());
         let ttl: i64 = redis::AsyncCommands::ttl(&mut redis, &key).await.unwrap();
@@ -61,9 +60,8 @@ fn cached_orders_come_from_redis_or_postgres_and_refill_the_cache() {
 fn realtime_views_equal_redis_and_postgres() {
     let data = loaded();
     runtime().block_on(async {
-        let app = app(config(&data.ns));
-        let stats = get(&app, "/realtime/stats").await;
-        assert_eq!(stats.status, StatusCode::OK);
+        let app = data.app();
+        let stats = get_ok(&app, "/realtime/stats").await;
         assert_eq!(stats.json["source"], "redis");
         let mut redis = data.ns.redis().await;
         let hash: HashMap<String, String> =
@@ -102,7 +100,7 @@ fn realtime_views_equal_redis_and_postgres() {
 fn bad_requests_get_400_with_a_json_error() {
     let data = loaded();
     runtime().block_on(async {
-        let app = app(config(&data.ns));
+        let app = data.app();
         for (uri, needle) in [
             ("/analytics/order-trends?from=2024-13-45", "not a date"),
             ("/analytics/order-trends?to=", "to is empty"),
@@ -176,7 +174,7 @@ fn bad_requests_get_400_with_a_json_error() {
 fn with_redis_down_answers_come_from_postgres_and_readyz_says_degraded() {
     let data = loaded();
     runtime().block_on(async {
-        let healthy = app(config(&data.ns));
+        let healthy = data.app();
         let mut down = config(&data.ns);
         down.redis.url = format!("redis://127.0.0.1:{}/", common::free_port());
         let down = app(down);
@@ -260,7 +258,7 @@ fn with_postgres_down_requests_get_503_within_the_deadline() {
 fn openapi_names_every_route_and_the_dashboard_pages_are_served() {
     let data = loaded();
     runtime().block_on(async {
-        let app = app(config(&data.ns));
+        let app = data.app();
         let doc = get(&app, "/openapi.json").await;
         let paths = doc.json["paths"].as_object().unwrap();
         assert!(paths.len() >= 13);
@@ -294,8 +292,7 @@ fn openapi_names_every_route_and_the_dashboard_pages_are_served() {
             );
         }
         for page in ["trends", "customers", "restaurants", "delivery", "realtime"] {
-            let reply = get(&app, &format!("/dashboard/{page}")).await;
-            assert_eq!(reply.status, StatusCode::OK);
+            let reply = get_ok(&app, &format!("/dashboard/{page}")).await;
             let html = reply.json.as_str().unwrap();
             assert!(html.contains(&format!("data-page=\"{page}\"")));
             assert!(
@@ -435,8 +432,8 @@ fn every_dashboard_page_draws_its_charts_in_headless_chromium_without_console_er
         drawn("customers").contains(&"top-clv".to_string()),
         "{report}"
     );
-    let anomalies = runtime()
-        .block_on(async { get(&app(config(&data.ns)), "/analytics/anomalies?days=7").await });
+    let anomalies =
+        runtime().block_on(async { get(&data.app(), "/analytics/anomalies?days=7").await });
     assert_eq!(
         page("trends")["anomaly_marks"],
         anomalies.json["hours"].as_array().unwrap().len(),

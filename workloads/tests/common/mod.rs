@@ -52,6 +52,22 @@ impl Namespace {
         c
     }
 
+    /// Runs `baedal args…`, which must fail within `deadline`, and returns
+    /// its stderr.
+    pub fn fails(&self, args: &[&str], deadline: Duration) -> String {
+        let out = run_with_deadline(self.command(args), deadline);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(!out.status.success(), "baedal {args:?} must fail: {stderr}");
+        stderr
+    }
+
+    /// Runs `baedal ingest --source <source>` to the end and returns its
+    /// summary line.
+    pub fn ingest(&self, source: impl AsRef<Path>) -> String {
+        let source = source.as_ref().display().to_string();
+        self.run(&["ingest", "--source", &source])
+    }
+
     /// Runs `baedal args…` to the end (at most [`RUN_DEADLINE`]) and returns
     /// its stdout; a failure or a hang fails the test with its stderr.
     pub fn run(&self, args: &[&str]) -> String {
@@ -154,6 +170,14 @@ pub fn generate(dir: &Path, seed: u64, scale: f64) -> DefectSummary {
     .unwrap()
 }
 
+/// A dataset generated into a new temporary directory, and what was
+/// injected into it.
+pub fn generated(seed: u64, scale: f64) -> (tempfile::TempDir, DefectSummary) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let summary = generate(dir.path(), seed, scale);
+    (dir, summary)
+}
+
 /// The canonical orders of a dataset, computed from the files alone: per
 /// order id, the readable version with the latest `updated_at`.
 pub fn canonical_orders(dir: &Path) -> HashMap<String, Order> {
@@ -235,7 +259,7 @@ pub fn sweep_stale_namespaces() {
     });
 }
 
-/// Rows in one table of the namespace's schema.
+/// Rows in one table of the namespace's schema (0 before the schema is made).
 pub fn count(ns: &Namespace, table: &str) -> i64 {
     runtime().block_on(async {
         let pool = ns.pool().await;
@@ -244,6 +268,14 @@ pub fn count(ns: &Namespace, table: &str) -> i64 {
             .await
             .unwrap_or(0)
     })
+}
+
+/// Rows in one table of the pool's schema.
+pub async fn rows(pool: &sqlx::PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|e| panic!("counting {table}: {e}"))
 }
 
 /// The namespace holds every message of a dataset exactly once: `records`
@@ -272,6 +304,19 @@ pub struct Reply {
     pub status: axum::http::StatusCode,
     pub cache: Option<String>,
     pub json: serde_json::Value,
+}
+
+/// GETs `uri` from the API's router and asserts a 200 (the body is the
+/// failure's message).
+pub async fn get_ok(app: &axum::Router, uri: &str) -> Reply {
+    let reply = get(app, uri).await;
+    assert_eq!(
+        reply.status,
+        axum::http::StatusCode::OK,
+        "GET {uri}: {}",
+        reply.json
+    );
+    reply
 }
 
 /// GETs `uri` from the API's router.
