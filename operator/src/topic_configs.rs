@@ -7,7 +7,9 @@
 //! compaction policy) would be lost each time the operator changed
 //! `retention.ms`. The incremental call sets only the keys it names.
 
-use baedal_contract::librdkafka::{admin_request, admin_result, c_string, text, Owned};
+use baedal_contract::librdkafka::{
+    admin_request, admin_result, c_string, result_items, text, Owned,
+};
 use rdkafka::admin::AdminClient;
 use rdkafka::bindings as rd;
 use rdkafka::client::DefaultClientContext;
@@ -77,10 +79,11 @@ pub fn set_topic_configs(
             },
         )?;
         let result = admin_result(&event, rd::rd_kafka_event_IncrementalAlterConfigs_result)?;
-        let mut count = 0usize;
-        let answered = rd::rd_kafka_IncrementalAlterConfigs_result_resources(result, &mut count);
-        for i in 0..count {
-            let resource = *answered.add(i);
+        let answered = result_items(
+            result,
+            rd::rd_kafka_IncrementalAlterConfigs_result_resources,
+        );
+        for &resource in answered {
             let code = rd::rd_kafka_ConfigResource_error(resource);
             if code != rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
                 return Err(AlterConfigsError::Broker {

@@ -77,6 +77,20 @@ impl Harness {
     fn events(&self) -> Vec<(String, String)> {
         events_of(&self.server)
     }
+
+    /// Asserts that an Event of this type and reason was sent.
+    fn assert_event(&self, kind: &str, reason: &str) {
+        let events = self.events();
+        assert!(
+            events.contains(&(kind.to_string(), reason.to_string())),
+            "no {kind} {reason} among {events:?}"
+        );
+    }
+
+    /// Asserts that exactly one Event was sent, of this type and reason.
+    fn assert_only_event(&self, kind: &str, reason: &str) {
+        assert_eq!(self.events(), vec![(kind.to_string(), reason.to_string())]);
+    }
 }
 
 /// (type, reason) of every Event the server was sent.
@@ -199,12 +213,7 @@ async fn first_create_applies_every_child_in_order_and_writes_status() {
         status.api_endpoint.as_deref(),
         Some("http://orders-api.shop.svc:8080")
     );
-    assert!(
-        h.events()
-            .contains(&("Normal".into(), "ChildrenApplied".into())),
-        "{:?}",
-        h.events()
-    );
+    h.assert_event("Normal", "ChildrenApplied");
 }
 
 #[tokio::test]
@@ -353,10 +362,7 @@ async fn an_invalid_spec_is_a_condition_and_an_event_and_builds_nothing() {
     let err = h.reconcile(&p).await.expect_err("must fail");
     assert!(matches!(err, Error::Validate(_)), "{err}");
     assert!(h.child_writes().is_empty(), "{:?}", h.child_writes());
-    assert_eq!(
-        h.events(),
-        vec![("Warning".to_string(), "InvalidSpec".to_string())]
-    );
+    h.assert_only_event("Warning", "InvalidSpec");
     let stored = h.stored(&p);
     assert_eq!(
         condition(&stored, "Ready"),
@@ -374,10 +380,7 @@ async fn deletion_with_retain_keeps_topics_and_schema() {
     let h = Harness::new(Scenario::Fresh, &p);
     h.reconcile(&p).await.expect("cleanup");
     assert!(h.data.calls().is_empty(), "{:?}", h.data.calls());
-    assert_eq!(
-        h.events(),
-        vec![("Normal".to_string(), "DataRetained".to_string())]
-    );
+    h.assert_only_event("Normal", "DataRetained");
     let stored = h.stored(&p);
     assert_eq!(
         stored.metadata.finalizers.unwrap_or_default(),
@@ -398,10 +401,7 @@ async fn deletion_with_delete_removes_topics_and_schema() {
         "delete_topics orders.orders,orders.messages,orders.logs,orders.reviews,orders.dead-letter".to_string(),
         "drop_schema orders".to_string(),
     ]);
-    assert_eq!(
-        h.events(),
-        vec![("Normal".to_string(), "DataDeleted".to_string())]
-    );
+    h.assert_only_event("Normal", "DataDeleted");
     assert_eq!(
         h.stored(&p).metadata.finalizers.unwrap_or_default(),
         Vec::<String>::new()
@@ -497,12 +497,7 @@ async fn a_refused_partition_decrease_is_a_condition_not_an_error() {
         stored.status.as_ref().map(|s| s.phase),
         Some(Phase::Degraded)
     );
-    assert!(
-        h.events()
-            .contains(&("Warning".into(), "PartitionDecreaseRefused".into())),
-        "{:?}",
-        h.events()
-    );
+    h.assert_event("Warning", "PartitionDecreaseRefused");
 }
 
 #[tokio::test]

@@ -204,18 +204,36 @@ func tarDirectory(dir string, w io.Writer, created time.Time) error {
 			return err
 		}
 		if info.Mode().IsRegular() {
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(tw, f)
-			f.Close()
-			if err != nil {
+			if err := copyFileTo(tw, path); err != nil {
 				return err
 			}
 		}
 	}
 	return tw.Close()
+}
+
+// copyFileTo copies the file at path to w.
+func copyFileTo(w io.Writer, path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	_, err = io.Copy(w, f)
+	return err
+}
+
+// createFileFrom writes what r holds to a new file at path.
+func createFileFrom(path string, r io.Reader) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, r); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // writeArchive writes the image as an OCI layout with a docker manifest.json
@@ -410,13 +428,7 @@ func untar(archive, dir string) error {
 			if err := os.MkdirAll(filepath.Dir(target), 0o755); err != nil {
 				return err
 			}
-			out, err := os.Create(target)
-			if err != nil {
-				return err
-			}
-			_, err = io.Copy(out, tr)
-			out.Close()
-			if err != nil {
+			if err := createFileFrom(target, tr); err != nil {
 				return err
 			}
 		}

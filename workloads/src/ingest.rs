@@ -69,24 +69,26 @@ pub struct IngestMetrics {
 }
 
 impl IngestMetrics {
+    /// Registers every metric under `baedal_ingest_`.
     pub fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "baedal_ingest_records",
+        let r = registry.sub_registry_with_prefix("baedal_ingest");
+        r.register(
+            "records",
             "Records sent to Kafka, by topic",
             self.produced.clone(),
         );
-        registry.register(
-            "baedal_ingest_dead_letters",
+        r.register(
+            "dead_letters",
             "Unreadable records sent to the dead-letter topic, by reason",
             self.dead_letters.clone(),
         );
-        registry.register(
-            "baedal_ingest_delivered",
+        r.register(
+            "delivered",
             "Records acknowledged by the broker",
             self.delivered.clone(),
         );
-        registry.register(
-            "baedal_ingest_delivery_failures",
+        r.register(
+            "delivery_failures",
             "Records the broker did not acknowledge",
             self.failed.clone(),
         );

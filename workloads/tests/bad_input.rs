@@ -155,6 +155,17 @@ fn the_billion_laughs_expands_nothing() {
     assert!(bad[1].reason.contains("lol9"), "{}", bad[1]);
 }
 
+/// Runs the Python `script`, which writes a pickle to `path`, and reads it.
+fn pickled_by_python(script: &str, path: &Path) -> (Vec<Record>, Vec<RecordError>) {
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .status()
+        .expect("python3 runs");
+    assert!(status.success(), "{script}");
+    read_bytes(SourceFormat::Pickle, std::fs::read(path).unwrap())
+}
+
 #[test]
 fn a_pickle_that_would_call_os_system_is_refused_and_nothing_runs() {
     let dir = tempfile::tempdir().unwrap();
@@ -175,13 +186,7 @@ with open("{path}", "wb") as f:
             marker = marker.display(),
             path = path.display()
         );
-        let status = Command::new("python3")
-            .arg("-c")
-            .arg(&script)
-            .status()
-            .expect("python3 runs");
-        assert!(status.success());
-        let (good, bad) = read_bytes(SourceFormat::Pickle, std::fs::read(&path).unwrap());
+        let (good, bad) = pickled_by_python(&script, &path);
         assert_eq!(
             good.len(),
             2,
@@ -198,13 +203,7 @@ with open("{path}", "wb") as f:
     // A pickle that is nothing but an object is one clear error.
     let path = dir.path().join("object.pickle");
     let script = format!("import pickle, collections\npickle.dump(collections.OrderedDict(a=1), open('{}', 'wb'), protocol=4)", path.display());
-    assert!(Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .status()
-        .unwrap()
-        .success());
-    let (good, bad) = read_bytes(SourceFormat::Pickle, std::fs::read(&path).unwrap());
+    let (good, bad) = pickled_by_python(&script, &path);
     assert!(good.is_empty());
     assert_eq!(kinds(&bad), [ErrorKind::Refused]);
 }
@@ -222,13 +221,7 @@ pickle.dump(records, open("{}", "wb"), protocol=2)
 "#,
         path.display()
     );
-    assert!(Command::new("python3")
-        .arg("-c")
-        .arg(&script)
-        .status()
-        .unwrap()
-        .success());
-    let (good, bad) = read_bytes(SourceFormat::Pickle, std::fs::read(&path).unwrap());
+    let (good, bad) = pickled_by_python(&script, &path);
     assert!(bad.is_empty(), "{bad:?}");
     assert_eq!(good.len(), 2500);
     assert!(good

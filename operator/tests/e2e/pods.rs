@@ -441,6 +441,23 @@ async fn condition(client: &Client, ns: &str, type_: &str) -> Option<(String, St
     Some((c.status.clone(), c.reason.clone()))
 }
 
+/// Waits up to `seconds` for the quickstart's condition `type_` to have
+/// this (status, reason).
+async fn until_condition(
+    client: &Client,
+    ns: &str,
+    type_: &str,
+    (status, reason): (&str, &str),
+    seconds: u64,
+) {
+    let limit = Duration::from_secs(seconds);
+    let wanted = Some((status.to_string(), reason.to_string()));
+    eventually(&format!("{type_} {reason}"), limit, || async {
+        (condition(client, ns, type_).await == wanted).then_some(())
+    })
+    .await;
+}
+
 /// The quickstart, every pod run for real: the ingest Job reads the sample
 /// into Kafka, a Job made from the ETL CronJob loads Postgres, and the API
 /// pod answers `/readyz` and serves the loaded data.
@@ -477,21 +494,13 @@ pub async fn runs_as_declared() {
     )
     .await;
     assert_eq!(code, 0, "the ingest failed");
-    eventually("Ingest Completed", Duration::from_secs(30), || async {
-        (condition(&client, &ns.name, "Ingest").await? == ("True".into(), "Completed".into()))
-            .then_some(())
-    })
-    .await;
+    until_condition(&client, &ns.name, "Ingest", ("True", "Completed"), 30).await;
 
     // A Job made from the ETL CronJob, as `kubectl create job --from` does.
     etl_job_now(&ns.name, "etl-now");
     let code = run_next_pod(&client, &ns.name, "etl-now", Duration::from_secs(300)).await;
     assert_eq!(code, 0, "the ETL failed");
-    eventually("Etl Succeeded", Duration::from_secs(30), || async {
-        (condition(&client, &ns.name, "Etl").await? == ("True".into(), "Succeeded".into()))
-            .then_some(())
-    })
-    .await;
+    until_condition(&client, &ns.name, "Etl", ("True", "Succeeded"), 30).await;
     let orders: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM \"{schema}\".orders"))
         .fetch_one(&mut postgres().await)
         .await
@@ -558,11 +567,7 @@ pub async fn runs_as_declared() {
         let code = run_next_pod(&client, &ns.name, "etl-broken", Duration::from_secs(120)).await;
         assert_ne!(code, 0, "an ETL without its database succeeded");
     }
-    eventually("Etl EtlJobFailed", Duration::from_secs(60), || async {
-        (condition(&client, &ns.name, "Etl").await? == ("False".into(), "EtlJobFailed".into()))
-            .then_some(())
-    })
-    .await;
+    until_condition(&client, &ns.name, "Etl", ("False", "EtlJobFailed"), 60).await;
     drop_schema(&schema).await;
 }
 

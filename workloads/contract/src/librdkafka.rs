@@ -149,6 +149,24 @@ pub unsafe fn admin_result<R>(
     Ok(result)
 }
 
+/// The array of items an admin result holds (`items_of` fills in its
+/// length), as a slice: one entry per resource or topic of the request.
+///
+/// # Safety
+/// `result` is a live result of the kind `items_of` reads; the slice lives
+/// as long as the result does.
+pub unsafe fn result_items<'a, R, T>(
+    result: *const R,
+    items_of: unsafe extern "C" fn(*const R, *mut usize) -> *mut *const T,
+) -> &'a [*const T] {
+    let mut count = 0usize;
+    let items = items_of(result, &mut count);
+    if items.is_null() || count == 0 {
+        return &[];
+    }
+    std::slice::from_raw_parts(items, count)
+}
+
 /// The ID of each of `topics` the broker has (base64, as Kafka's tools
 /// print it); a topic the broker does not have, or has no ID for, is left
 /// out. Blocks for up to `timeout`: call it off the async threads.
@@ -187,10 +205,7 @@ pub fn topic_ids(
             |rk, options, queue| rd::rd_kafka_DescribeTopics(rk, collection.get(), options, queue),
         )?;
         let result = admin_result(&event, rd::rd_kafka_event_DescribeTopics_result)?;
-        let mut count = 0usize;
-        let described = rd::rd_kafka_DescribeTopics_result_topics(result, &mut count);
-        for i in 0..count {
-            let topic = *described.add(i);
+        for &topic in result_items(result, rd::rd_kafka_DescribeTopics_result_topics) {
             let error = rd::rd_kafka_TopicDescription_error(topic);
             if !error.is_null() {
                 let code: RDKafkaErrorCode = rd::rd_kafka_error_code(error).into();

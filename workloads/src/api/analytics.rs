@@ -3,7 +3,7 @@
 //! definitions of DATA.md (revenue, late, plausible delivery times are the
 //! ETL's own, from [`crate::etl::marts`]), each answer cached in Redis.
 
-use super::params::{Filters, Params, FILTER_PARAMS, FILTER_SQL};
+use super::params::{Filters, Params, FILTER_PARAMS, FILTER_SQL, MENU_SORTS, RESTAURANT_SORTS};
 use super::{cache::CachedJson, ApiContext, ApiError};
 use crate::rules::{baskets_sql, delivery_buckets_sql, DELIVERY_OK, LATE, REVENUE};
 use axum::extract::State;
@@ -189,18 +189,7 @@ async fn restaurant_performance(
     params.only(&allowed)?;
     let filters = Filters::parse(&ctx, &params).await?;
     let limit = params.limit(50)?;
-    let sort = params.typed("sort")?.unwrap_or("revenue").to_string();
-    let order_by = match sort.as_str() {
-        "revenue" => "rank, restaurant_id",
-        "orders" => "orders DESC, restaurant_id",
-        "rating" => "avg_rating DESC NULLS LAST, restaurant_id",
-        "late_rate" => "late_rate DESC NULLS LAST, restaurant_id",
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "sort={other:?}: use revenue, orders, rating or late_rate"
-            )))
-        }
-    };
+    let (sort, order_by) = params.choice("sort", RESTAURANT_SORTS)?;
     let key = format!("restaurant-performance?{}", params.canonical());
     ctx.cached(&key, async {
         let sql = format!(
@@ -244,7 +233,7 @@ async fn restaurant_performance(
         };
         Ok(RestaurantPerformance {
             filters: filters.clone(),
-            sort: sort.clone(),
+            sort: sort.to_string(),
             restaurants: rows.first().map_or(0, |r| r.total),
             ranking: rows.into_iter().map(|r| r.row).collect(),
         })
@@ -406,15 +395,7 @@ async fn menu(State(ctx): State<ApiContext>, params: Params) -> Result<CachedJso
     let filters = Filters::parse(&ctx, &params).await?;
     let limit = params.limit(20)?;
     let min_support = params.number("min_support", 0.0..=1.0, 0.001)?;
-    let order_by = match params.typed("sort")?.unwrap_or("support") {
-        "support" => "orders DESC, lift DESC, a, b",
-        "lift" => "lift DESC, orders DESC, a, b",
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "sort={other:?}: use support or lift"
-            )))
-        }
-    };
+    let (_, order_by) = params.choice("sort", MENU_SORTS)?;
     let key = format!("menu?{}", params.canonical());
     ctx.cached(&key, async {
         if filters.is_empty() {

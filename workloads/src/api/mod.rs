@@ -99,19 +99,21 @@ impl Default for ApiMetrics {
 }
 
 impl ApiMetrics {
+    /// Registers every metric under `baedal_api_`.
     fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "baedal_api_requests",
+        let r = registry.sub_registry_with_prefix("baedal_api");
+        r.register(
+            "requests",
             "HTTP requests answered, by route and status",
             self.requests.clone(),
         );
-        registry.register(
-            "baedal_api_request_duration_seconds",
+        r.register(
+            "request_duration_seconds",
             "Time to answer a request, by route and status",
             self.latency.clone(),
         );
-        registry.register(
-            "baedal_api_cache_lookups",
+        r.register(
+            "cache_lookups",
             "Redis cache lookups by result (hit, miss, unavailable)",
             self.cache.clone(),
         );

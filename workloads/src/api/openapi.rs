@@ -1,6 +1,6 @@
 //! `GET /openapi.json`: an OpenAPI 3.1 description of every JSON route.
 
-use super::params::MAX_LIMIT;
+use super::params::{describe_choices, Choices, MAX_LIMIT, MENU_SORTS, RESTAURANT_SORTS};
 use super::ApiContext;
 use axum::routing::get;
 use axum::{Json, Router};
@@ -50,6 +50,16 @@ fn filters() -> Vec<Value> {
     ]
 }
 
+/// The `sort` parameter with these choices.
+fn sort(choices: &Choices) -> Value {
+    let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+    param(
+        "sort",
+        &describe_choices(choices),
+        json!({"type": "string", "enum": names}),
+    )
+}
+
 fn limit(default: i64) -> Value {
     param(
         "limit",
@@ -90,11 +100,7 @@ fn operation_with_404(summary: &str, parameters: Vec<Value>) -> Value {
 pub fn document() -> Value {
     let mut with_limit = filters();
     with_limit.push(limit(50));
-    with_limit.push(param(
-        "sort",
-        "revenue (default), orders, rating or late_rate",
-        json!({"type": "string", "enum": ["revenue", "orders", "rating", "late_rate"]}),
-    ));
+    with_limit.push(sort(RESTAURANT_SORTS));
     let mut menu = filters();
     menu.push(limit(20));
     menu.push(param(
@@ -102,11 +108,7 @@ pub fn document() -> Value {
         "Smallest support of a pair",
         json!({"type": "number", "minimum": 0, "maximum": 1, "default": 0.001}),
     ));
-    menu.push(param(
-        "sort",
-        "support (default) or lift",
-        json!({"type": "string", "enum": ["support", "lift"]}),
-    ));
+    menu.push(sort(MENU_SORTS));
     let customer = param(
         "customer_id",
         "One customer's figures (404 if unknown)",

@@ -13,6 +13,43 @@ use std::collections::BTreeMap;
 /// The largest `limit` any endpoint accepts.
 pub const MAX_LIMIT: i64 = 1000;
 
+/// The values a choice parameter (`sort`) takes, each with what it means to
+/// the query (an SQL `ORDER BY` list); the first is the default. The
+/// handler and the OpenAPI document both read the one table.
+pub type Choices = [(&'static str, &'static str)];
+
+/// `sort` of `/analytics/restaurant-performance`.
+pub const RESTAURANT_SORTS: &Choices = &[
+    ("revenue", "rank, restaurant_id"),
+    ("orders", "orders DESC, restaurant_id"),
+    ("rating", "avg_rating DESC NULLS LAST, restaurant_id"),
+    ("late_rate", "late_rate DESC NULLS LAST, restaurant_id"),
+];
+
+/// `sort` of `/analytics/menu`.
+pub const MENU_SORTS: &Choices = &[
+    ("support", "orders DESC, lift DESC, a, b"),
+    ("lift", "lift DESC, orders DESC, a, b"),
+];
+
+/// The choices' names as a reader says them: "a (default), b or c".
+pub fn describe_choices(choices: &Choices) -> String {
+    let mut names: Vec<String> = choices.iter().map(|(name, _)| name.to_string()).collect();
+    if let Some(first) = names.first_mut() {
+        first.push_str(" (default)");
+    }
+    one_of(&names)
+}
+
+/// "a, b or c".
+fn one_of(names: &[String]) -> String {
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((only, _)) => only.clone(),
+        None => String::new(),
+    }
+}
+
 /// The raw query string as name → value (sorted, so it is also a cache key).
 #[derive(Debug, Clone, Default)]
 pub struct Params(pub BTreeMap<String, String>);
@@ -123,6 +160,31 @@ impl Params {
                 range.start(),
                 range.end()
             ))),
+        }
+    }
+
+    /// The choice parameter `name`'s value and what it means (see
+    /// [`Choices`]): the first choice when not given.
+    pub fn choice(
+        &self,
+        name: &str,
+        choices: &Choices,
+    ) -> Result<(&'static str, &'static str), ApiError> {
+        let given = self.typed(name)?;
+        let chosen = match given {
+            None => choices.first(),
+            Some(value) => choices.iter().find(|(choice, _)| *choice == value),
+        };
+        match (chosen, given) {
+            (Some(&chosen), _) => Ok(chosen),
+            (None, value) => {
+                let names: Vec<String> = choices.iter().map(|(n, _)| n.to_string()).collect();
+                Err(ApiError::BadRequest(format!(
+                    "{name}={:?}: use {}",
+                    value.unwrap_or_default(),
+                    one_of(&names)
+                )))
+            }
         }
     }
 
@@ -248,5 +310,50 @@ impl Filters {
             .bind(self.district.as_deref())
             .bind(self.category.as_deref())
             .bind(self.platform.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Params {
+        Params(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn a_choice_not_given_is_the_first_and_an_unknown_one_names_them_all() {
+        assert_eq!(
+            params(&[]).choice("sort", MENU_SORTS).unwrap(),
+            MENU_SORTS[0]
+        );
+        assert_eq!(
+            params(&[("sort", "lift")])
+                .choice("sort", MENU_SORTS)
+                .unwrap()
+                .0,
+            "lift"
+        );
+        let refused = params(&[("sort", "price")])
+            .choice("sort", RESTAURANT_SORTS)
+            .unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "sort=\"price\": use revenue, orders, rating or late_rate"
+        );
+    }
+
+    #[test]
+    fn choices_are_described_with_their_default_first() {
+        assert_eq!(
+            describe_choices(RESTAURANT_SORTS),
+            "revenue (default), orders, rating or late_rate"
+        );
+        assert_eq!(describe_choices(MENU_SORTS), "support (default) or lift");
     }
 }

@@ -100,15 +100,17 @@ impl Default for EtlMetrics {
 }
 
 impl EtlMetrics {
+    /// Registers every metric under `baedal_etl_`.
     pub fn register(&self, registry: &mut Registry) {
-        registry.register(
-            "baedal_etl_consumer_lag",
+        let r = registry.sub_registry_with_prefix("baedal_etl");
+        r.register(
+            "consumer_lag",
             "Messages on the broker not yet loaded into Postgres (high watermark minus \
              the loaded position), per partition this process reads",
             self.lag.clone(),
         );
-        registry.register(
-            "baedal_etl_live_latency_seconds",
+        r.register(
+            "live_latency_seconds",
             "A follower: seconds from an order's send (its Kafka timestamp) to the refresh \
              of the live views that show it",
             self.visible.clone(),
@@ -278,6 +280,16 @@ pub struct PositionPastEnd {
     pub stored: i64,
     /// The partition's high watermark on the broker.
     pub end: i64,
+}
+
+impl std::fmt::Display for PositionPastEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} partition {} (stored {}, the broker's end {})",
+            self.topic, self.partition, self.stored, self.end
+        )
+    }
 }
 
 impl PositionPastEnd {

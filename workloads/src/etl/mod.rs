@@ -96,18 +96,22 @@ pub struct PastEnd(pub Vec<consume::PositionPastEnd>);
 
 impl std::fmt::Display for PastEnd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(
-                f,
-                "{} partition {} (stored {}, the broker's end {})",
-                p.topic, p.partition, p.stored, p.end
-            )?;
-        }
-        Ok(())
+        write_comma_separated(f, &self.0)
     }
+}
+
+/// Writes `items` one after another, separated by ", ".
+fn write_comma_separated<T: std::fmt::Display>(
+    f: &mut std::fmt::Formatter<'_>,
+    items: &[T],
+) -> std::fmt::Result {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            f.write_str(", ")?;
+        }
+        write!(f, "{item}")?;
+    }
+    Ok(())
 }
 
 // The causes are part of each variant's message, not its `source()`: an

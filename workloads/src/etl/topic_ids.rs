@@ -39,17 +39,17 @@ impl MadeAgain {
 
 impl std::fmt::Display for MadeAgain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (i, t) in self.0.iter().enumerate() {
-            if i > 0 {
-                f.write_str(", ")?;
-            }
-            write!(
-                f,
-                "{} (first read as ID {}, now ID {})",
-                t.topic, t.recorded_id, t.broker_id
-            )?;
-        }
-        Ok(())
+        super::write_comma_separated(f, &self.0)
+    }
+}
+
+impl std::fmt::Display for TopicMadeAgain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} (first read as ID {}, now ID {})",
+            self.topic, self.recorded_id, self.broker_id
+        )
     }
 }
 

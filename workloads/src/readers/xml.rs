@@ -209,28 +209,23 @@ impl<R: Read> XmlReader<R> {
                 }
                 return Ok(Some(Err(self.err(at, ErrorKind::Refused, reason))));
             }
-            if head.starts_with(b"<!--") {
-                if !self.skip_past(b"-->")? {
-                    return Ok(Some(Err(self.err(
-                        at,
-                        ErrorKind::Truncated,
-                        "file ends inside a comment",
-                    ))));
-                }
-                continue;
-            }
-            if head.starts_with(b"<?")
+            // Comments, declarations, the <orders> root and any other
+            // top-level markup are skipped: what ends them, and what a file
+            // that ends first is.
+            let skipped: Option<(&[u8], &str)> = if head.starts_with(b"<!--") {
+                Some((b"-->", "file ends inside a comment"))
+            } else if head.starts_with(b"<?")
                 || head.starts_with(b"<!")
                 || head.starts_with(b"</")
                 || !is_order_start(head)
             {
-                // Declarations, the <orders> root and any other top-level markup: skip the tag.
-                if !self.skip_past(b">")? {
-                    return Ok(Some(Err(self.err(
-                        at,
-                        ErrorKind::Truncated,
-                        "file ends inside a tag",
-                    ))));
+                Some((b">", "file ends inside a tag"))
+            } else {
+                None
+            };
+            if let Some((end, unfinished)) = skipped {
+                if !self.skip_past(end)? {
+                    return Ok(Some(Err(self.err(at, ErrorKind::Truncated, unfinished))));
                 }
                 continue;
             }

@@ -66,37 +66,19 @@ pub fn write_pickle(
                     created_at: SourceTime::from_naive_kst(created)
                         .with_format(TimeFormat::Rfc3339),
                 };
-                (
-                    "review",
-                    "app_review",
-                    serde_json::to_value(review).map_err(io::Error::other)?,
-                )
+                ("review", "app_review", to_json(review)?)
             }
             x if x < 0.7 => ("order", "csv_export", flat_order(&order)),
             x if x < 0.8 => ("order", "app_api", order_doc(&order)),
             x if x < 0.9 => {
-                let c = conversation(
-                    world,
-                    rng.below(world.counts.conversations),
-                    world.counts.conversations,
-                );
-                (
-                    "message",
-                    "chat",
-                    serde_json::to_value(c).map_err(io::Error::other)?,
-                )
+                let n = world.counts.conversations;
+                let copy = conversation(world, rng.below(n), n);
+                ("message", "chat", to_json(copy)?)
             }
             _ => {
-                let e = log_event(
-                    world,
-                    rng.below(world.counts.log_events),
-                    world.counts.log_events,
-                );
-                (
-                    "event",
-                    "system_log",
-                    serde_json::to_value(e).map_err(io::Error::other)?,
-                )
+                let n = world.counts.log_events;
+                let copy = log_event(world, rng.below(n), n);
+                ("event", "system_log", to_json(copy)?)
             }
         };
         let mut defect_rng = Rng::keyed(world.seed, stream::DEFECT + 100 * 5, i);
@@ -118,4 +100,9 @@ pub fn write_pickle(
     }
     writer.finish()?;
     Ok(d)
+}
+
+/// A record as the JSON value the pickle stores.
+fn to_json(record: impl serde::Serialize) -> io::Result<serde_json::Value> {
+    serde_json::to_value(record).map_err(io::Error::other)
 }
