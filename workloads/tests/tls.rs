@@ -201,11 +201,13 @@ async fn postgres_connects_with_each_sslmode_and_refuses_what_is_wrong() {
                 .expect("pg_stat_ssl");
         assert!(ssl, "sslmode={mode} connected without TLS");
         // The session settings baedal asks for hold over TLS too.
-        let jit: String = sqlx::query_scalar("SHOW jit")
-            .fetch_one(&pool)
-            .await
-            .expect("SHOW jit");
-        assert_eq!(jit, "off", "sslmode={mode}");
+        for (name, value) in baedal_contract::schema::SESSION_SETTINGS {
+            let shown: String = sqlx::query_scalar(&format!("SHOW {name}"))
+                .fetch_one(&pool)
+                .await
+                .expect("SHOW");
+            assert_eq!(shown, value, "{name}, sslmode={mode}");
+        }
     }
 
     let cases = [

@@ -245,52 +245,56 @@ async fn customer_lifetime_value(
         let r = monthly_retention(&ctx).await?;
         let values = customer_value_sql();
         let d = MONTHLY_DISCOUNT;
-        let customer = match &id {
-            None => None,
-            Some(id) => Some(
-                ctx.query(
-                    sqlx::query_as::<_, CustomerValue>(&format!(
-                        "SELECT * FROM ({values}) v WHERE customer_id = $3"
-                    ))
-                    .bind(r)
-                    .bind(d)
-                    .bind(id)
-                    .fetch_optional(&ctx.db),
-                )
-                .await?
-                .ok_or_else(|| ApiError::NotFound(format!("no customer {id:?} with a revenue order")))?,
-            ),
+        // The one customer, the segments, the top customers and the fit do
+        // not depend on each other: asked at once, on connections of their
+        // own, the answer takes as long as the longest of them.
+        let one_customer = async {
+            let Some(id) = &id else {
+                return Ok(None);
+            };
+            ctx.query(
+                sqlx::query_as::<_, CustomerValue>(&format!(
+                    "SELECT * FROM ({values}) v WHERE customer_id = $3"
+                ))
+                .bind(r)
+                .bind(d)
+                .bind(id)
+                .fetch_optional(&ctx.db),
+            )
+            .await?
+            .map(Some)
+            .ok_or_else(|| ApiError::NotFound(format!("no customer {id:?} with a revenue order")))
         };
-        let by_segment: Vec<SegmentValue> = ctx
-            .query(
-                sqlx::query_as(&format!(
-                    "SELECT segment, count(*) AS customers, avg(clv) AS avg_clv, sum(clv) AS total_clv,
-                            avg(simple_clv) AS avg_simple_clv
-                     FROM ({values}) v GROUP BY segment ORDER BY avg_clv DESC NULLS LAST, avg_simple_clv DESC"
-                ))
-                .bind(r)
-                .bind(d)
-                .fetch_all(&ctx.db),
+        let segments_sql = format!(
+            "SELECT segment, count(*) AS customers, avg(clv) AS avg_clv, sum(clv) AS total_clv,
+                    avg(simple_clv) AS avg_simple_clv
+             FROM ({values}) v GROUP BY segment ORDER BY avg_clv DESC NULLS LAST, avg_simple_clv DESC"
+        );
+        let segments = ctx.query(
+            sqlx::query_as::<_, SegmentValue>(&segments_sql)
+            .bind(r)
+            .bind(d)
+            .fetch_all(&ctx.db),
+        );
+        let top_sql = format!(
+            "SELECT * FROM ({values}) v
+             ORDER BY clv DESC NULLS LAST, simple_clv DESC, customer_id LIMIT $3"
+        );
+        let top_customers = ctx.query(
+            sqlx::query_as::<_, CustomerValue>(&top_sql)
+            .bind(r)
+            .bind(d)
+            .bind(limit)
+            .fetch_all(&ctx.db),
+        );
+        let model_fit = ctx.query(
+            sqlx::query_scalar::<_, serde_json::Value>(
+                "SELECT summary FROM model_fits WHERE model = 'clv'",
             )
-            .await?;
-        let top: Vec<CustomerValue> = ctx
-            .query(
-                sqlx::query_as(&format!(
-                    "SELECT * FROM ({values}) v
-                     ORDER BY clv DESC NULLS LAST, simple_clv DESC, customer_id LIMIT $3"
-                ))
-                .bind(r)
-                .bind(d)
-                .bind(limit)
-                .fetch_all(&ctx.db),
-            )
-            .await?;
-        let fit: Option<serde_json::Value> = ctx
-            .query(
-                sqlx::query_scalar("SELECT summary FROM model_fits WHERE model = 'clv'")
-                    .fetch_optional(&ctx.db),
-            )
-            .await?;
+            .fetch_optional(&ctx.db),
+        );
+        let (customer, by_segment, top, fit) =
+            tokio::try_join!(one_customer, segments, top_customers, model_fit)?;
         Ok(LifetimeValue {
             model: "BG/NBD (orders) and Gamma-Gamma (order value): expected revenue of the next 12 months of 30 days, discounted at d a month",
             fit,
