@@ -117,6 +117,121 @@ fn processes_starting_at_once_on_a_new_schema_all_migrate_it() {
     assert_eq!(count(&ns, "raw_records"), 0, "the schema is there, empty");
 }
 
+/// The migration that makes `etl_topic_ids`: the test holds it up by
+/// making that table in a transaction it leaves open.
+const TOPIC_IDS_MIGRATION: i64 = 7;
+
+#[test]
+fn a_migration_stuck_behind_a_lock_holds_up_no_other_schema_and_gives_up_in_time() {
+    use std::time::{Duration, Instant};
+    let (stuck, other) = (Namespace::new(), Namespace::new());
+    let (stuck_db, other_db) = (stuck.config().database, other.config().database);
+    runtime().block_on(async {
+        // The schema is migrated but for one migration, which a session of
+        // the test holds up: it has made that migration's table and not
+        // committed.
+        let pool = baedal::db::migrate(&stuck_db)
+            .await
+            .expect("first migration");
+        sqlx::query("DELETE FROM _sqlx_migrations WHERE version = $1")
+            .bind(TOPIC_IDS_MIGRATION)
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query("DROP TABLE etl_topic_ids")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let mut blocker = pool.begin().await.unwrap();
+        sqlx::query("CREATE TABLE etl_topic_ids (held int)")
+            .execute(&mut *blocker)
+            .await
+            .unwrap();
+
+        // A process migrating it takes the schema's migration lock, then
+        // waits behind that session.
+        let held_up = tokio::spawn({
+            let db = stuck_db.clone();
+            async move { baedal::db::migrate(&db).await.map(|_| ()) }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let waiting: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE wait_event_type = 'Lock' AND query LIKE '%CREATE TABLE etl_topic_ids%'",
+            )
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+            if waiting > 0 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the migration never reached the lock"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+
+        // Meanwhile another schema migrates as if alone.
+        let started = Instant::now();
+        let elsewhere =
+            tokio::time::timeout(Duration::from_secs(15), baedal::db::migrate(&other_db)).await;
+        assert!(
+            matches!(elsewhere, Ok(Ok(_))),
+            "another schema waited for the stuck one ({:?}): {:?}",
+            started.elapsed(),
+            elsewhere.map(|r| r.map(|_| ()))
+        );
+
+        // A second process for the stuck schema gives up in time, saying why.
+        let started = Instant::now();
+        let error = baedal_contract::schema::migrate_waiting(&stuck_db, Duration::from_secs(2))
+            .await
+            .expect_err("a second migration of the stuck schema went ahead")
+            .to_string();
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        assert!(
+            error.contains(&stuck.0) && error.contains("another process"),
+            "{error}"
+        );
+
+        // Released, the held-up migration completes.
+        blocker.rollback().await.unwrap();
+        held_up
+            .await
+            .unwrap()
+            .expect("the held-up migration completes");
+        let applied: Vec<i64> =
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(&pool)
+                .await
+                .unwrap();
+        assert!(applied.contains(&TOPIC_IDS_MIGRATION), "{applied:?}");
+
+        // An up-to-date schema takes no lock: with its migration lock held
+        // elsewhere, a start goes ahead at once.
+        let mut holder = pool.acquire().await.unwrap();
+        sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+            .bind(baedal_contract::schema::migration_lock_name(&stuck.0))
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+        let again = baedal_contract::schema::migrate_waiting(&stuck_db, Duration::from_secs(2))
+            .await
+            .map(|_| ());
+        assert!(again.is_ok(), "{again:?}");
+        sqlx::query("SELECT pg_advisory_unlock_all()")
+            .execute(&mut *holder)
+            .await
+            .unwrap();
+    });
+}
+
 #[test]
 fn a_batch_postgres_does_not_take_in_time_ends_the_run_and_the_next_run_loads_it() {
     let ns = Namespace::new();

@@ -132,49 +132,28 @@ fn kafka_with_a_wrong_ca_a_wrong_password_or_no_tls_fails_clearly_and_in_time() 
     let timeout = Duration::from_secs(10);
     let sasl_ssl = env("BAEDAL_TEST_KAFKA_SASL_SSL");
 
-    let wrong_ca = tls.kafka(
-        "SASL_SSL",
-        Some("SCRAM-SHA-512"),
-        &tls.password,
-        &tls.other_ca(),
-    );
-    let error = fails_in_time("wrong CA", || {
-        baedal_contract::kafka::metadata(&wrong_ca, None, timeout)
-    });
-    assert_names(
-        "wrong CA",
-        &error,
-        &[&sasl_ssl, "certificate verify failed"],
-        &tls.password,
-    );
-
-    let wrong_password = tls.kafka(
-        "SASL_SSL",
-        Some("SCRAM-SHA-512"),
-        "not-the-password",
-        &tls.ca(),
-    );
-    let error = fails_in_time("wrong password", || {
-        baedal_contract::kafka::metadata(&wrong_password, None, timeout)
-    });
-    assert_names(
-        "wrong password",
-        &error,
-        &[&sasl_ssl, "authentication"],
-        &tls.password,
-    );
-
     let mut plaintext = Config::default();
     plaintext.kafka.bootstrap = sasl_ssl.clone();
-    let error = fails_in_time("plaintext on a TLS port", || {
-        baedal_contract::kafka::metadata(&plaintext, None, timeout)
-    });
-    assert_names(
-        "plaintext on a TLS port",
-        &error,
-        &[&sasl_ssl, "PLAINTEXT"],
-        &tls.password,
-    );
+    let scram = Some("SCRAM-SHA-512");
+    let cases = [
+        (
+            "wrong CA",
+            tls.kafka("SASL_SSL", scram, &tls.password, &tls.other_ca()),
+            "certificate verify failed",
+        ),
+        (
+            "wrong password",
+            tls.kafka("SASL_SSL", scram, "not-the-password", &tls.ca()),
+            "authentication",
+        ),
+        ("plaintext on a TLS port", plaintext, "PLAINTEXT"),
+    ];
+    for (what, config, reason) in cases {
+        let error = fails_in_time(what, || {
+            baedal_contract::kafka::metadata(&config, None, timeout)
+        });
+        assert_names(what, &error, &[&sasl_ssl, reason], &tls.password);
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

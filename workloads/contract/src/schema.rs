@@ -17,7 +17,26 @@ use std::time::Duration;
 pub fn migrator() -> sqlx::migrate::Migrator {
     let mut m = sqlx::migrate!("./migrations");
     m.set_ignore_missing(true);
+    // sqlx's own lock is one for the whole database, held while it checks
+    // (even when nothing is pending) and waited for without end: one process
+    // stopped while holding it (a paused operator replica, a migration stuck
+    // behind a table lock) holds up every pipeline's schema in the database.
+    // [`migrate`] takes a lock of the one schema instead, only when
+    // something is pending, and waits for it for a bounded time.
+    m.set_locking(false);
     m
+}
+
+/// How long a migration waits for a lock (another process migrating the
+/// same schema, or a table lock its DDL needs) before it gives up with an
+/// error; the caller tries again (the operator's next reconcile, the
+/// CronJob's next run).
+pub const MIGRATION_LOCK_WAIT: Duration = Duration::from_secs(30);
+
+/// The name of the advisory lock a migration of `schema` holds
+/// (`pg_advisory_lock(hashtextextended(name, 0))`).
+pub fn migration_lock_name(schema: &str) -> String {
+    format!("baedal migrate schema {schema}")
 }
 
 /// How long making the first connection may take before it is an error.
@@ -107,30 +126,101 @@ pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     first_connection(&options, pool).await
 }
 
-/// Creates the schema if needed and applies every pending migration.
+/// Creates the schema if needed and applies every pending migration,
+/// waiting at most [`MIGRATION_LOCK_WAIT`] for a lock.
 pub async fn migrate(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
-    // The schema name is validated by Config (letters, digits, _), and quoted.
-    let options = connect_options(config)?;
+    migrate_waiting(config, MIGRATION_LOCK_WAIT).await
+}
+
+/// [`migrate`], waiting at most `lock_wait` for each lock it needs.
+pub async fn migrate_waiting(
+    config: &DatabaseConfig,
+    lock_wait: Duration,
+) -> Result<PgPool, sqlx::Error> {
+    let schema = config.schema.as_str();
+    let options = connect_options(config)?.options([
+        ("client_min_messages", "warning".to_string()),
+        ("lock_timeout", format!("{}", lock_wait.as_millis())),
+    ]);
     let mut conn = first_connection(&options, sqlx::PgConnection::connect_with(&options)).await?;
     // CREATE SCHEMA IF NOT EXISTS is not safe against itself: two processes
     // starting at once (two followers) can both try to create it, and one
     // fails on the catalog's unique index. They take turns instead.
+    // The schema name is validated by Config (letters, digits, _), and quoted.
     let mut tx = sqlx::Connection::begin(&mut conn).await?;
     sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!("baedal create schema {}", config.schema))
+        .bind(format!("baedal create schema {schema}"))
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| lock_not_granted(schema, lock_wait, e))?;
+    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
         .execute(&mut *tx)
         .await?;
-    sqlx::query(&format!(
-        "CREATE SCHEMA IF NOT EXISTS \"{}\"",
-        config.schema
-    ))
-    .execute(&mut *tx)
-    .await?;
     tx.commit().await?;
-    conn.close().await?;
     let pool = connect(config).await?;
-    migrator().run(&pool).await?;
+    if !up_to_date(&pool).await? {
+        // One migration of a schema at a time: the lock is the session's,
+        // and closing the connection releases it, whatever happened.
+        sqlx::query(&format!("SET search_path TO \"{schema}\""))
+            .execute(&mut conn)
+            .await?;
+        let applied = async {
+            sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+                .bind(migration_lock_name(schema))
+                .execute(&mut conn)
+                .await
+                .map_err(|e| lock_not_granted(schema, lock_wait, e))?;
+            // Another process may have applied them while this one waited:
+            // the migrator applies only what is still pending.
+            migrator().run_direct(&mut conn).await?;
+            Ok::<(), sqlx::Error>(())
+        }
+        .await;
+        conn.close().await?;
+        applied?;
+    } else {
+        conn.close().await?;
+    }
     Ok(pool)
+}
+
+/// Whether every migration this build knows is applied, with the checksum
+/// this build has for it: then there is nothing to do and no lock to take.
+/// (Anything else goes to the migrator, which applies what is pending and
+/// refuses a migration changed since it was applied.)
+async fn up_to_date(pool: &PgPool) -> Result<bool, sqlx::Error> {
+    let table: Option<String> = sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+        .fetch_one(pool)
+        .await?;
+    if table.is_none() {
+        return Ok(false);
+    }
+    let applied: Vec<(i64, Vec<u8>)> =
+        sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE success")
+            .fetch_all(pool)
+            .await?;
+    Ok(migrator().iter().all(|m| {
+        applied
+            .iter()
+            .any(|(version, checksum)| *version == m.version && checksum[..] == m.checksum[..])
+    }))
+}
+
+/// A lock wait that ended in `error`: Postgres's lock timeout becomes an
+/// error naming the schema and the wait.
+fn lock_not_granted(schema: &str, waited: Duration, error: sqlx::Error) -> sqlx::Error {
+    let timed_out =
+        matches!(&error, sqlx::Error::Database(e) if e.code().as_deref() == Some("55P03"));
+    if !timed_out {
+        return error;
+    }
+    sqlx::Error::Io(std::io::Error::new(
+        std::io::ErrorKind::TimedOut,
+        format!(
+            "schema {schema}: another process has been migrating it for over {waited:?}; \
+             the next attempt tries again"
+        ),
+    ))
 }
 
 #[cfg(test)]
