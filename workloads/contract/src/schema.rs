@@ -143,20 +143,28 @@ pub async fn migrate_waiting(
         ("lock_timeout", format!("{}", lock_wait.as_millis())),
     ]);
     let mut conn = first_connection(&options, sqlx::PgConnection::connect_with(&options)).await?;
-    // CREATE SCHEMA IF NOT EXISTS is not safe against itself: two processes
-    // starting at once (two followers) can both try to create it, and one
-    // fails on the catalog's unique index. They take turns instead.
+    // A schema that exists needs no lock (a routine start or reconcile takes
+    // none). Else: CREATE SCHEMA IF NOT EXISTS is not safe against itself:
+    // two processes starting at once (two followers) can both try to create
+    // it, and one fails on the catalog's unique index. They take turns.
     // The schema name is validated by Config (letters, digits, _), and quoted.
-    let mut tx = sqlx::Connection::begin(&mut conn).await?;
-    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
-        .bind(format!("baedal create schema {schema}"))
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| lock_not_granted(schema, lock_wait, e))?;
-    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1)")
+            .bind(schema)
+            .fetch_one(&mut conn)
+            .await?;
+    if !exists {
+        let mut tx = sqlx::Connection::begin(&mut conn).await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+            .bind(format!("baedal create schema {schema}"))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| lock_not_granted(schema, lock_wait, e))?;
+        sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    }
     let pool = connect(config).await?;
     if !up_to_date(&pool).await? {
         // One migration of a schema at a time: the lock is the session's,
