@@ -216,11 +216,11 @@ fn a_migration_stuck_behind_a_lock_holds_up_no_other_schema_and_gives_up_in_time
         // An up-to-date schema takes no lock: with its migration lock held
         // elsewhere, a start goes ahead at once.
         let mut holder = pool.acquire().await.unwrap();
-        sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
-            .bind(baedal_contract::schema::migration_lock_name(&stuck.0))
-            .execute(&mut *holder)
-            .await
-            .unwrap();
+        common::hold_lock(
+            &mut holder,
+            &baedal_contract::schema::migration_lock_name(&stuck.0),
+        )
+        .await;
         let again = baedal_contract::schema::migrate_waiting(&stuck_db, Duration::from_secs(2))
             .await
             .map(|_| ());
@@ -284,11 +284,7 @@ fn a_second_batch_etl_exits_with_a_clear_message_while_the_first_holds_the_lock(
     runtime().block_on(async {
         let pool = ns.pool().await;
         let mut holder = pool.acquire().await.unwrap();
-        sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
-            .bind(baedal::etl::batch_lock_name(&ns.0))
-            .execute(&mut *holder)
-            .await
-            .unwrap();
+        common::hold_lock(&mut holder, &baedal::etl::batch_lock_name(&ns.0)).await;
         let stderr = ns.fails(&["etl"], std::time::Duration::from_secs(30));
         assert!(
             stderr.contains("another batch ETL holds the lock"),

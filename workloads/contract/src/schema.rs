@@ -53,7 +53,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 ///   Postgres would add to each statement compete with the others for the
 ///   same cores and cost their own start-up and tuple queues. The ETL's
 ///   post-load phase at scale 1, in alternating runs: faster in 9 pairs of
-///   10 (median 2.10 s against 2.21 s).
+///   10 (median 2.10 s against 2.20 s).
 pub const SESSION_SETTINGS: [(&str, &str); 2] =
     [("jit", "off"), ("max_parallel_workers_per_gather", "0")];
 

@@ -270,6 +270,16 @@ pub fn count(ns: &Namespace, table: &str) -> i64 {
     })
 }
 
+/// Takes the advisory lock baedal names `name` on `conn`, as another
+/// process holding it would.
+pub async fn hold_lock(conn: &mut sqlx::PgConnection, name: &str) {
+    sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+        .bind(name)
+        .execute(conn)
+        .await
+        .expect("the advisory lock");
+}
+
 /// Rows in one table of the pool's schema.
 pub async fn rows(pool: &sqlx::PgPool, table: &str) -> i64 {
     sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
