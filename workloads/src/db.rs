@@ -19,7 +19,10 @@ pub fn connect_lazy(
     statement_timeout: Duration,
 ) -> Result<PgPool, sqlx::Error> {
     let options = connect_options(config)?.options([
-        ("search_path", config.schema.clone()),
+        (
+            "search_path",
+            baedal_contract::schema::search_path(&config.schema),
+        ),
         (
             "statement_timeout",
             format!("{}ms", statement_timeout.as_millis()),

@@ -111,10 +111,43 @@ fn processes_starting_at_once_on_a_new_schema_all_migrate_it() {
         let starts = (0..8).map(|_| baedal::db::migrate(&config.database));
         for result in futures::future::join_all(starts).await {
             let pool = result.expect("every start creates or finds the schema");
+            // `rows` fails on a missing table: the schema is there, empty.
+            assert_eq!(common::rows(&pool, "raw_records").await, 0);
             pool.close().await;
         }
     });
-    assert_eq!(count(&ns, "raw_records"), 0, "the schema is there, empty");
+}
+
+#[test]
+fn a_schema_named_with_capitals_is_the_one_migrated_and_read() {
+    use std::time::Duration;
+    let ns = Namespace::new();
+    let mut database = ns.config().database;
+    database.schema = format!("{}_Capitals", ns.0);
+    runtime().block_on(async {
+        let pool = baedal::db::migrate(&database).await.expect("migrate");
+        assert_eq!(common::rows(&pool, "raw_records").await, 0);
+        let lazy =
+            baedal::db::connect_lazy(&database, Duration::from_secs(5), Duration::from_secs(5))
+                .expect("lazy pool");
+        assert_eq!(common::rows(&lazy, "orders").await, 0);
+        let made: Vec<String> = sqlx::query_scalar(
+            "SELECT nspname::text FROM pg_namespace WHERE lower(nspname) = lower($1)",
+        )
+        .bind(&database.schema)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+        assert_eq!(
+            made,
+            [database.schema.clone()],
+            "one schema, named as configured"
+        );
+        sqlx::query(&format!("DROP SCHEMA \"{}\" CASCADE", database.schema))
+            .execute(&pool)
+            .await
+            .unwrap();
+    });
 }
 
 /// The migration that makes `etl_topic_ids`: the test holds it up by

@@ -62,9 +62,9 @@ pub const SESSION_SETTINGS: [(&str, &str); 2] =
 /// [`SESSION_SETTINGS`] the URL does not set itself.
 pub fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOptions, sqlx::Error> {
     let mut options = PgConnectOptions::from_str(&config.url)?;
-    let from_url = options.get_options().unwrap_or_default().to_string();
+    let from_url = settings_named_in(options.get_options().unwrap_or_default());
     for (name, value) in SESSION_SETTINGS {
-        if !from_url.contains(name) {
+        if !from_url.iter().any(|set| set == name) {
             options = options.options([(name, value)]);
         }
     }
@@ -74,6 +74,31 @@ pub fn connect_options(config: &DatabaseConfig) -> Result<PgConnectOptions, sqlx
         options = options.ssl_root_cert(path);
     }
     Ok(options)
+}
+
+/// The names of the settings a libpq `options` string sets: `-c name=value`,
+/// `-cname=value` or `--name=value` (a `-` in a name is a `_`).
+fn settings_named_in(options: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut tokens = options.split_whitespace();
+    while let Some(token) = tokens.next() {
+        let setting = match token {
+            "-c" => tokens.next(),
+            _ => token
+                .strip_prefix("--")
+                .or_else(|| token.strip_prefix("-c")),
+        };
+        if let Some((name, _)) = setting.and_then(|s| s.split_once('=')) {
+            names.push(name.replace('-', "_"));
+        }
+    }
+    names
+}
+
+/// `schema` as a `search_path` value: quoted, so that a name with capitals
+/// means the schema `CREATE SCHEMA "…"` made.
+pub fn search_path(schema: &str) -> String {
+    format!("\"{schema}\"")
 }
 
 /// A failed first connection as an error that names the server (never the
@@ -115,8 +140,8 @@ pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
     // NOTICEs (`… already exists, skipping`) are not worth a log line.
     let options = connect_options(config)?
         .options([
-            ("search_path", config.schema.as_str()),
-            ("client_min_messages", "warning"),
+            ("search_path", search_path(&config.schema)),
+            ("client_min_messages", "warning".to_string()),
         ])
         .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
     let pool = PgPoolOptions::new()
@@ -138,10 +163,15 @@ pub async fn migrate_waiting(
     lock_wait: Duration,
 ) -> Result<PgPool, sqlx::Error> {
     let schema = config.schema.as_str();
-    let options = connect_options(config)?.options([
-        ("client_min_messages", "warning".to_string()),
-        ("lock_timeout", format!("{}", lock_wait.as_millis())),
-    ]);
+    // `lock_timeout` 0 would be no limit at all.
+    let lock_timeout_ms = lock_wait.as_millis().max(1);
+    let options = connect_options(config)?
+        .options([
+            ("search_path", search_path(schema)),
+            ("client_min_messages", "warning".to_string()),
+            ("lock_timeout", lock_timeout_ms.to_string()),
+        ])
+        .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
     let mut conn = first_connection(&options, sqlx::PgConnection::connect_with(&options)).await?;
     // A schema that exists needs no lock (a routine start or reconcile takes
     // none). Else: CREATE SCHEMA IF NOT EXISTS is not safe against itself:
@@ -169,9 +199,6 @@ pub async fn migrate_waiting(
     if !up_to_date(&pool).await? {
         // One migration of a schema at a time: the lock is the session's,
         // and closing the connection releases it, whatever happened.
-        sqlx::query(&format!("SET search_path TO \"{schema}\""))
-            .execute(&mut conn)
-            .await?;
         let applied = async {
             sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
                 .bind(migration_lock_name(schema))
@@ -184,8 +211,9 @@ pub async fn migrate_waiting(
             Ok::<(), sqlx::Error>(())
         }
         .await;
-        conn.close().await?;
+        let closed = conn.close().await;
         applied?;
+        closed?;
     } else {
         conn.close().await?;
     }
@@ -222,12 +250,11 @@ fn lock_not_granted(schema: &str, waited: Duration, error: sqlx::Error) -> sqlx:
     if !timed_out {
         return error;
     }
-    sqlx::Error::Io(std::io::Error::new(
-        std::io::ErrorKind::TimedOut,
-        format!(
-            "schema {schema}: another process has been migrating it for over {waited:?}; \
-             the next attempt tries again"
-        ),
+    // sqlx has no variant for a lock not granted; this one shows the
+    // message alone (`Io` would call it a failure to reach the database).
+    sqlx::Error::InvalidArgument(format!(
+        "schema {schema}: another process has been migrating it for over {waited:?}; \
+         the next attempt tries again"
     ))
 }
 
@@ -257,5 +284,19 @@ mod tests {
         assert!(own.contains("max_parallel_workers_per_gather=2"), "{own}");
         assert!(!own.contains("max_parallel_workers_per_gather=0"), "{own}");
         assert!(own.contains("-c jit=off"), "{own}");
+        // A setting whose name merely contains another's leaves that one asked.
+        let tuned = session_options(
+            "postgres://baedal@db.example:5432/baedal?options=-c%20jit_above_cost%3D1000",
+        );
+        assert!(tuned.contains("-c jit=off"), "{tuned}");
+    }
+
+    #[test]
+    fn setting_names_are_read_in_each_form_libpq_takes() {
+        assert_eq!(
+            settings_named_in("-c jit=on -cwork_mem=64MB --max-parallel-workers-per-gather=2 -c"),
+            ["jit", "work_mem", "max_parallel_workers_per_gather"]
+        );
+        assert!(settings_named_in("").is_empty());
     }
 }

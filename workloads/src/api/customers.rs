@@ -245,36 +245,40 @@ async fn customer_lifetime_value(
         let r = monthly_retention(&ctx).await?;
         let values = customer_value_sql();
         let d = MONTHLY_DISCOUNT;
-        // The one customer, the segments, the top customers and the fit do
-        // not depend on each other: asked at once, on connections of their
-        // own, the answer takes as long as the longest of them.
-        let one_customer = async {
-            let Some(id) = &id else {
-                return Ok(None);
-            };
-            ctx.query(
-                sqlx::query_as::<_, CustomerValue>(&format!(
-                    "SELECT * FROM ({values}) v WHERE customer_id = $3"
-                ))
-                .bind(r)
-                .bind(d)
-                .bind(id)
-                .fetch_optional(&ctx.db),
-            )
-            .await?
-            .map(Some)
-            .ok_or_else(|| ApiError::NotFound(format!("no customer {id:?} with a revenue order")))
+        // The one customer first: an unknown one is a 404 before any of the
+        // whole-table queries starts.
+        let customer = match &id {
+            None => None,
+            Some(id) => Some(
+                ctx.query(
+                    sqlx::query_as::<_, CustomerValue>(&format!(
+                        "SELECT * FROM ({values}) v WHERE customer_id = $3"
+                    ))
+                    .bind(r)
+                    .bind(d)
+                    .bind(id)
+                    .fetch_optional(&ctx.db),
+                )
+                .await?
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!("no customer {id:?} with a revenue order"))
+                })?,
+            ),
         };
+        // The segments, the top customers and the fit do not depend on each
+        // other: asked at once, each on a connection of its own, the answer
+        // takes as long as the longest of them.
         let segments_sql = format!(
             "SELECT segment, count(*) AS customers, avg(clv) AS avg_clv, sum(clv) AS total_clv,
                     avg(simple_clv) AS avg_simple_clv
-             FROM ({values}) v GROUP BY segment ORDER BY avg_clv DESC NULLS LAST, avg_simple_clv DESC"
+             FROM ({values}) v GROUP BY segment
+             ORDER BY avg_clv DESC NULLS LAST, avg_simple_clv DESC"
         );
         let segments = ctx.query(
             sqlx::query_as::<_, SegmentValue>(&segments_sql)
-            .bind(r)
-            .bind(d)
-            .fetch_all(&ctx.db),
+                .bind(r)
+                .bind(d)
+                .fetch_all(&ctx.db),
         );
         let top_sql = format!(
             "SELECT * FROM ({values}) v
@@ -282,10 +286,10 @@ async fn customer_lifetime_value(
         );
         let top_customers = ctx.query(
             sqlx::query_as::<_, CustomerValue>(&top_sql)
-            .bind(r)
-            .bind(d)
-            .bind(limit)
-            .fetch_all(&ctx.db),
+                .bind(r)
+                .bind(d)
+                .bind(limit)
+                .fetch_all(&ctx.db),
         );
         let model_fit = ctx.query(
             sqlx::query_scalar::<_, serde_json::Value>(
@@ -293,8 +297,7 @@ async fn customer_lifetime_value(
             )
             .fetch_optional(&ctx.db),
         );
-        let (customer, by_segment, top, fit) =
-            tokio::try_join!(one_customer, segments, top_customers, model_fit)?;
+        let (by_segment, top, fit) = tokio::try_join!(segments, top_customers, model_fit)?;
         Ok(LifetimeValue {
             model: "BG/NBD (orders) and Gamma-Gamma (order value): expected revenue of the next 12 months of 30 days, discounted at d a month",
             fit,

@@ -486,9 +486,18 @@ fn customer_segments_and_lifetime_value_follow_the_documented_rules() {
             "{top:?}"
         );
 
-        let unknown = get(&app, "/analytics/customer-segments?customer_id=C999999").await;
-        assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-        assert_eq!(unknown.json["error"], "not_found");
+        for route in ["customer-segments", "customer-lifetime-value"] {
+            let unknown = get(&app, &format!("/analytics/{route}?customer_id=C999999")).await;
+            assert_eq!(unknown.status, StatusCode::NOT_FOUND, "{route}");
+            assert_eq!(unknown.json["error"], "not_found", "{route}");
+            assert!(
+                unknown.json["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("C999999")),
+                "{route}: {}",
+                unknown.json
+            );
+        }
     });
 }
 
