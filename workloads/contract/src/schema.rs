@@ -134,16 +134,22 @@ async fn first_connection<T>(
     }
 }
 
-/// Connects a pool whose connections see the configured schema first.
-pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
-    // Bulk loads are long by design: slow-statement notes are debug output, not warnings.
-    // NOTICEs (`… already exists, skipping`) are not worth a log line.
-    let options = connect_options(config)?
+/// [`connect_options`] for connections that see the configured schema
+/// first. Bulk loads are long by design: slow-statement notes are debug
+/// output, not warnings. NOTICEs (`… already exists, skipping`) are not
+/// worth a log line.
+fn schema_options(config: &DatabaseConfig) -> Result<PgConnectOptions, sqlx::Error> {
+    Ok(connect_options(config)?
         .options([
             ("search_path", search_path(&config.schema)),
             ("client_min_messages", "warning".to_string()),
         ])
-        .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
+        .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1)))
+}
+
+/// Connects a pool whose connections see the configured schema first.
+pub async fn connect(config: &DatabaseConfig) -> Result<PgPool, sqlx::Error> {
+    let options = schema_options(config)?;
     let pool = PgPoolOptions::new()
         .max_connections(config.max_connections)
         .acquire_timeout(CONNECT_TIMEOUT)
@@ -165,13 +171,7 @@ pub async fn migrate_waiting(
     let schema = config.schema.as_str();
     // `lock_timeout` 0 would be no limit at all.
     let lock_timeout_ms = lock_wait.as_millis().max(1);
-    let options = connect_options(config)?
-        .options([
-            ("search_path", search_path(schema)),
-            ("client_min_messages", "warning".to_string()),
-            ("lock_timeout", lock_timeout_ms.to_string()),
-        ])
-        .log_slow_statements(log::LevelFilter::Debug, Duration::from_secs(1));
+    let options = schema_options(config)?.options([("lock_timeout", lock_timeout_ms)]);
     let mut conn = first_connection(&options, sqlx::PgConnection::connect_with(&options)).await?;
     // A schema that exists needs no lock (a routine start or reconcile takes
     // none). Else: CREATE SCHEMA IF NOT EXISTS is not safe against itself:

@@ -34,11 +34,16 @@ pub const MENU_SORTS: &Choices = &[
 
 /// The choices' names as a reader says them: "a (default), b or c".
 pub fn describe_choices(choices: &Choices) -> String {
-    let mut names: Vec<String> = choices.iter().map(|(name, _)| name.to_string()).collect();
+    let mut names = choice_names(choices);
     if let Some(first) = names.first_mut() {
         first.push_str(" (default)");
     }
     one_of(&names)
+}
+
+/// The choices' names, in order.
+fn choice_names(choices: &Choices) -> Vec<String> {
+    choices.iter().map(|(name, _)| name.to_string()).collect()
 }
 
 /// "a, b or c".
@@ -175,17 +180,13 @@ impl Params {
             None => choices.first(),
             Some(value) => choices.iter().find(|(choice, _)| *choice == value),
         };
-        match (chosen, given) {
-            (Some(&chosen), _) => Ok(chosen),
-            (None, value) => {
-                let names: Vec<String> = choices.iter().map(|(n, _)| n.to_string()).collect();
-                Err(ApiError::BadRequest(format!(
-                    "{name}={:?}: use {}",
-                    value.unwrap_or_default(),
-                    one_of(&names)
-                )))
-            }
-        }
+        chosen.copied().ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "{name}={:?}: use {}",
+                given.unwrap_or_default(),
+                one_of(&choice_names(choices))
+            ))
+        })
     }
 
     /// A `YYYY-MM-DD` date, if given.
