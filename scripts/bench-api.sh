@@ -11,7 +11,6 @@
 # against the 50 ms target.
 #
 #   scripts/bench-api.sh [scale] [seconds]     (defaults: 1, 30)
-set -euo pipefail
 log_tag=bench-api
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -3,7 +3,6 @@
 # records/s, output size and peak resident memory.
 #   scripts/bench-datagen.sh [scale]
 # The dataset is written to a temporary directory and removed afterwards.
-set -euo pipefail
 log_tag=bench-datagen
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"

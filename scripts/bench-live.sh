@@ -7,7 +7,6 @@
 # Kafka timestamp and prints the percentiles when it stops.
 #
 #   scripts/bench-live.sh [seconds]     (default 30 per rate)
-set -euo pipefail
 log_tag=bench-live
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -10,7 +10,6 @@
 # additive Holt-Winters (period 168) from the same origins on the same hourly
 # series, and prints daily MAPE, hourly MAPE (hours with orders) and MASE of
 # each, and baedal's ratio to Holt-Winters (below 1: baedal is better).
-set -euo pipefail
 log_tag=bench-models
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"

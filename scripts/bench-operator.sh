@@ -9,7 +9,6 @@
 # Runs the release operator as its own ServiceAccount (RBAC from the Helm
 # chart), against the local Kafka and Postgres; every pipeline has its own
 # topics and schema, removed at the end.
-set -euo pipefail
 log_tag=bench-operator
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh

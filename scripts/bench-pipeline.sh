@@ -17,7 +17,6 @@
 #                             the same tables, with their keys and indexes
 # The ETL's rows/s counts messages (one raw row each); against "all rows" the
 # ratio compares the same work: ETL seconds vs \copy seconds for its output.
-set -euo pipefail
 log_tag=bench-pipeline
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"

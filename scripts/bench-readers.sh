@@ -11,7 +11,6 @@
 # baedal's CSV reader yields typed, validated orders; csv.reader yields lists
 # of strings, read_csv a DataFrame with inferred dtypes, and polars typed
 # columns on every core (two here), skipping malformed rows.
-set -euo pipefail
 log_tag=bench-readers
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"

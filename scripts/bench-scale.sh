@@ -9,7 +9,6 @@
 #
 # Each scale uses topics, a schema and a Redis prefix of its own, dropped at
 # the end; the generated data stays in data/generated/s<scale>.
-set -euo pipefail
 log_tag=bench-scale
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -28,7 +28,6 @@
 #
 # Binaries: $BAEDAL_CACHE/k8s-<version>/bin (default ~/.cache/baedal), built
 # once. State: $BAEDAL_CLUSTER_DIR (default /var/tmp/baedal/cluster).
-set -euo pipefail
 log_tag=cluster
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=scripts/lib.sh

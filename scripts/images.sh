@@ -26,7 +26,6 @@
 # baedal-operator:$BAEDAL_IMAGE_TAG (default dev). Tools are built once into
 # $BAEDAL_CACHE/tools and the unpacked Debian packages kept in
 # $BAEDAL_CACHE/images.
-set -euo pipefail
 log_tag=images
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"

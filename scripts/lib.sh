@@ -1,5 +1,7 @@
 # Helpers shared by the scripts (sourced, not run). The sourcing script sets
-# `log_tag` first: `log_tag=setup; . "$(dirname "$0")/lib.sh"`.
+# `log_tag` first: `log_tag=setup; . "$(dirname "$0")/lib.sh"`. Sourcing it
+# turns on the strict mode every script runs in.
+set -euo pipefail
 
 log() { printf '%s: %s\n' "${log_tag:-baedal}" "$*" >&2; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }

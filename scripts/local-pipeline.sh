@@ -14,7 +14,6 @@
 # 5. examples/local/pipeline.yaml and the Secrets it names.
 # Then `kubectl get dp -n baedal` shows it Ready; the children are real
 # Kubernetes objects (pods scheduled on the kwok nodes).
-set -euo pipefail
 log_tag=local
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh

@@ -18,7 +18,6 @@
 # schema of the local Postgres (see `baedal config` for every setting), and
 # `baedal api` left running in the background on $BAEDAL_API_LISTEN
 # (default 127.0.0.1:8080): the script ends by printing the dashboard URL.
-set -euo pipefail
 log_tag=run
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"

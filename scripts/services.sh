@@ -11,7 +11,6 @@
 # start. PostgreSQL: the server on 127.0.0.1:5432
 # if one answers, else a throwaway cluster under /var/tmp/baedal/pg. Redis: the
 # server on 127.0.0.1:6379 if one answers, else redis-server without persistence.
-set -euo pipefail
 log_tag=services
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -8,7 +8,6 @@
 #     built from source, with TLS)
 #   - Java and Maven (the local Apache Kafka broker is resolved from Maven
 #     Central and runs on the JVM), openssl (the TLS tests' CA)
-set -euo pipefail
 log_tag=setup
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"

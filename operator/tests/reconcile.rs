@@ -3,7 +3,7 @@
 
 use baedal_operator::build::{build, Child};
 use baedal_operator::crd::{
-    DeletionPolicy, DeliveryPipeline, Phase, RedisMode, SecretKeyRef, FINALIZER,
+    Condition, DeletionPolicy, DeliveryPipeline, Phase, RedisMode, SecretKeyRef, FINALIZER,
 };
 use baedal_operator::deref::Dereferenced;
 use baedal_operator::error::Error;
@@ -62,6 +62,17 @@ impl Harness {
         self.stored(p)
     }
 
+    /// Settles `p`, then reconciles its next generation as `change` makes it.
+    async fn reconcile_change(
+        &self,
+        p: &DeliveryPipeline,
+        change: impl FnOnce(&mut DeliveryPipeline),
+    ) {
+        let mut changed = self.settle(p).await.next_generation();
+        change(&mut changed);
+        self.reconcile(&changed).await.expect("reconcile");
+    }
+
     fn stored(&self, p: &DeliveryPipeline) -> DeliveryPipeline {
         self.server.pipeline(p).expect("pipeline stored")
     }
@@ -113,11 +124,30 @@ fn expected_children(p: &DeliveryPipeline) -> Vec<Child> {
     build(p, &Dereferenced::offline()).objects
 }
 
-fn condition(p: &DeliveryPipeline, type_: &str) -> (String, String) {
-    let c = p
-        .condition(type_)
-        .unwrap_or_else(|| panic!("no {type_} condition"));
-    (c.status.clone(), c.reason.clone())
+fn condition<'p>(p: &'p DeliveryPipeline, type_: &str) -> &'p Condition {
+    p.condition(type_)
+        .unwrap_or_else(|| panic!("no {type_} condition"))
+}
+
+/// Asserts the status and the reason of condition `type_`.
+fn assert_condition(p: &DeliveryPipeline, type_: &str, status: &str, reason: &str) {
+    let c = condition(p, type_);
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        (status, reason),
+        "{type_}: {}",
+        c.message
+    );
+}
+
+/// Asserts that the message of condition `type_` names `words`.
+fn assert_condition_names(p: &DeliveryPipeline, type_: &str, words: &str) {
+    let message = &condition(p, type_).message;
+    assert!(message.contains(words), "{type_}: {message}");
+}
+
+fn assert_phase(p: &DeliveryPipeline, phase: Phase) {
+    assert_eq!(p.status.as_ref().map(|s| s.phase), Some(phase));
 }
 
 #[tokio::test]
@@ -188,22 +218,10 @@ async fn first_create_applies_every_child_in_order_and_writes_status() {
         Phase::Provisioning,
         "workloads are not available yet"
     );
-    assert_eq!(
-        condition(&stored, "Kafka"),
-        ("True".into(), "TopicsReady".into())
-    );
-    assert_eq!(
-        condition(&stored, "Postgres"),
-        ("True".into(), "SchemaCurrent".into())
-    );
-    assert_eq!(
-        condition(&stored, "Api"),
-        ("False".into(), "Progressing".into())
-    );
-    assert_eq!(
-        condition(&stored, "Ready"),
-        ("False".into(), "Progressing".into())
-    );
+    assert_condition(&stored, "Kafka", "True", "TopicsReady");
+    assert_condition(&stored, "Postgres", "True", "SchemaCurrent");
+    assert_condition(&stored, "Api", "False", "Progressing");
+    assert_condition(&stored, "Ready", "False", "Progressing");
     assert_eq!(status.topics.len(), 5);
     assert_eq!(
         status.schema.as_ref().map(|s| s.name.as_str()),
@@ -223,10 +241,7 @@ async fn available_workloads_make_the_pipeline_running() {
     let settled = h.settle(&p).await;
     let status = settled.status.clone().expect("status");
     assert_eq!(status.phase, Phase::Running);
-    assert_eq!(
-        condition(&settled, "Ready"),
-        ("True".into(), "AllComponentsReady".into())
-    );
+    assert_condition(&settled, "Ready", "True", "AllComponentsReady");
     assert_eq!(status.conditions.len(), 7, "six components and Ready");
 }
 
@@ -254,9 +269,8 @@ async fn an_unchanged_pipeline_re_reconciled_writes_nothing() {
 async fn a_spec_change_applies_only_what_changed() {
     let p = pipeline("orders").finalized();
     let h = Harness::new(Scenario::Steady, &p);
-    let mut changed = h.settle(&p).await.next_generation();
-    changed.spec.api.replicas = 4;
-    h.reconcile(&changed).await.expect("reconcile");
+    h.reconcile_change(&p, |changed| changed.spec.api.replicas = 4)
+        .await;
     assert_eq!(
         h.child_writes(),
         vec![format!(
@@ -281,9 +295,8 @@ async fn a_spec_change_applies_only_what_changed() {
 async fn a_config_change_rolls_every_workload_through_the_config_hash() {
     let p = pipeline("orders").finalized();
     let h = Harness::new(Scenario::Steady, &p);
-    let mut changed = h.settle(&p).await.next_generation();
-    changed.spec.redis.cache_ttl_seconds = 120;
-    h.reconcile(&changed).await.expect("reconcile");
+    h.reconcile_change(&p, |changed| changed.spec.redis.cache_ttl_seconds = 120)
+        .await;
     let writes = h.child_writes();
     let names: Vec<&str> = writes.iter().filter_map(|w| w.rsplit('/').next()).collect();
     // Not the batch ingest Job: it has read its source and is not run again.
@@ -314,15 +327,9 @@ async fn a_missing_secret_is_a_condition_and_an_event_and_builds_nothing() {
     );
     assert!(writes.iter().any(|w| w.contains("/status")));
     let stored = server.pipeline(&p).expect("stored");
-    assert_eq!(stored.status.as_ref().map(|s| s.phase), Some(Phase::Failed));
-    assert_eq!(
-        condition(&stored, "Ready"),
-        ("False".into(), "SecretNotFound".into())
-    );
-    assert_eq!(
-        condition(&stored, "Postgres"),
-        ("False".into(), "SecretNotFound".into())
-    );
+    assert_phase(&stored, Phase::Failed);
+    assert_condition(&stored, "Ready", "False", "SecretNotFound");
+    assert_condition(&stored, "Postgres", "False", "SecretNotFound");
     let event = server
         .calls()
         .into_iter()
@@ -364,13 +371,8 @@ async fn an_invalid_spec_is_a_condition_and_an_event_and_builds_nothing() {
     assert!(h.child_writes().is_empty(), "{:?}", h.child_writes());
     h.assert_only_event("Warning", "InvalidSpec");
     let stored = h.stored(&p);
-    assert_eq!(
-        condition(&stored, "Ready"),
-        ("False".into(), "InvalidSpec".into())
-    );
-    assert!(stored
-        .condition("Ready")
-        .is_some_and(|c| c.message.contains("partitions")));
+    assert_condition(&stored, "Ready", "False", "InvalidSpec");
+    assert_condition_names(&stored, "Ready", "partitions");
     assert!(h.data.calls().is_empty());
 }
 
@@ -431,8 +433,8 @@ async fn deletion_with_delete_and_no_secret_keeps_the_finalizer() {
 async fn suspend_scales_to_zero_and_stops_the_cronjob_without_touching_data() {
     let p = pipeline("orders").finalized();
     let h = Harness::new(Scenario::Steady, &p);
-    let suspended = h.settle(&p).await.suspended().next_generation();
-    h.reconcile(&suspended).await.expect("reconcile");
+    h.reconcile_change(&p, |changed| changed.spec.suspend = true)
+        .await;
     let ns = NAMESPACE;
     let get = |path: String| h.server.object(&path).expect("object");
     assert_eq!(
@@ -468,14 +470,8 @@ async fn suspend_scales_to_zero_and_stops_the_cronjob_without_touching_data() {
         .iter()
         .all(|c| !c.starts_with("delete") && !c.starts_with("drop")));
     let stored = h.stored(&p);
-    assert_eq!(
-        stored.status.as_ref().map(|s| s.phase),
-        Some(Phase::Suspended)
-    );
-    assert_eq!(
-        condition(&stored, "Ready"),
-        ("False".into(), "Suspended".into())
-    );
+    assert_phase(&stored, Phase::Suspended);
+    assert_condition(&stored, "Ready", "False", "Suspended");
 }
 
 #[tokio::test]
@@ -489,14 +485,8 @@ async fn a_refused_partition_decrease_is_a_condition_not_an_error() {
     let h = Harness::with_data(Scenario::Steady, &p, data);
     h.reconcile(&p).await.expect("a refusal is not a failure");
     let stored = h.stored(&p);
-    assert_eq!(
-        condition(&stored, "Kafka"),
-        ("False".into(), "PartitionDecreaseRefused".into())
-    );
-    assert_eq!(
-        stored.status.as_ref().map(|s| s.phase),
-        Some(Phase::Degraded)
-    );
+    assert_condition(&stored, "Kafka", "False", "PartitionDecreaseRefused");
+    assert_phase(&stored, Phase::Degraded);
     h.assert_event("Warning", "PartitionDecreaseRefused");
 }
 
@@ -511,13 +501,8 @@ async fn an_unsupported_admin_call_is_a_clear_condition() {
     let h = Harness::with_data(Scenario::Steady, &p, data);
     h.reconcile(&p).await.expect("not a crash");
     let stored = h.stored(&p);
-    let kafka = stored.condition("Kafka").expect("kafka condition");
-    assert_eq!(kafka.reason, "UnsupportedByBroker");
-    assert!(
-        kafka.message.contains("CreatePartitions"),
-        "{}",
-        kafka.message
-    );
+    assert_eq!(condition(&stored, "Kafka").reason, "UnsupportedByBroker");
+    assert_condition_names(&stored, "Kafka", "CreatePartitions");
 }
 
 #[tokio::test]
@@ -528,14 +513,8 @@ async fn a_failed_migration_is_an_error_after_the_status_is_written() {
     let err = h.reconcile(&p).await.expect_err("migration failed");
     assert_eq!(err.step(), "schema");
     let stored = h.stored(&p);
-    assert_eq!(
-        condition(&stored, "Postgres"),
-        ("False".into(), "MigrationFailed".into())
-    );
-    assert_eq!(
-        stored.status.as_ref().map(|s| s.phase),
-        Some(Phase::Degraded)
-    );
+    assert_condition(&stored, "Postgres", "False", "MigrationFailed");
+    assert_phase(&stored, Phase::Degraded);
 }
 
 #[tokio::test]
@@ -569,10 +548,7 @@ async fn switching_to_an_external_redis_removes_the_managed_one() {
         ]
     );
     let stored = h.stored(&p);
-    assert_eq!(
-        condition(&stored, "Redis"),
-        ("True".into(), "External".into())
-    );
+    assert_condition(&stored, "Redis", "True", "External");
 }
 
 #[tokio::test]
@@ -598,16 +574,8 @@ async fn a_failing_child_is_named_in_its_condition_and_the_rest_is_applied() {
     }
     // And the status says which child failed.
     let stored = server.pipeline(&p).expect("stored");
-    let api = stored.condition("Api").expect("Api condition");
-    assert_eq!(
-        (api.status.as_str(), api.reason.as_str()),
-        ("False", "ApplyFailed")
-    );
-    assert!(
-        api.message.contains("Deployment orders-api"),
-        "{}",
-        api.message
-    );
+    assert_condition(&stored, "Api", "False", "ApplyFailed");
+    assert_condition_names(&stored, "Api", "Deployment orders-api");
 }
 
 #[tokio::test]

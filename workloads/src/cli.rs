@@ -119,8 +119,6 @@ pub enum IngestMode {
     Replay,
 }
 
-pub use baedal_contract::logging::init_logging;
-
 /// Set by SIGTERM or SIGINT: jobs stop reading, flush and exit cleanly.
 fn stop_flag() -> anyhow::Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));

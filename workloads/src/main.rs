@@ -10,12 +10,5 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
-    baedal::cli::init_logging("warn");
-    match baedal::cli::run(baedal::cli::Cli::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    baedal_contract::logging::run_logged("warn", || baedal::cli::run(baedal::cli::Cli::parse()))
 }

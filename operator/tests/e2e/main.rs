@@ -46,34 +46,62 @@ async fn wait_ready(client: &Client, ns: &str) -> DeliveryPipeline {
     .await
 }
 
+/// Waits until `path` of the child `kind`/`name` reads `wanted`.
+async fn until_field(ns: &str, kind: &str, name: &str, path: &str, wanted: &str) {
+    let what = format!("{kind}/{name} {path} = {wanted}");
+    eventually(&what, RECREATED_WITHIN, || async {
+        (field(ns, kind, name, path) == wanted).then_some(())
+    })
+    .await;
+}
+
+/// A namespace `e2e-{name}` with an operator of its own (`op-{name}`) and the
+/// quickstart pipeline, which `create` applies, Ready.
+async fn ready_quickstart(name: &str, create: fn(&str)) -> (Namespace, Operator, Client) {
+    let ns = Namespace::create(&format!("e2e-{name}"));
+    let operator = Operator::start(&ns.name, &format!("op-{name}"));
+    create(&ns.name);
+    let client = cluster().admin().await;
+    wait_ready(&client, &ns.name).await;
+    (ns, operator, client)
+}
+
 /// Every child the quickstart has, as (kubectl resource, name).
 fn children() -> Vec<(&'static str, String)> {
-    vec![
-        ("serviceaccount", format!("{NAME}-api")),
-        ("serviceaccount", format!("{NAME}-etl")),
-        ("serviceaccount", format!("{NAME}-ingest")),
-        ("serviceaccount", format!("{NAME}-redis")),
-        ("configmap", format!("{NAME}-config")),
-        ("service", format!("{NAME}-redis")),
-        ("statefulset", format!("{NAME}-redis")),
-        ("service", format!("{NAME}-api")),
-        ("deployment", format!("{NAME}-api")),
-        ("poddisruptionbudget", format!("{NAME}-api")),
-        ("job", format!("{NAME}-ingest")),
-        ("cronjob", format!("{NAME}-etl")),
-    ]
+    // Each child is named after the pipeline and the part it serves.
+    let parts: [(&str, &[&str]); 5] = [
+        (
+            "api",
+            &[
+                "serviceaccount",
+                "service",
+                "deployment",
+                "poddisruptionbudget",
+            ],
+        ),
+        ("etl", &["serviceaccount", "cronjob"]),
+        ("ingest", &["serviceaccount", "job"]),
+        ("redis", &["serviceaccount", "service", "statefulset"]),
+        ("config", &["configmap"]),
+    ];
+    parts
+        .into_iter()
+        .flat_map(|(part, kinds)| {
+            kinds
+                .iter()
+                .map(move |kind| (*kind, format!("{NAME}-{part}")))
+        })
+        .collect()
+}
+
+/// `kubectl get` of one field (a JSONPath) of one object.
+fn get_field(ns: &str, kind: &str, name: &str, path: &str) -> std::process::Output {
+    let jsonpath = format!("jsonpath={{{path}}}");
+    cluster().kubectl(&["get", kind, name, "-n", ns, "-o", &jsonpath])
 }
 
 fn uid_of(ns: &str, kind: &str, name: &str) -> Option<String> {
-    let out = cluster().kubectl(&[
-        "get",
-        kind,
-        name,
-        "-n",
-        ns,
-        "-o",
-        "jsonpath={.metadata.uid}",
-    ]);
+    let out = get_field(ns, kind, name, ".metadata.uid");
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
@@ -86,15 +114,13 @@ fn patch_pipeline(ns: &str, patch: &str) {
 }
 
 fn field(ns: &str, kind: &str, name: &str, path: &str) -> String {
-    cluster().kubectl_ok(&[
-        "get",
-        kind,
-        name,
-        "-n",
-        ns,
-        "-o",
-        &format!("jsonpath={{{path}}}"),
-    ])
+    let out = get_field(ns, kind, name, path);
+    assert!(
+        out.status.success(),
+        "kubectl get {kind}/{name}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[tokio::test]
@@ -118,63 +144,67 @@ async fn the_apiserver_refuses_invalid_specs_with_the_rules_message() {
     let ns = Namespace::create("e2e-admission");
     let c = cluster();
     let good = quickstart_yaml(&ns.name);
-    let cases: Vec<(&str, String, &str)> = vec![
+    let long_name = format!("name: {}", "q".repeat(47));
+    // What is wrong, the text of the good example it changes, what it
+    // becomes, and the words the apiserver's refusal must contain.
+    let cases: [(&str, &str, &str, &str); 9] = [
         (
             "min > max replicas",
-            good.replace(
-                "    replicas: 1\n",
-                "    replicas: 1\n    autoscaling: {minReplicas: 5, maxReplicas: 2}\n",
-            ),
+            "    replicas: 1\n",
+            "    replicas: 1\n    autoscaling: {minReplicas: 5, maxReplicas: 2}\n",
             "minReplicas must not exceed maxReplicas",
         ),
         (
             "partitions 0",
-            good.replace("partitions: 3", "partitions: 0"),
+            "partitions: 3",
+            "partitions: 0",
             "partitions must be at least 1",
         ),
         (
             "External Redis without its Secret",
-            good.replace("mode: Managed", "mode: External"),
+            "mode: Managed",
+            "mode: External",
             "External redis needs urlSecret",
         ),
         (
             "a Kafka CA without TLS",
-            good.replace(
-                "  kafka:\n",
-                "  kafka:\n    caSecret: {name: kafka-ca, key: ca.crt}\n",
-            ),
+            "  kafka:\n",
+            "  kafka:\n    caSecret: {name: kafka-ca, key: ca.crt}\n",
             "kafka.caSecret needs securityProtocol SSL or SASL_SSL",
         ),
         (
             "a CA for the managed Redis",
-            good.replace(
-                "    mode: Managed\n",
-                "    mode: Managed\n    caSecret: {name: redis-ca, key: ca.crt}\n",
-            ),
+            "    mode: Managed\n",
+            "    mode: Managed\n    caSecret: {name: redis-ca, key: ca.crt}\n",
             "redis.caSecret is for External redis",
         ),
         (
             "a six-field schedule",
-            good.replace("\"*/5 * * * *\"", "\"0 */5 * * * *\""),
+            "\"*/5 * * * *\"",
+            "\"0 */5 * * * *\"",
             "five cron fields",
         ),
         (
             "a minute out of range",
-            good.replace("\"*/5 * * * *\"", "\"99 * * * *\""),
+            "\"*/5 * * * *\"",
+            "\"99 * * * *\"",
             "minute 0-59",
         ),
         (
             "a name with dots",
-            good.replace("name: quickstart", "name: quick.start"),
+            "name: quickstart",
+            "name: quick.start",
             "metadata.name must be",
         ),
         (
             "a name too long for a CronJob",
-            good.replace("name: quickstart", &format!("name: {}", "q".repeat(47))),
+            "name: quickstart",
+            &long_name,
             "metadata.name must be",
         ),
     ];
-    for (what, yaml, message) in cases {
+    for (what, from, to, message) in cases {
+        let yaml = good.replace(from, to);
         assert_ne!(yaml, good, "{what}: the example changed shape");
         let out = c.kubectl_with_input(&["apply", "--server-side", "-f", "-"], Some(&yaml));
         let stderr = String::from_utf8_lossy(&out.stderr);
@@ -241,10 +271,7 @@ async fn the_operators_account_may_do_what_it_needs_and_nothing_more() {
 
 #[tokio::test]
 async fn the_quickstart_becomes_ready_and_owns_every_child() {
-    let ns = Namespace::create("e2e-ready");
-    let _operator = Operator::start(&ns.name, "op-ready");
-    create_quickstart(&ns.name);
-    let client = cluster().admin().await;
+    let (ns, _operator, client) = ready_quickstart("ready", create_quickstart).await;
     let p = wait_ready(&client, &ns.name).await;
     let uid = p.uid().expect("uid");
     for (kind, name) in children() {
@@ -277,11 +304,7 @@ async fn the_quickstart_becomes_ready_and_owns_every_child() {
 
 #[tokio::test]
 async fn drift_is_put_back_and_a_rotated_secret_rolls_the_pods_once() {
-    let ns = Namespace::create("e2e-drift");
-    let _operator = Operator::start(&ns.name, "op-drift");
-    create_quickstart(&ns.name);
-    let client = cluster().admin().await;
-    wait_ready(&client, &ns.name).await;
+    let (ns, _operator, client) = ready_quickstart("drift", create_quickstart).await;
     let c = cluster();
     // A deleted child of each kind comes back.
     for (kind, name) in children() {
@@ -317,20 +340,9 @@ async fn drift_is_put_back_and_a_rotated_secret_rolls_the_pods_once() {
         "-p",
         r#"{"spec":{"schedule":"0 0 * * *"}}"#,
     ]);
-    eventually("the replica count reverted", RECREATED_WITHIN, || async {
-        (field(&ns.name, "deployment", &api, ".spec.replicas") == "1").then_some(())
-    })
-    .await;
-    eventually("the schedule reverted", RECREATED_WITHIN, || async {
-        (field(
-            &ns.name,
-            "cronjob",
-            &format!("{NAME}-etl"),
-            ".spec.schedule",
-        ) == "*/5 * * * *")
-            .then_some(())
-    })
-    .await;
+    until_field(&ns.name, "deployment", &api, ".spec.replicas", "1").await;
+    let etl = format!("{NAME}-etl");
+    until_field(&ns.name, "cronjob", &etl, ".spec.schedule", "*/5 * * * *").await;
     wait_ready(&client, &ns.name).await;
     // A rotated Secret rolls the pods that read it, exactly once.
     let generation = |ns: &str| {
@@ -362,11 +374,8 @@ async fn drift_is_put_back_and_a_rotated_secret_rolls_the_pods_once() {
 
 #[tokio::test]
 async fn a_steady_pipeline_writes_nothing_and_a_change_writes_only_its_child() {
-    let ns = Namespace::create("e2e-steady");
-    let _operator = Operator::start(&ns.name, "op-steady");
-    create_quickstart_without_etl_runs(&ns.name);
-    let client = cluster().admin().await;
-    wait_ready(&client, &ns.name).await;
+    let (ns, _operator, client) =
+        ready_quickstart("steady", create_quickstart_without_etl_runs).await;
     // Let the controllers finish updating the children's status (each update wakes the operator).
     tokio::time::sleep(Duration::from_secs(5)).await;
     let c = cluster();
@@ -389,16 +398,8 @@ async fn a_steady_pipeline_writes_nothing_and_a_change_writes_only_its_child() {
     let before = versions(&ns.name);
     let since = audit_now();
     patch_pipeline(&ns.name, r#"{"spec":{"etl":{"schedule":"*/7 * * * *"}}}"#);
-    eventually("the new schedule applied", RECREATED_WITHIN, || async {
-        (field(
-            &ns.name,
-            "cronjob",
-            &format!("{NAME}-etl"),
-            ".spec.schedule",
-        ) == "*/7 * * * *")
-            .then_some(())
-    })
-    .await;
+    let etl = format!("{NAME}-etl");
+    until_field(&ns.name, "cronjob", &etl, ".spec.schedule", "*/7 * * * *").await;
     wait_ready(&client, &ns.name).await;
     let after = versions(&ns.name);
     let changed: Vec<&String> = before.keys().filter(|k| before[*k] != after[*k]).collect();
@@ -429,11 +430,7 @@ async fn a_steady_pipeline_writes_nothing_and_a_change_writes_only_its_child() {
 
 #[tokio::test]
 async fn a_child_the_apiserver_refuses_is_named_and_the_rest_is_still_applied() {
-    let ns = Namespace::create("e2e-refused");
-    let _operator = Operator::start(&ns.name, "op-refused");
-    create_quickstart(&ns.name);
-    let client = cluster().admin().await;
-    wait_ready(&client, &ns.name).await;
+    let (ns, _operator, client) = ready_quickstart("refused", create_quickstart).await;
     // A volume for the managed Redis changes the StatefulSet's
     // volumeClaimTemplates, which Kubernetes refuses to update (422); the
     // new schedule in the same change must still reach the CronJob.
@@ -481,11 +478,7 @@ async fn a_child_the_apiserver_refuses_is_named_and_the_rest_is_still_applied() 
 
 #[tokio::test]
 async fn suspend_stops_the_workloads_and_resume_restores_them() {
-    let ns = Namespace::create("e2e-suspend");
-    let _operator = Operator::start(&ns.name, "op-suspend");
-    create_quickstart(&ns.name);
-    let client = cluster().admin().await;
-    wait_ready(&client, &ns.name).await;
+    let (ns, _operator, client) = ready_quickstart("suspend", create_quickstart).await;
     let set = |value: bool| {
         patch_pipeline(&ns.name, &format!(r#"{{"spec":{{"suspend":{value}}}}}"#));
     };
@@ -495,27 +488,24 @@ async fn suspend_stops_the_workloads_and_resume_restores_them() {
         (p.status?.phase == baedal_operator::crd::Phase::Suspended).then_some(())
     })
     .await;
-    let api = format!("{NAME}-api");
-    assert_eq!(field(&ns.name, "deployment", &api, ".spec.replicas"), "0");
-    assert_eq!(
-        field(&ns.name, "cronjob", &format!("{NAME}-etl"), ".spec.suspend"),
-        "true"
-    );
-    assert_eq!(
-        field(&ns.name, "job", &format!("{NAME}-ingest"), ".spec.suspend"),
-        "true"
-    );
+    // The API's replicas, and whether the ETL CronJob and the ingest Job
+    // are suspended.
+    let workloads = || {
+        (
+            field(
+                &ns.name,
+                "deployment",
+                &format!("{NAME}-api"),
+                ".spec.replicas",
+            ),
+            field(&ns.name, "cronjob", &format!("{NAME}-etl"), ".spec.suspend"),
+            field(&ns.name, "job", &format!("{NAME}-ingest"), ".spec.suspend"),
+        )
+    };
+    assert_eq!(workloads(), ("0".into(), "true".into(), "true".into()));
     set(false);
     wait_ready(&client, &ns.name).await;
-    assert_eq!(field(&ns.name, "deployment", &api, ".spec.replicas"), "1");
-    assert_eq!(
-        field(&ns.name, "cronjob", &format!("{NAME}-etl"), ".spec.suspend"),
-        "false"
-    );
-    assert_eq!(
-        field(&ns.name, "job", &format!("{NAME}-ingest"), ".spec.suspend"),
-        "false"
-    );
+    assert_eq!(workloads(), ("1".into(), "false".into(), "false".into()));
 }
 
 #[tokio::test]
