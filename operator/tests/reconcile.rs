@@ -62,15 +62,17 @@ impl Harness {
         self.stored(p)
     }
 
-    /// Settles `p`, then reconciles its next generation as `change` makes it.
-    async fn reconcile_change(
-        &self,
-        p: &DeliveryPipeline,
+    /// A settled `orders` pipeline whose next generation, as `change` makes
+    /// it, has been reconciled: what the reconcile wrote is in the server.
+    async fn after_change(
         change: impl FnOnce(&mut DeliveryPipeline),
-    ) {
-        let mut changed = self.settle(p).await.next_generation();
+    ) -> (DeliveryPipeline, Harness) {
+        let p = pipeline("orders").finalized();
+        let h = Harness::new(Scenario::Steady, &p);
+        let mut changed = h.settle(&p).await.next_generation();
         change(&mut changed);
-        self.reconcile(&changed).await.expect("reconcile");
+        h.reconcile(&changed).await.expect("reconcile");
+        (p, h)
     }
 
     fn stored(&self, p: &DeliveryPipeline) -> DeliveryPipeline {
@@ -122,6 +124,18 @@ fn events_of(server: &ApiServer) -> Vec<(String, String)> {
 
 fn expected_children(p: &DeliveryPipeline) -> Vec<Child> {
     build(p, &Dereferenced::offline()).objects
+}
+
+/// The `orders` pipeline with our finalizer, deleted by a user.
+fn being_deleted(policy: DeletionPolicy) -> DeliveryPipeline {
+    pipeline("orders")
+        .deletion_policy(policy)
+        .finalized()
+        .deleting()
+}
+
+fn finalizers(p: &DeliveryPipeline) -> Vec<String> {
+    p.metadata.finalizers.clone().unwrap_or_default()
 }
 
 fn condition<'p>(p: &'p DeliveryPipeline, type_: &str) -> &'p Condition {
@@ -267,10 +281,7 @@ async fn an_unchanged_pipeline_re_reconciled_writes_nothing() {
 
 #[tokio::test]
 async fn a_spec_change_applies_only_what_changed() {
-    let p = pipeline("orders").finalized();
-    let h = Harness::new(Scenario::Steady, &p);
-    h.reconcile_change(&p, |changed| changed.spec.api.replicas = 4)
-        .await;
+    let (p, h) = Harness::after_change(|changed| changed.spec.api.replicas = 4).await;
     assert_eq!(
         h.child_writes(),
         vec![format!(
@@ -293,10 +304,7 @@ async fn a_spec_change_applies_only_what_changed() {
 
 #[tokio::test]
 async fn a_config_change_rolls_every_workload_through_the_config_hash() {
-    let p = pipeline("orders").finalized();
-    let h = Harness::new(Scenario::Steady, &p);
-    h.reconcile_change(&p, |changed| changed.spec.redis.cache_ttl_seconds = 120)
-        .await;
+    let (_, h) = Harness::after_change(|changed| changed.spec.redis.cache_ttl_seconds = 120).await;
     let writes = h.child_writes();
     let names: Vec<&str> = writes.iter().filter_map(|w| w.rsplit('/').next()).collect();
     // Not the batch ingest Job: it has read its source and is not run again.
@@ -378,25 +386,18 @@ async fn an_invalid_spec_is_a_condition_and_an_event_and_builds_nothing() {
 
 #[tokio::test]
 async fn deletion_with_retain_keeps_topics_and_schema() {
-    let p = pipeline("orders").finalized().deleting();
+    let p = being_deleted(DeletionPolicy::Retain);
     let h = Harness::new(Scenario::Fresh, &p);
     h.reconcile(&p).await.expect("cleanup");
     assert!(h.data.calls().is_empty(), "{:?}", h.data.calls());
     h.assert_only_event("Normal", "DataRetained");
-    let stored = h.stored(&p);
-    assert_eq!(
-        stored.metadata.finalizers.unwrap_or_default(),
-        Vec::<String>::new()
-    );
+    assert_eq!(finalizers(&h.stored(&p)), Vec::<String>::new());
     assert!(h.child_writes().is_empty());
 }
 
 #[tokio::test]
 async fn deletion_with_delete_removes_topics_and_schema() {
-    let p = pipeline("orders")
-        .deletion_policy(DeletionPolicy::Delete)
-        .finalized()
-        .deleting();
+    let p = being_deleted(DeletionPolicy::Delete);
     let h = Harness::new(Scenario::Fresh, &p);
     h.reconcile(&p).await.expect("cleanup");
     assert_eq!(h.data.calls(), vec![
@@ -404,18 +405,12 @@ async fn deletion_with_delete_removes_topics_and_schema() {
         "drop_schema orders".to_string(),
     ]);
     h.assert_only_event("Normal", "DataDeleted");
-    assert_eq!(
-        h.stored(&p).metadata.finalizers.unwrap_or_default(),
-        Vec::<String>::new()
-    );
+    assert_eq!(finalizers(&h.stored(&p)), Vec::<String>::new());
 }
 
 #[tokio::test]
 async fn deletion_with_delete_and_no_secret_keeps_the_finalizer() {
-    let p = pipeline("orders")
-        .deletion_policy(DeletionPolicy::Delete)
-        .finalized()
-        .deleting();
+    let p = being_deleted(DeletionPolicy::Delete);
     let server = ApiServer::new().with_pipeline(&p);
     let data = Arc::new(FakeDataPlane::default());
     let err = reconcile(Arc::new(p.clone()), context(&server, data.clone()))
@@ -431,10 +426,7 @@ async fn deletion_with_delete_and_no_secret_keeps_the_finalizer() {
 
 #[tokio::test]
 async fn suspend_scales_to_zero_and_stops_the_cronjob_without_touching_data() {
-    let p = pipeline("orders").finalized();
-    let h = Harness::new(Scenario::Steady, &p);
-    h.reconcile_change(&p, |changed| changed.spec.suspend = true)
-        .await;
+    let (p, h) = Harness::after_change(|changed| changed.spec.suspend = true).await;
     let ns = NAMESPACE;
     let get = |path: String| h.server.object(&path).expect("object");
     assert_eq!(

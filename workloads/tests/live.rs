@@ -5,10 +5,10 @@
 
 mod common;
 
-use common::{free_port, generated, Namespace};
+use common::{free_port, generated, wait_for, Namespace};
 use serde_json::Value;
 use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Kills a background process when the test ends, however it ends.
 struct Running(Child);
@@ -63,17 +63,6 @@ fn snapshot(api: u16) -> Option<Snapshot> {
             .sum(),
         alerts: alerts["alerts"].as_array()?.len(),
     })
-}
-
-fn wait_for<T>(what: &str, limit: Duration, mut probe: impl FnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(started.elapsed() < limit, "{what}: not within {limit:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]

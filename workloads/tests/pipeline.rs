@@ -7,7 +7,7 @@
 mod common;
 
 use baedal::model::Order;
-use common::{canonical_orders, free_port, generated, run_with_deadline, runtime, Namespace};
+use common::{canonical_orders, free_port, generated, run_fails, run_ok, runtime, Namespace};
 use std::collections::{BTreeMap, HashMap};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -46,7 +46,7 @@ fn ingest_then_etl_loads_each_valid_order_once_and_a_rerun_changes_nothing() {
     let ns = Namespace::new();
     let (dir, summary) = generated(5, 0.03);
     let source = dir.path().display().to_string();
-    let unreadable: u64 = summary.files.values().map(|f| f.rejected()).sum();
+    let unreadable: u64 = summary.rejected();
 
     let sent = ns.ingest(&source);
     assert!(
@@ -191,7 +191,7 @@ fn an_etl_killed_in_the_middle_of_a_load_and_rerun_ends_with_the_same_counts() {
     let (dir, summary) = generated(6, 0.05);
     ns.ingest(dir.path());
     let expected = canonical_orders(dir.path());
-    let messages: i64 = summary.files.values().map(|f| f.records as i64).sum();
+    let messages: i64 = summary.records() as i64;
 
     runtime().block_on(async {
         let mut etl = ns
@@ -251,10 +251,7 @@ fn an_etl_killed_in_the_middle_of_a_load_and_rerun_ends_with_the_same_counts() {
         let orders: i64 = common::rows(&pool, "orders").await;
         assert_eq!(orders, expected.len() as i64);
         let dead: i64 = common::rows(&pool, "dead_letters").await;
-        assert_eq!(
-            dead as u64,
-            summary.files.values().map(|f| f.rejected()).sum::<u64>()
-        );
+        assert_eq!(dead as u64, summary.rejected());
         let items: i64 = common::rows(&pool, "order_items").await;
         let want_items: usize = expected.values().map(|o| o.items.len()).sum();
         assert_eq!(items, want_items as i64);
@@ -420,15 +417,9 @@ for name in os.listdir(sys.argv[1]):
     assert!(status.success(), "upload to the S3 server");
     let mut ingest = ns.command(&["ingest", "--source", "s3://orders/baemin/2024/"]);
     s3.configure(&mut ingest);
-    let out = run_with_deadline(ingest, Duration::from_secs(120));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let unreadable: u64 = summary.files.values().map(|f| f.rejected()).sum();
-    let readable: u64 = summary.files.values().map(|f| f.records).sum::<u64>() - unreadable;
+    let stdout = run_ok(ingest, Duration::from_secs(120), "ingest from S3");
+    let unreadable: u64 = summary.rejected();
+    let readable: u64 = summary.records() - unreadable;
     assert!(
         stdout.contains(&format!(
             "sent {readable} records and {unreadable} dead letters from 6 files"
@@ -438,13 +429,12 @@ for name in os.listdir(sys.argv[1]):
     // A missing bucket is a clear error, not a hang.
     let mut missing = ns.command(&["ingest", "--source", "s3://no-such-bucket/x/"]);
     s3.configure(&mut missing);
-    let out = run_with_deadline(missing, Duration::from_secs(120));
-    assert!(!out.status.success());
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("s3://no-such-bucket"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stderr = run_fails(
+        missing,
+        Duration::from_secs(120),
+        "ingest from a missing bucket",
     );
+    assert!(stderr.contains("s3://no-such-bucket"), "{stderr}");
 }
 
 /// Identifiers compare byte by byte (migration 0006): every text column of
@@ -494,15 +484,22 @@ async fn partition_positions(pool: &sqlx::PgPool, topic: &str) -> BTreeMap<i32, 
         .collect()
 }
 
+/// A namespace with the `orders.csv` of a small generated dataset ingested
+/// and loaded; the file's path, for ingesting it again, and its directory.
+fn orders_loaded(seed: u64) -> (Namespace, String, tempfile::TempDir) {
+    let ns = Namespace::new();
+    let (dir, _) = generated(seed, 0.01);
+    let orders_csv = dir.path().join("orders.csv").display().to_string();
+    ns.ingest(&orders_csv);
+    ns.run(&["etl"]);
+    (ns, orders_csv, dir)
+}
+
 #[test]
 fn a_stored_position_past_the_end_of_its_partition_is_named_and_the_other_partitions_load() {
     // What a topic deleted and made again looks like to the ETL: a stored
     // position beyond the partition's end on the broker.
-    let ns = Namespace::new();
-    let (dir, _) = generated(9, 0.01);
-    let orders_csv = dir.path().join("orders.csv").display().to_string();
-    ns.ingest(&orders_csv);
-    ns.run(&["etl"]);
+    let (ns, orders_csv, _dir) = orders_loaded(9);
     let topic = format!("{}.orders", ns.0);
     runtime().block_on(async {
         let pool = ns.pool().await;
@@ -539,11 +536,7 @@ fn a_topic_deleted_and_made_again_is_named_and_not_read() {
     // The new topic is refilled to twice the old one's length: its ends lie
     // past the stored positions, which offsets alone take for new messages
     // to read from there (skipping the new topic's first half).
-    let ns = Namespace::new();
-    let (dir, _) = generated(11, 0.01);
-    let orders_csv = dir.path().join("orders.csv").display().to_string();
-    ns.ingest(&orders_csv);
-    ns.run(&["etl"]);
+    let (ns, orders_csv, _dir) = orders_loaded(11);
     let topic = format!("{}.orders", ns.0);
     let client = baedal::kafka::client_config(&ns.config());
     let ids = |topic: &str| {

@@ -97,6 +97,16 @@ pub struct DefectSummary {
 }
 
 impl DefectSummary {
+    /// Records written, in every file (rejected ones included).
+    pub fn records(&self) -> u64 {
+        self.files.values().map(|f| f.records).sum()
+    }
+
+    /// Records a reader must reject, in every file.
+    pub fn rejected(&self) -> u64 {
+        self.files.values().map(FileDefects::rejected).sum()
+    }
+
     pub fn load(dir: &Path) -> io::Result<DefectSummary> {
         let text = std::fs::read(dir.join(SUMMARY_FILE))?;
         serde_json::from_slice(&text).map_err(io::Error::other)

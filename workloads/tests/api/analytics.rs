@@ -4,9 +4,7 @@ use super::*;
 
 #[test]
 fn order_trends_equal_the_files_by_hour_weekday_day_and_month() {
-    let data = loaded();
-    runtime().block_on(async {
-        let app = data.app();
+    on_loaded(|data, app| async move {
         // The busiest district, over March.
         let mut by_district: HashMap<&str, usize> = HashMap::new();
         for o in valid(&data.orders) {
@@ -107,9 +105,7 @@ fn assert_trends_of(t: &Value, chosen: &[&Order]) {
 
 #[test]
 fn restaurant_ranking_equals_the_files() {
-    let data = loaded();
-    runtime().block_on(async {
-        let app = data.app();
+    on_loaded(|data, app| async move {
         let reply = get_ok(&app, "/analytics/restaurant-performance?limit=5").await;
         let mut per: HashMap<&str, (i64, i64, Vec<i64>)> = HashMap::new();
         for o in valid(&data.orders) {
@@ -142,15 +138,8 @@ fn restaurant_ranking_equals_the_files() {
         .await;
         let rows = by_late.json["ranking"].as_array().unwrap();
         let worst = rows[0]["restaurant_id"].as_str().unwrap();
-        let deliveries: Vec<&Order> = valid(&data.orders)
+        let deliveries: Vec<&Order> = timed_deliveries(&data.orders)
             .filter(|o| o.restaurant_id.as_str() == worst)
-            .filter(|o| o.order_status.counts_as_revenue())
-            .filter(|o| o.platform.as_deref() != Some("포장"))
-            .filter(|o| o.estimated_delivery_min.is_some())
-            .filter(|o| {
-                o.actual_delivery_min
-                    .is_some_and(|m| (1..=180).contains(&m))
-            })
             .collect();
         let late = deliveries
             .iter()
@@ -183,8 +172,7 @@ fn latest_by<'a>(
 
 #[test]
 fn names_and_places_are_those_of_the_latest_order() {
-    let data = loaded();
-    runtime().block_on(async {
+    on_loaded(|data, _| async move {
         let pool = data.ns.pool().await;
         type Customer = (String, Option<String>, Option<String>, Option<String>);
         let customers: Vec<(Customer, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
@@ -223,7 +211,11 @@ fn names_and_places_are_those_of_the_latest_order() {
             let o = latest[id.as_str()];
             assert_eq!(
                 (name.as_deref(), category.as_deref(), *lat),
-                (o.restaurant_name.as_deref(), o.category.as_deref(), o.store_lat),
+                (
+                    o.restaurant_name.as_deref(),
+                    o.category.as_deref(),
+                    o.store_lat
+                ),
                 "restaurant {id}"
             );
         }
@@ -250,9 +242,7 @@ fn names_and_places_are_those_of_the_latest_order() {
 
 #[test]
 fn delivery_optimization_equals_the_etl_mart_and_the_files() {
-    let data = loaded();
-    runtime().block_on(async {
-        let app = data.app();
+    on_loaded(|data, app| async move {
         let reply = get_ok(&app, "/analytics/delivery-optimization").await;
         // Without filters the API's buckets are the ETL's delivery mart.
         let pool = data.ns.pool().await;
@@ -265,13 +255,19 @@ fn delivery_optimization_equals_the_etl_mart_and_the_files() {
         let mut compared = 0;
         for (dimension, bucket, orders, avg, late) in &mart {
             let rows = reply.json[format!("by_{dimension}")].as_array().unwrap();
-            let row = rows.iter().find(|r| r["bucket"] == bucket.as_str()).unwrap();
+            let row = rows
+                .iter()
+                .find(|r| r["bucket"] == bucket.as_str())
+                .unwrap();
             assert_eq!(row["orders"], *orders, "{dimension} {bucket}");
             assert!(close(row["avg_delivery_min"].as_f64().unwrap(), *avg));
             assert!(close(row["late_rate"].as_f64().unwrap(), *late));
             compared += 1;
         }
-        assert!(compared > 30, "every distance band, district, hour and weather");
+        assert!(
+            compared > 30,
+            "every distance band, district, hour and weather"
+        );
         // Rain is slower than clear weather (the generator's pattern).
         let weather = |w: &str| {
             reply.json["by_weather"]
@@ -285,12 +281,7 @@ fn delivery_optimization_equals_the_etl_mart_and_the_files() {
         };
         assert!(weather("비") > weather("맑음"));
         // The overall count, from the files.
-        let deliveries = valid(&data.orders)
-            .filter(|o| o.order_status.counts_as_revenue())
-            .filter(|o| o.platform.as_deref() != Some("포장"))
-            .filter(|o| o.estimated_delivery_min.is_some())
-            .filter(|o| o.actual_delivery_min.is_some_and(|m| (1..=180).contains(&m)))
-            .count();
+        let deliveries = timed_deliveries(&data.orders).count();
         assert_eq!(reply.json["orders"], deliveries as i64);
         assert!(reply.json["fee_distance_correlation"].as_f64().unwrap() > 0.3);
     });
@@ -298,9 +289,7 @@ fn delivery_optimization_equals_the_etl_mart_and_the_files() {
 
 #[test]
 fn menu_pairs_have_the_support_confidence_and_lift_of_the_files() {
-    let data = loaded();
-    runtime().block_on(async {
-        let app = data.app();
+    on_loaded(|data, app| async move {
         let reply = get_ok(&app, "/analytics/menu?limit=5").await;
         let baskets: Vec<BTreeSet<&str>> = valid(&data.orders)
             .filter(|o| o.order_status.counts_as_revenue() && !o.items.is_empty())
@@ -351,9 +340,7 @@ fn menu_pairs_have_the_support_confidence_and_lift_of_the_files() {
 
 #[test]
 fn customer_segments_and_lifetime_value_follow_the_documented_rules() {
-    let data = loaded();
-    runtime().block_on(async {
-        let app = data.app();
+    on_loaded(|data, app| async move {
         let seg = &get_ok(&app, "/analytics/customer-segments").await.json;
         // Customers with a revenue order, from the files.
         let mut revenue_orders: HashMap<&str, Vec<&Order>> = HashMap::new();
@@ -503,8 +490,7 @@ fn customer_segments_and_lifetime_value_follow_the_documented_rules() {
 
 #[test]
 fn customers_with_equal_rfm_values_get_equal_scores() {
-    let data = loaded();
-    runtime().block_on(async {
+    on_loaded(|data, _| async move {
         let pool = data.ns.pool().await;
         for (value, score) in [
             ("recency_days", "r_score"),
@@ -535,9 +521,7 @@ fn customers_with_equal_rfm_values_get_equal_scores() {
 
 #[test]
 fn demand_forecast_and_churn_follow_their_documented_rules_on_the_files() {
-    let data = loaded();
-    runtime().block_on(async {
-        let app = data.app();
+    on_loaded(|data, app| async move {
         let f = &get_ok(&app, "/analytics/demand-forecast?days=3").await.json;
         let last = valid(&data.orders).map(kst_day).max().unwrap();
         assert_eq!(f["last_day"], last.to_string());
@@ -757,8 +741,7 @@ fn demand_forecast_and_churn_follow_their_documented_rules_on_the_files() {
 
 #[test]
 fn alerts_use_the_configured_window_and_match_the_files() {
-    let data = loaded();
-    runtime().block_on(async {
+    on_loaded(|data, _| async move {
         let pool = data.ns.pool().await;
         for window in [30i64, 60] {
             let mut config = config(&data.ns);

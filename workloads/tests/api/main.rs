@@ -48,6 +48,17 @@ fn loaded() -> &'static Loaded {
     })
 }
 
+/// Runs `test` on the shared runtime with the loaded data and an API on it.
+fn on_loaded<F, Fut>(test: F)
+where
+    F: FnOnce(&'static Loaded, axum::Router) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let data = loaded();
+    // The API's pools are made inside the runtime, which they need.
+    runtime().block_on(async { test(data, data.app()).await });
+}
+
 impl Loaded {
     /// The API's router on the loaded namespace.
     fn app(&self) -> axum::Router {
@@ -65,6 +76,20 @@ fn app(config: Config) -> axum::Router {
 
 fn valid(orders: &HashMap<String, Order>) -> impl Iterator<Item = &Order> {
     orders.values().filter(|o| o.impossible_values().is_empty())
+}
+
+/// The orders the delivery-time figures count, as the files say: valid,
+/// counted as revenue, delivered (not 포장), with an estimate and an
+/// actual time of 1 to 180 minutes.
+fn timed_deliveries(orders: &HashMap<String, Order>) -> impl Iterator<Item = &Order> {
+    valid(orders)
+        .filter(|o| o.order_status.counts_as_revenue())
+        .filter(|o| o.platform.as_deref() != Some("포장"))
+        .filter(|o| o.estimated_delivery_min.is_some())
+        .filter(|o| {
+            o.actual_delivery_min
+                .is_some_and(|m| (1..=180).contains(&m))
+        })
 }
 
 fn kst_day(o: &Order) -> NaiveDate {

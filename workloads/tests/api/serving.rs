@@ -6,9 +6,7 @@ use super::*;
 
 #[test]
 fn cached_orders_come_from_redis_or_postgres_and_refill_the_cache() {
-    let data = loaded();
-    runtime().block_on(async {
-        let app = data.app();
+    on_loaded(|data, app| async move {
         let pool = data.ns.pool().await;
         let mut redis = data.ns.redis().await;
         // An old order: not pre-cached by the ETL.
@@ -58,9 +56,7 @@ fn cached_orders_come_from_redis_or_postgres_and_refill_the_cache() {
 
 #[test]
 fn realtime_views_equal_redis_and_postgres() {
-    let data = loaded();
-    runtime().block_on(async {
-        let app = data.app();
+    on_loaded(|data, app| async move {
         let stats = get_ok(&app, "/realtime/stats").await;
         assert_eq!(stats.json["source"], "redis");
         let mut redis = data.ns.redis().await;
@@ -98,9 +94,7 @@ fn realtime_views_equal_redis_and_postgres() {
 
 #[test]
 fn bad_requests_get_400_with_a_json_error() {
-    let data = loaded();
-    runtime().block_on(async {
-        let app = data.app();
+    on_loaded(|_, app| async move {
         for (uri, needle) in [
             ("/analytics/order-trends?from=2024-13-45", "not a date"),
             ("/analytics/order-trends?to=", "to is empty"),
@@ -172,8 +166,7 @@ fn bad_requests_get_400_with_a_json_error() {
 
 #[test]
 fn with_redis_down_answers_come_from_postgres_and_readyz_says_degraded() {
-    let data = loaded();
-    runtime().block_on(async {
+    on_loaded(|data, _| async move {
         let healthy = data.app();
         let mut down = config(&data.ns);
         down.redis.url = format!("redis://127.0.0.1:{}/", common::free_port());
@@ -256,9 +249,7 @@ fn with_postgres_down_requests_get_503_within_the_deadline() {
 
 #[test]
 fn openapi_names_every_route_and_the_dashboard_pages_are_served() {
-    let data = loaded();
-    runtime().block_on(async {
-        let app = data.app();
+    on_loaded(|data, app| async move {
         let doc = get(&app, "/openapi.json").await;
         let paths = doc.json["paths"].as_object().unwrap();
         assert!(paths.len() >= 13);
@@ -359,13 +350,7 @@ fn every_route_conforms_to_the_openapi_document_under_schemathesis() {
             "2",
             "--no-color",
         ]);
-    let out = common::run_with_deadline(st, Duration::from_secs(300));
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "schemathesis found failures:\n{report}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = common::run_ok(st, Duration::from_secs(300), "schemathesis");
     assert!(report.contains("passed"), "{report}");
 }
 
@@ -389,13 +374,7 @@ fn every_dashboard_page_draws_its_charts_in_headless_chromium_without_console_er
     .arg(&base)
     .arg(&shots)
     .env("BAEDAL_NODE_MODULES", modules);
-    let out = common::run_with_deadline(node, Duration::from_secs(180));
-    let report = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{report}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = common::run_ok(node, Duration::from_secs(180), "the dashboard in Chromium");
     let pages: Vec<Value> = report
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())

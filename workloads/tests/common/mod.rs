@@ -55,10 +55,7 @@ impl Namespace {
     /// Runs `baedal args…`, which must fail within `deadline`, and returns
     /// its stderr.
     pub fn fails(&self, args: &[&str], deadline: Duration) -> String {
-        let out = run_with_deadline(self.command(args), deadline);
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert!(!out.status.success(), "baedal {args:?} must fail: {stderr}");
-        stderr
+        run_fails(self.command(args), deadline, &format!("baedal {args:?}"))
     }
 
     /// Runs `baedal ingest --source <source>` to the end and returns its
@@ -71,13 +68,11 @@ impl Namespace {
     /// Runs `baedal args…` to the end (at most [`RUN_DEADLINE`]) and returns
     /// its stdout; a failure or a hang fails the test with its stderr.
     pub fn run(&self, args: &[&str]) -> String {
-        let out = run_with_deadline(self.command(args), RUN_DEADLINE);
-        assert!(
-            out.status.success(),
-            "baedal {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        run_ok(
+            self.command(args),
+            RUN_DEADLINE,
+            &format!("baedal {args:?}"),
+        )
     }
 
     pub async fn pool(&self) -> sqlx::PgPool {
@@ -187,6 +182,28 @@ pub fn canonical_orders(dir: &Path) -> HashMap<String, Order> {
         .collect()
 }
 
+/// Runs `command` (named `what` in a failure), which must succeed within
+/// `deadline`, and returns its stdout; a failure shows both outputs.
+pub fn run_ok(command: Command, deadline: Duration, what: &str) -> String {
+    let out = run_with_deadline(command, deadline);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// Runs `command` (named `what`), which must fail within `deadline`, and
+/// returns its stderr.
+pub fn run_fails(command: Command, deadline: Duration, what: &str) -> String {
+    let out = run_with_deadline(command, deadline);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{what} must fail: {stderr}");
+    stderr
+}
+
 /// Runs a command with its output captured; kills it after `deadline`.
 pub fn run_with_deadline(mut command: Command, deadline: Duration) -> std::process::Output {
     let mut child = command
@@ -288,21 +305,36 @@ pub async fn rows(pool: &sqlx::PgPool, table: &str) -> i64 {
         .unwrap_or_else(|e| panic!("counting {table}: {e}"))
 }
 
-/// The namespace holds every message of a dataset exactly once: `records`
-/// raw rows, `rejected` dead letters, and the dataset's canonical orders and
-/// their items.
-pub fn assert_loaded_exactly(
-    ns: &Namespace,
-    records: i64,
-    rejected: i64,
-    expected: &HashMap<String, Order>,
-) {
+/// Asks `probe` every 50 ms until it finds something, for at most `limit`.
+pub fn poll_until<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
+    let started = Instant::now();
+    loop {
+        if let Some(found) = probe() {
+            return Some(found);
+        }
+        if started.elapsed() >= limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// [`poll_until`], and a test failure naming `what` when nothing came.
+pub fn wait_for<T>(what: &str, limit: Duration, probe: impl FnMut() -> Option<T>) -> T {
+    poll_until(limit, probe).unwrap_or_else(|| panic!("{what}: not within {limit:?}"))
+}
+
+/// The namespace holds every message of the dataset in `dir` exactly once:
+/// a raw row per record, a dead letter per rejected one, and the dataset's
+/// canonical orders and their items.
+pub fn assert_loaded_exactly(ns: &Namespace, dir: &Path, summary: &DefectSummary) {
     assert_eq!(
         count(ns, "raw_records"),
-        records,
+        summary.records() as i64,
         "every message loaded exactly once"
     );
-    assert_eq!(count(ns, "dead_letters"), rejected);
+    assert_eq!(count(ns, "dead_letters"), summary.rejected() as i64);
+    let expected = canonical_orders(dir);
     assert_eq!(count(ns, "orders"), expected.len() as i64);
     let items: usize = expected.values().map(|o| o.items.len()).sum();
     assert_eq!(count(ns, "order_items"), items as i64);
