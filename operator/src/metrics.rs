@@ -36,18 +36,11 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers every metric under `baedal_operator_`.
     pub fn register(&self, registry: &mut Registry) {
-        let r = registry.sub_registry_with_prefix("baedal_operator");
-        r.register("reconciles", "Reconciles started", self.reconciles.clone());
-        r.register(
-            "reconcile_errors",
-            "Reconcile errors by the step that failed",
-            self.errors.clone(),
-        );
-        r.register(
-            "reconcile_duration_seconds",
-            "Time per reconcile",
-            self.duration.clone(),
-        );
+        baedal_contract::register_metrics!(registry, "baedal_operator", {
+            "reconciles" => self.reconciles, "Reconciles started";
+            "reconcile_errors" => self.errors, "Reconcile errors by the step that failed";
+            "reconcile_duration_seconds" => self.duration, "Time per reconcile";
+        });
     }
 
     /// One reconcile started.

@@ -71,27 +71,12 @@ pub struct IngestMetrics {
 impl IngestMetrics {
     /// Registers every metric under `baedal_ingest_`.
     pub fn register(&self, registry: &mut Registry) {
-        let r = registry.sub_registry_with_prefix("baedal_ingest");
-        r.register(
-            "records",
-            "Records sent to Kafka, by topic",
-            self.produced.clone(),
-        );
-        r.register(
-            "dead_letters",
-            "Unreadable records sent to the dead-letter topic, by reason",
-            self.dead_letters.clone(),
-        );
-        r.register(
-            "delivered",
-            "Records acknowledged by the broker",
-            self.delivered.clone(),
-        );
-        r.register(
-            "delivery_failures",
-            "Records the broker did not acknowledge",
-            self.failed.clone(),
-        );
+        baedal_contract::register_metrics!(registry, "baedal_ingest", {
+            "records" => self.produced, "Records sent to Kafka, by topic";
+            "dead_letters" => self.dead_letters, "Unreadable records sent to the dead-letter topic, by reason";
+            "delivered" => self.delivered, "Records acknowledged by the broker";
+            "delivery_failures" => self.failed, "Records the broker did not acknowledge";
+        });
     }
 }
 

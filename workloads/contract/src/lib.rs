@@ -14,6 +14,25 @@ pub mod logging;
 pub mod schema;
 pub mod topics;
 
+/// Registers Prometheus metrics under one prefix (exported as
+/// `<prefix>_<name>`), one line each: `name => metric, help;`. Every
+/// baedal process registers its metrics with it.
+///
+/// ```
+/// use prometheus_client::{metrics::counter::Counter, registry::Registry};
+/// let (mut registry, sent) = (Registry::default(), Counter::<u64>::default());
+/// baedal_contract::register_metrics!(registry, "baedal_example", {
+///     "sent" => sent, "Records sent";
+/// });
+/// ```
+#[macro_export]
+macro_rules! register_metrics {
+    ($registry:expr, $prefix:expr, { $($name:literal => $metric:expr, $help:expr;)+ }) => {{
+        let r = $registry.sub_registry_with_prefix($prefix);
+        $( r.register($name, $help, $metric.clone()); )+
+    }};
+}
+
 /// A server that could not be reached or refused the connection: which one
 /// (address and security mode, never a credential) and why, in one line.
 #[derive(Debug, thiserror::Error)]

@@ -101,22 +101,11 @@ impl Default for ApiMetrics {
 impl ApiMetrics {
     /// Registers every metric under `baedal_api_`.
     fn register(&self, registry: &mut Registry) {
-        let r = registry.sub_registry_with_prefix("baedal_api");
-        r.register(
-            "requests",
-            "HTTP requests answered, by route and status",
-            self.requests.clone(),
-        );
-        r.register(
-            "request_duration_seconds",
-            "Time to answer a request, by route and status",
-            self.latency.clone(),
-        );
-        r.register(
-            "cache_lookups",
-            "Redis cache lookups by result (hit, miss, unavailable)",
-            self.cache.clone(),
-        );
+        baedal_contract::register_metrics!(registry, "baedal_api", {
+            "requests" => self.requests, "HTTP requests answered, by route and status";
+            "request_duration_seconds" => self.latency, "Time to answer a request, by route and status";
+            "cache_lookups" => self.cache, "Redis cache lookups by result (hit, miss, unavailable)";
+        });
     }
 
     fn cache(&self, result: &'static str) {

@@ -102,19 +102,10 @@ impl Default for EtlMetrics {
 impl EtlMetrics {
     /// Registers every metric under `baedal_etl_`.
     pub fn register(&self, registry: &mut Registry) {
-        let r = registry.sub_registry_with_prefix("baedal_etl");
-        r.register(
-            "consumer_lag",
-            "Messages on the broker not yet loaded into Postgres (high watermark minus \
-             the loaded position), per partition this process reads",
-            self.lag.clone(),
-        );
-        r.register(
-            "live_latency_seconds",
-            "A follower: seconds from an order's send (its Kafka timestamp) to the refresh \
-             of the live views that show it",
-            self.visible.clone(),
-        );
+        baedal_contract::register_metrics!(registry, "baedal_etl", {
+            "consumer_lag" => self.lag, "Messages on the broker not yet loaded into Postgres (high watermark minus  the loaded position), per partition this process reads";
+            "live_latency_seconds" => self.visible, "A follower: seconds from an order's send (its Kafka timestamp) to the refresh  of the live views that show it";
+        });
     }
 
     /// Records how long orders took to become visible.
