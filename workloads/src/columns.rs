@@ -4,6 +4,8 @@
 //! readers' header mapping, the ETL's COPY row and SQL column lists come
 //! from it, and a test holds the `orders` migration to it.
 
+use crate::model::{Order, OrderItem, SourceTime};
+
 /// One order column.
 #[derive(Debug, Clone, Copy)]
 pub struct OrderColumn {
@@ -281,6 +283,86 @@ pub fn stored_columns() -> impl Iterator<Item = (&'static str, &'static str)> {
         .filter_map(|c| c.sql_type.map(|t| (c.name, t)))
 }
 
+/// One order column's value, typed as the column table types it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cell<'a> {
+    /// `text`.
+    Text(Option<&'a str>),
+    /// `integer` or `bigint`.
+    Integer(Option<i64>),
+    /// `double precision`.
+    Number(Option<f64>),
+    /// `timestamptz`.
+    Time(Option<&'a SourceTime>),
+    /// `menu_items`, whose lines go to `order_items`.
+    Items(&'a [OrderItem]),
+}
+
+impl Cell<'_> {
+    /// No value: none, blank text, or no items.
+    pub fn is_missing(&self) -> bool {
+        match self {
+            Cell::Text(v) => v.is_none_or(|v| v.trim().is_empty()),
+            Cell::Integer(v) => v.is_none(),
+            Cell::Number(v) => v.is_none(),
+            Cell::Time(v) => v.is_none(),
+            Cell::Items(items) => items.is_empty(),
+        }
+    }
+
+    /// The value as a number, for statistics (text, times and items have none).
+    pub fn number(&self) -> Option<f64> {
+        match self {
+            Cell::Integer(v) => v.map(|v| v as f64),
+            Cell::Number(v) => *v,
+            _ => None,
+        }
+    }
+}
+
+impl Order {
+    /// The value of the column named `name` in [`ORDER_COLUMN_TABLE`];
+    /// `None` for a name that is not an order column.
+    pub fn cell(&self, name: &str) -> Option<Cell<'_>> {
+        use Cell::{Integer, Items, Number, Text, Time};
+        fn text(v: &Option<crate::model::Text>) -> Cell<'_> {
+            Cell::Text(v.as_deref())
+        }
+        Some(match name {
+            "order_id" => Text(Some(&self.order_id)),
+            "order_time" => Time(Some(&self.order_time)),
+            "updated_at" => Time(self.updated_at.as_ref()),
+            "customer_id" => Text(Some(&self.customer_id)),
+            "customer_name" => text(&self.customer_name),
+            "phone_number" => text(&self.phone_number),
+            "restaurant_id" => Text(Some(&self.restaurant_id)),
+            "restaurant_name" => text(&self.restaurant_name),
+            "category" => text(&self.category),
+            "menu_items" => Items(&self.items),
+            "item_count" => Integer(self.item_count),
+            "order_amount" => Integer(self.order_amount),
+            "discount_amount" => Integer(self.discount_amount),
+            "delivery_fee" => Integer(self.delivery_fee),
+            "payment_method" => text(&self.payment_method),
+            "platform" => text(&self.platform),
+            "district" => text(&self.district),
+            "delivery_address" => text(&self.delivery_address),
+            "store_lat" => Number(self.store_lat),
+            "store_lng" => Number(self.store_lng),
+            "customer_lat" => Number(self.customer_lat),
+            "customer_lng" => Number(self.customer_lng),
+            "distance_km" => Number(self.distance_km),
+            "estimated_delivery_min" => Integer(self.estimated_delivery_min),
+            "actual_delivery_min" => Integer(self.actual_delivery_min),
+            "rider_id" => text(&self.rider_id),
+            "weather" => text(&self.weather),
+            "order_status" => Text(Some(self.order_status.as_str())),
+            "rating" => Integer(self.rating),
+            _ => return None,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,5 +436,39 @@ mod tests {
             Some(column_index("order_amount"))
         );
         assert_eq!(column_of_header("unknown"), None);
+    }
+    #[test]
+    fn every_column_has_a_cell_of_its_type() {
+        let csv = "order_id,order_time,customer_id,restaurant_id,order_status\nO1,2024-03-01 12:00:00,C1,R1,DELIVERED\n";
+        let read = crate::readers::read(
+            std::path::Path::new("o.csv"),
+            crate::readers::SourceFormat::Csv,
+            std::io::Cursor::new(csv.as_bytes().to_vec()),
+        )
+        .next();
+        let Some(Ok(crate::model::Record::Order(order))) = read else {
+            panic!("{read:?}")
+        };
+        for column in &ORDER_COLUMN_TABLE {
+            let cell = order
+                .cell(column.name)
+                .unwrap_or_else(|| panic!("no cell for {}", column.name));
+            let typed = matches!(
+                (column.sql_type, cell),
+                (Some("text"), Cell::Text(_))
+                    | (Some("integer" | "bigint"), Cell::Integer(_))
+                    | (Some("double precision"), Cell::Number(_))
+                    | (Some("timestamptz"), Cell::Time(_))
+                    | (None, Cell::Items(_))
+            );
+            assert!(
+                typed,
+                "{}: {:?} is not {:?}",
+                column.name, cell, column.sql_type
+            );
+            // An order has every required column.
+            assert!(!column.required || !cell.is_missing(), "{}", column.name);
+        }
+        assert_eq!(order.cell("no_such_column"), None);
     }
 }

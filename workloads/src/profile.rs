@@ -156,57 +156,6 @@ fn fingerprint(record: &Record) -> u64 {
     h.finish()
 }
 
-/// Is the column empty in this order?
-fn is_missing(o: &Order, column: &str) -> bool {
-    let empty = |s: &Option<crate::model::Text>| s.as_deref().is_none_or(|v| v.trim().is_empty());
-    match column {
-        "order_id" => o.order_id.is_empty(),
-        "order_time" => false,
-        "updated_at" => o.updated_at.is_none(),
-        "customer_id" => o.customer_id.is_empty(),
-        "customer_name" => empty(&o.customer_name),
-        "phone_number" => empty(&o.phone_number),
-        "restaurant_id" => o.restaurant_id.is_empty(),
-        "restaurant_name" => empty(&o.restaurant_name),
-        "category" => empty(&o.category),
-        "menu_items" => o.items.is_empty(),
-        "item_count" => o.item_count.is_none(),
-        "order_amount" => o.order_amount.is_none(),
-        "discount_amount" => o.discount_amount.is_none(),
-        "delivery_fee" => o.delivery_fee.is_none(),
-        "payment_method" => empty(&o.payment_method),
-        "platform" => empty(&o.platform),
-        "district" => empty(&o.district),
-        "delivery_address" => empty(&o.delivery_address),
-        "store_lat" => o.store_lat.is_none(),
-        "store_lng" => o.store_lng.is_none(),
-        "customer_lat" => o.customer_lat.is_none(),
-        "customer_lng" => o.customer_lng.is_none(),
-        "distance_km" => o.distance_km.is_none(),
-        "estimated_delivery_min" => o.estimated_delivery_min.is_none(),
-        "actual_delivery_min" => o.actual_delivery_min.is_none(),
-        "rider_id" => empty(&o.rider_id),
-        "weather" => empty(&o.weather),
-        "order_status" => false,
-        "rating" => o.rating.is_none(),
-        _ => false,
-    }
-}
-
-fn numeric_value(o: &Order, column: &str) -> Option<f64> {
-    match column {
-        "order_amount" => o.order_amount.map(|v| v as f64),
-        "discount_amount" => o.discount_amount.map(|v| v as f64),
-        "delivery_fee" => o.delivery_fee.map(|v| v as f64),
-        "item_count" => o.item_count.map(|v| v as f64),
-        "distance_km" => o.distance_km,
-        "estimated_delivery_min" => o.estimated_delivery_min.map(|v| v as f64),
-        "actual_delivery_min" => o.actual_delivery_min.map(|v| v as f64),
-        "rating" => o.rating.map(|v| v as f64),
-        _ => None,
-    }
-}
-
 impl Collector {
     fn new(file: &Path, format: SourceFormat) -> Self {
         Collector {
@@ -301,7 +250,7 @@ impl Collector {
             self.profile.repeated_order_ids += 1;
         }
         for column in ORDER_COLUMNS {
-            if is_missing(o, column) {
+            if o.cell(column).is_some_and(|c| c.is_missing()) {
                 self.missing(column);
             }
         }
@@ -317,7 +266,7 @@ impl Collector {
             self.date("updated_at", t);
         }
         for column in NUMERIC_COLUMNS {
-            if let Some(v) = numeric_value(o, column) {
+            if let Some(v) = o.cell(column).and_then(|c| c.number()) {
                 self.numeric.entry(column.to_string()).or_default().add(v);
             }
         }

@@ -543,15 +543,26 @@ mod tests {
         }
     }
 
+    /// The store of most tests, in Gangnam.
+    const STORE: (f64, f64) = (37.50, 127.03);
+
+    fn planned(orders: &[RouteOrder]) -> Plan {
+        plan(orders, Duration::from_secs(5)).expect("a plan")
+    }
+
+    /// Orders dropped by the plan's riders.
+    fn dropped(plan: &Plan) -> usize {
+        plan.routes.iter().map(|r| r.orders).sum()
+    }
+
     #[test]
     fn three_orders_from_one_store_to_one_street_ride_together_and_save_distance() {
-        let store = (37.50, 127.03);
         let orders = vec![
-            order("O1", store, (37.520, 127.050), 0.0),
-            order("O2", store, (37.521, 127.051), 2.0),
-            order("O3", store, (37.522, 127.049), 4.0),
+            order("O1", STORE, (37.520, 127.050), 0.0),
+            order("O2", STORE, (37.521, 127.051), 2.0),
+            order("O3", STORE, (37.522, 127.049), 4.0),
         ];
-        let plan = plan(&orders, Duration::from_secs(5)).unwrap();
+        let plan = planned(&orders);
         assert!(plan.solved);
         assert_eq!(plan.batched.riders, 1, "{plan:#?}");
         assert!(plan.km_saved > 0.5 * plan.one_by_one.km, "{plan:#?}");
@@ -573,17 +584,16 @@ mod tests {
 
     #[test]
     fn orders_no_rider_could_mix_are_planned_apart_and_near_ones_together() {
-        let gangnam = (37.50, 127.03);
         let orders = vec![
-            order("near-1", gangnam, (37.505, 127.035), 0.0),
+            order("near-1", STORE, (37.505, 127.035), 0.0),
             // 60 km away.
             order("far", (37.95, 127.60), (37.951, 127.601), 1.0),
-            order("near-2", gangnam, (37.506, 127.034), 3.0),
+            order("near-2", STORE, (37.506, 127.034), 3.0),
             // The same street three hours later: no pickup waits that long.
-            order("later", gangnam, (37.505, 127.035), 180.0),
+            order("later", STORE, (37.505, 127.035), 180.0),
         ];
         assert_eq!(groups(&orders), vec![vec![0, 2], vec![1], vec![3]]);
-        let plan = plan(&orders, Duration::from_secs(5)).unwrap();
+        let plan = planned(&orders);
         let mut delivered: Vec<&str> = plan
             .routes
             .iter()
@@ -599,13 +609,12 @@ mod tests {
 
     #[test]
     fn a_large_group_is_cut_into_even_runs_of_consecutive_orders() {
-        let store = (37.50, 127.03);
         // Two runs and a bit of orders of one street, one a minute, listed
         // latest first.
         let n = 2 * MAX_GROUP + 1;
         let orders: Vec<RouteOrder> = (0..n)
             .rev()
-            .map(|i| order(&format!("O{i}"), store, (37.505, 127.035), i as f64))
+            .map(|i| order(&format!("O{i}"), STORE, (37.505, 127.035), i as f64))
             .collect();
         let groups = groups(&orders);
         assert_eq!(groups.len(), 3);
@@ -626,30 +635,26 @@ mod tests {
 
     #[test]
     fn orders_in_opposite_directions_are_not_batched_and_nothing_is_lost() {
-        let store = (37.50, 127.03);
         let orders = vec![
-            order("O1", store, (37.55, 127.03), 0.0),
-            order("O2", store, (37.45, 127.03), 0.0),
+            order("O1", STORE, (37.55, 127.03), 0.0),
+            order("O2", STORE, (37.45, 127.03), 0.0),
         ];
-        let plan = plan(&orders, Duration::from_secs(5)).unwrap();
+        let plan = planned(&orders);
         assert!(plan.km_saved >= 0.0);
-        let dropped: usize = plan.routes.iter().map(|r| r.orders).sum();
-        assert_eq!(dropped, 2);
+        assert_eq!(dropped(&plan), 2);
     }
 
     #[test]
     fn a_customer_too_far_for_the_delivery_window_does_not_stop_the_others_riding_together() {
-        let store = (37.50, 127.03);
         let orders = vec![
-            order("O1", store, (37.520, 127.050), 0.0),
-            order("O2", store, (37.521, 127.051), 1.0),
+            order("O1", STORE, (37.520, 127.050), 0.0),
+            order("O2", STORE, (37.521, 127.051), 1.0),
             // About 30 road km: more than 45 minutes at 20 km/h.
-            order("FAR", store, (37.66, 127.15), 2.0),
+            order("FAR", STORE, (37.66, 127.15), 2.0),
         ];
-        let plan = plan(&orders, Duration::from_secs(5)).unwrap();
+        let plan = planned(&orders);
         assert!(plan.solved, "{plan:#?}");
-        let dropped: usize = plan.routes.iter().map(|r| r.orders).sum();
-        assert_eq!(dropped, 3);
+        assert_eq!(dropped(&plan), 3);
         assert!(plan.km_saved > 0.0, "{plan:#?}");
     }
 

@@ -2,7 +2,7 @@
 //! writes them in the batch's transaction ([`super::load::Batch::write`]).
 
 use super::load::{broken_unique_constraint, copy_rows, CopyRow, Tx};
-use crate::columns::stored_columns;
+use crate::columns::{stored_columns, Cell};
 use crate::model::{Conversation, DeadLetter, LogEvent, Order, Review};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -14,36 +14,12 @@ fn utc(t: &crate::model::SourceTime) -> DateTime<Utc> {
 /// Writes an order's value of `column` (a stored column of
 /// [`crate::columns`]) to a COPY row; false for a column it does not know.
 fn write_column(row: &mut CopyRow<'_>, order: &Order, column: &str) -> bool {
-    match column {
-        "order_id" => row.text(Some(&order.order_id)),
-        "order_time" => row.value(Some(utc(&order.order_time).to_rfc3339())),
-        "updated_at" => row.value(order.updated_at.as_ref().map(|t| utc(t).to_rfc3339())),
-        "customer_id" => row.text(Some(&order.customer_id)),
-        "customer_name" => row.text(order.customer_name.as_deref()),
-        "phone_number" => row.text(order.phone_number.as_deref()),
-        "restaurant_id" => row.text(Some(&order.restaurant_id)),
-        "restaurant_name" => row.text(order.restaurant_name.as_deref()),
-        "category" => row.text(order.category.as_deref()),
-        "item_count" => row.value(order.item_count),
-        "order_amount" => row.value(order.order_amount),
-        "discount_amount" => row.value(order.discount_amount),
-        "delivery_fee" => row.value(order.delivery_fee),
-        "payment_method" => row.text(order.payment_method.as_deref()),
-        "platform" => row.text(order.platform.as_deref()),
-        "district" => row.text(order.district.as_deref()),
-        "delivery_address" => row.text(order.delivery_address.as_deref()),
-        "store_lat" => row.value(order.store_lat),
-        "store_lng" => row.value(order.store_lng),
-        "customer_lat" => row.value(order.customer_lat),
-        "customer_lng" => row.value(order.customer_lng),
-        "distance_km" => row.value(order.distance_km),
-        "estimated_delivery_min" => row.value(order.estimated_delivery_min),
-        "actual_delivery_min" => row.value(order.actual_delivery_min),
-        "rider_id" => row.text(order.rider_id.as_deref()),
-        "weather" => row.text(order.weather.as_deref()),
-        "order_status" => row.text(Some(order.order_status.as_str())),
-        "rating" => row.value(order.rating),
-        _ => {
+    match order.cell(column) {
+        Some(Cell::Text(v)) => row.text(v),
+        Some(Cell::Integer(v)) => row.value(v),
+        Some(Cell::Number(v)) => row.value(v),
+        Some(Cell::Time(t)) => row.value(t.map(|t| utc(t).to_rfc3339())),
+        Some(Cell::Items(_)) | None => {
             row.text(None);
             return false;
         }

@@ -18,6 +18,7 @@ use super::tables::{
 };
 use super::world::{stream, World};
 use super::FileDefects;
+use crate::columns::Cell;
 use crate::model::{
     ChatMessage, Conversation, ImpossibleValue, LogEvent, LogLevel, Order, OrderItem, OrderStatus,
     Sender, SourceTime, Text, TimeFormat, ORDER_COLUMNS,
@@ -118,47 +119,33 @@ fn apply_readable(defect: Defect, o: &mut Order, rng: &mut Rng, d: &mut FileDefe
     }
 }
 
-fn opt<T: ToString>(v: &Option<T>) -> String {
-    v.as_ref().map(T::to_string).unwrap_or_default()
-}
-
 fn fixed(v: Option<f64>, decimals: usize) -> String {
     v.map(|x| format!("{x:.decimals$}")).unwrap_or_default()
 }
 
-/// The 29 CSV fields of an order, in [`ORDER_COLUMNS`] order.
+/// The decimals the generator writes a coordinate or distance with.
+fn decimals(column: &str) -> usize {
+    match column {
+        "store_lat" | "store_lng" => 6,
+        "customer_lat" | "customer_lng" => 3,
+        _ => 2,
+    }
+}
+
+/// The 29 CSV fields of an order, in [`ORDER_COLUMNS`] order, each as the
+/// generator writes its column's value (empty when it has none).
 pub fn csv_fields(o: &Order) -> Vec<String> {
-    vec![
-        o.order_id.to_string(),
-        o.order_time.render(),
-        o.updated_at.map(|t| t.render()).unwrap_or_default(),
-        o.customer_id.to_string(),
-        opt(&o.customer_name),
-        opt(&o.phone_number),
-        o.restaurant_id.to_string(),
-        opt(&o.restaurant_name),
-        opt(&o.category),
-        OrderItem::format_list(&o.items),
-        opt(&o.item_count),
-        opt(&o.order_amount),
-        opt(&o.discount_amount),
-        opt(&o.delivery_fee),
-        opt(&o.payment_method),
-        opt(&o.platform),
-        opt(&o.district),
-        opt(&o.delivery_address),
-        fixed(o.store_lat, 6),
-        fixed(o.store_lng, 6),
-        fixed(o.customer_lat, 3),
-        fixed(o.customer_lng, 3),
-        fixed(o.distance_km, 2),
-        opt(&o.estimated_delivery_min),
-        opt(&o.actual_delivery_min),
-        opt(&o.rider_id),
-        opt(&o.weather),
-        o.order_status.as_str().to_string(),
-        opt(&o.rating),
-    ]
+    ORDER_COLUMNS
+        .iter()
+        .map(|&column| match o.cell(column) {
+            Some(Cell::Text(v)) => v.unwrap_or_default().to_string(),
+            Some(Cell::Integer(v)) => v.map(|v| v.to_string()).unwrap_or_default(),
+            Some(Cell::Number(v)) => fixed(v, decimals(column)),
+            Some(Cell::Time(t)) => t.map(SourceTime::render).unwrap_or_default(),
+            Some(Cell::Items(items)) => OrderItem::format_list(items),
+            None => String::new(),
+        })
+        .collect()
 }
 
 /// A CSV field, quoted when it has to be (as Python's `csv.QUOTE_MINIMAL`).

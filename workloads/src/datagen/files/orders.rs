@@ -142,13 +142,7 @@ pub fn write_json(world: &World, out: &mut impl Write, tick: &dyn Fn()) -> io::R
         c.json_orders,
         c.csv_orders + 1,
     ) {
-        let (defect, mut rng) = if reexported {
-            (Defect::None, Rng::keyed(0, 0, 0))
-        } else {
-            roll(world.seed, JSON, j)
-        };
-        d.reexports += u64::from(reexported);
-        apply_readable(defect, &mut order, &mut rng, &mut d);
+        let (defect, mut rng) = roll_exported(world, JSON, j, reexported, &mut order, &mut d);
         let mut doc = order_doc(&order);
         if defect == Defect::Malformed {
             // Well-formed JSON (Python's json reads it) with content no order can have.
@@ -186,6 +180,27 @@ fn xml_escape(s: &str) -> String {
     out
 }
 
+/// The defect of the `j`th order of an export file (none for a re-export of
+/// an order another file holds), applied to the order where it leaves it
+/// readable; the generator to go on with.
+fn roll_exported(
+    world: &World,
+    file: u64,
+    j: u64,
+    reexported: bool,
+    order: &mut Order,
+    d: &mut FileDefects,
+) -> (Defect, Rng) {
+    let (defect, mut rng) = if reexported {
+        (Defect::None, Rng::keyed(0, 0, 0))
+    } else {
+        roll(world.seed, file, j)
+    };
+    d.reexports += u64::from(reexported);
+    apply_readable(defect, order, &mut rng, d);
+    (defect, rng)
+}
+
 /// One `<order>` element (the layout the XML reader maps back).
 pub fn order_xml(o: &Order, with_id: bool, amount_text: Option<&str>) -> String {
     use std::fmt::Write as _;
@@ -201,23 +216,33 @@ pub fn order_xml(o: &Order, with_id: bool, amount_text: Option<&str>) -> String 
     if let Some(t) = o.updated_at {
         let _ = writeln!(x, "    <updatedAt>{}</updatedAt>", t.render());
     }
-    let _ = writeln!(
-        x,
-        "    <customer id=\"{}\"><name>{}</name><phone>{}</phone><lat>{}</lat><lng>{}</lng></customer>",
-        xml_escape(&o.customer_id),
-        e(&o.customer_name),
-        e(&o.phone_number),
-        fixed(o.customer_lat, 3),
-        fixed(o.customer_lng, 3)
+    // A party of the order: its id, name, one more field, and where it is.
+    let mut party = |tag: &str,
+                     id: &str,
+                     name: &Option<Text>,
+                     (field, value): (&str, &Option<Text>),
+                     (lat, lng): (String, String)| {
+        let _ = writeln!(
+            x,
+            "    <{tag} id=\"{}\"><name>{}</name><{field}>{}</{field}><lat>{lat}</lat><lng>{lng}</lng></{tag}>",
+            xml_escape(id),
+            e(name),
+            e(value),
+        );
+    };
+    party(
+        "customer",
+        &o.customer_id,
+        &o.customer_name,
+        ("phone", &o.phone_number),
+        (fixed(o.customer_lat, 3), fixed(o.customer_lng, 3)),
     );
-    let _ = writeln!(
-        x,
-        "    <restaurant id=\"{}\"><name>{}</name><category>{}</category><lat>{}</lat><lng>{}</lng></restaurant>",
-        xml_escape(&o.restaurant_id),
-        e(&o.restaurant_name),
-        e(&o.category),
-        fixed(o.store_lat, 6),
-        fixed(o.store_lng, 6)
+    party(
+        "restaurant",
+        &o.restaurant_id,
+        &o.restaurant_name,
+        ("category", &o.category),
+        (fixed(o.store_lat, 6), fixed(o.store_lng, 6)),
     );
     let _ = write!(x, "    <items>");
     for i in &o.items {
@@ -284,13 +309,7 @@ pub fn write_xml(world: &World, out: &mut impl Write, tick: &dyn Fn()) -> io::Re
     for (j, mut order, reexported) in
         export_orders(world, XML, stream::XML_DOC, c.xml_orders, first_id)
     {
-        let (defect, mut rng) = if reexported {
-            (Defect::None, Rng::keyed(0, 0, 0))
-        } else {
-            roll(world.seed, XML, j)
-        };
-        d.reexports += u64::from(reexported);
-        apply_readable(defect, &mut order, &mut rng, &mut d);
+        let (defect, mut rng) = roll_exported(world, XML, j, reexported, &mut order, &mut d);
         let text = if defect == Defect::Malformed {
             // Well-formed XML (ElementTree reads it) with content no order can have.
             if rng.chance(0.5) {

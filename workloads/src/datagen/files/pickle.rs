@@ -2,31 +2,27 @@
 
 use super::super::pickle_writer::PickleWriter;
 use super::*;
+use crate::columns::ORDER_COLUMN_TABLE;
 
-/// An order in the CSV's field names, as a plain dict.
+/// An order in the CSV's field names, as a plain dict: numbers as numbers
+/// (by the column's type), the rest as text.
 fn flat_order(o: &Order) -> Value {
     let fields = csv_fields(o);
     let mut map = Map::new();
-    for (name, value) in ORDER_COLUMNS.iter().zip(fields) {
-        let v = match *name {
+    for (column, value) in ORDER_COLUMN_TABLE.iter().zip(fields) {
+        let v = match column.sql_type {
             _ if value.is_empty() => Value::Null,
-            "item_count"
-            | "order_amount"
-            | "discount_amount"
-            | "delivery_fee"
-            | "estimated_delivery_min"
-            | "actual_delivery_min"
-            | "rating" => value
+            Some("integer" | "bigint") => value
                 .parse::<i64>()
                 .map(Value::from)
                 .unwrap_or(Value::String(value)),
-            "store_lat" | "store_lng" | "customer_lat" | "customer_lng" | "distance_km" => value
+            Some("double precision") => value
                 .parse::<f64>()
                 .map(Value::from)
                 .unwrap_or(Value::String(value)),
             _ => Value::String(value),
         };
-        map.insert(name.to_string(), v);
+        map.insert(column.name.to_string(), v);
     }
     Value::Object(map)
 }
