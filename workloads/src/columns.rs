@@ -1,8 +1,9 @@
 //! The order columns of DATA.md, in one table: each column's name (the
 //! CSV's, in file order), its type in the clean `orders` table, whether an
-//! order needs it, and the other header names the readers accept. The
-//! readers' header mapping, the ETL's COPY row and SQL column lists come
-//! from it, and a test holds the `orders` migration to it.
+//! order needs it, its value in an [`Order`], and the other header names
+//! the readers accept. The readers' header mapping, the ETL's COPY row and
+//! SQL column lists, the profile's missing values and the generator's CSV
+//! fields come from it, and a test holds the `orders` migration to it.
 
 use crate::model::{Order, OrderItem, SourceTime};
 
@@ -17,209 +18,60 @@ pub struct OrderColumn {
     pub required: bool,
     /// Other header names, as [`header_key`] folds them (English and Korean).
     pub aliases: &'static [&'static str],
+    /// Its value in an order.
+    pub value: fn(&Order) -> Cell<'_>,
 }
 
 /// Every order column, in the CSV's order.
+#[rustfmt::skip]
 pub const ORDER_COLUMN_TABLE: [OrderColumn; 29] = [
-    OrderColumn {
-        name: "order_id",
-        sql_type: Some("text"),
-        required: true,
-        aliases: &["주문번호", "주문id", "주문아이디"],
-    },
-    OrderColumn {
-        name: "order_time",
-        sql_type: Some("timestamptz"),
-        required: true,
-        aliases: &[
-            "orderedat",
-            "orderdate",
-            "주문시간",
-            "주문일시",
-            "주문시각",
-            "주문일자",
-        ],
-    },
-    OrderColumn {
-        name: "updated_at",
-        sql_type: Some("timestamptz"),
-        required: false,
-        aliases: &[
-            "updatetime",
-            "수정시간",
-            "수정일시",
-            "변경일시",
-            "최종수정일시",
-        ],
-    },
-    OrderColumn {
-        name: "customer_id",
-        sql_type: Some("text"),
-        required: true,
-        aliases: &["고객id", "고객아이디", "고객번호"],
-    },
-    OrderColumn {
-        name: "customer_name",
-        sql_type: Some("text"),
-        required: false,
-        aliases: &["고객명", "고객이름", "주문자", "주문자명"],
-    },
-    OrderColumn {
-        name: "phone_number",
-        sql_type: Some("text"),
-        required: false,
-        aliases: &["phone", "전화번호", "연락처", "휴대폰번호"],
-    },
-    OrderColumn {
-        name: "restaurant_id",
-        sql_type: Some("text"),
-        required: true,
-        aliases: &["storeid", "가게id", "매장id", "가게아이디", "가게번호"],
-    },
-    OrderColumn {
-        name: "restaurant_name",
-        sql_type: Some("text"),
-        required: false,
-        aliases: &["storename", "가게명", "가게이름", "매장명", "상호명"],
-    },
-    OrderColumn {
-        name: "category",
-        sql_type: Some("text"),
-        required: false,
-        aliases: &["카테고리", "업종", "음식카테고리"],
-    },
-    OrderColumn {
-        name: "menu_items",
-        sql_type: None,
-        required: false,
-        aliases: &["menu", "items", "메뉴", "주문메뉴", "메뉴목록"],
-    },
-    OrderColumn {
-        name: "item_count",
-        sql_type: Some("integer"),
-        required: false,
-        aliases: &["수량", "메뉴수", "주문수량"],
-    },
-    OrderColumn {
-        name: "order_amount",
-        sql_type: Some("bigint"),
-        required: false,
-        aliases: &["amount", "주문금액", "결제금액", "총주문금액"],
-    },
-    OrderColumn {
-        name: "discount_amount",
-        sql_type: Some("bigint"),
-        required: false,
-        aliases: &["discount", "할인금액", "할인"],
-    },
-    OrderColumn {
-        name: "delivery_fee",
-        sql_type: Some("bigint"),
-        required: false,
-        aliases: &["배달료", "배달팁", "배달비"],
-    },
-    OrderColumn {
-        name: "payment_method",
-        sql_type: Some("text"),
-        required: false,
-        aliases: &["payment", "결제수단", "결제방법"],
-    },
-    OrderColumn {
-        name: "platform",
-        sql_type: Some("text"),
-        required: false,
-        aliases: &["플랫폼", "주문유형", "배달유형"],
-    },
-    OrderColumn {
-        name: "district",
-        sql_type: Some("text"),
-        required: false,
-        aliases: &["구", "지역", "자치구", "시군구"],
-    },
-    OrderColumn {
-        name: "delivery_address",
-        sql_type: Some("text"),
-        required: false,
-        aliases: &["address", "배달주소", "주소"],
-    },
-    OrderColumn {
-        name: "store_lat",
-        sql_type: Some("double precision"),
-        required: false,
-        aliases: &["가게위도", "매장위도"],
-    },
-    OrderColumn {
-        name: "store_lng",
-        sql_type: Some("double precision"),
-        required: false,
-        aliases: &["storelon", "가게경도", "매장경도"],
-    },
-    OrderColumn {
-        name: "customer_lat",
-        sql_type: Some("double precision"),
-        required: false,
-        aliases: &["고객위도"],
-    },
-    OrderColumn {
-        name: "customer_lng",
-        sql_type: Some("double precision"),
-        required: false,
-        aliases: &["customerlon", "고객경도"],
-    },
-    OrderColumn {
-        name: "distance_km",
-        sql_type: Some("double precision"),
-        required: false,
-        aliases: &["distance", "배달거리", "거리", "거리km", "배달거리km"],
-    },
-    OrderColumn {
-        name: "estimated_delivery_min",
-        sql_type: Some("integer"),
-        required: false,
-        aliases: &[
-            "estimatedminutes",
-            "예상배달시간",
-            "예상소요시간",
-            "예상배달시간분",
-        ],
-    },
-    OrderColumn {
-        name: "actual_delivery_min",
-        sql_type: Some("integer"),
-        required: false,
-        aliases: &[
-            "actualminutes",
-            "실제배달시간",
-            "실제소요시간",
-            "배달시간",
-            "실제배달시간분",
-        ],
-    },
-    OrderColumn {
-        name: "rider_id",
-        sql_type: Some("text"),
-        required: false,
-        aliases: &["라이더id", "배달원id", "라이더아이디"],
-    },
-    OrderColumn {
-        name: "weather",
-        sql_type: Some("text"),
-        required: false,
-        aliases: &["날씨"],
-    },
-    OrderColumn {
-        name: "order_status",
-        sql_type: Some("text"),
-        required: true,
-        aliases: &["status", "주문상태", "상태", "배달상태"],
-    },
-    OrderColumn {
-        name: "rating",
-        sql_type: Some("integer"),
-        required: false,
-        aliases: &["평점", "별점"],
-    },
+    //     name                      type in `orders`          required value                                          other header names
+    column("order_id",               Some("text"),             true,    |o| Cell::Text(Some(&o.order_id)),             &["주문번호", "주문id", "주문아이디"]),
+    column("order_time",             Some("timestamptz"),      true,    |o| Cell::Time(Some(&o.order_time)),           &["orderedat", "orderdate", "주문시간", "주문일시", "주문시각", "주문일자"]),
+    column("updated_at",             Some("timestamptz"),      false,   |o| Cell::Time(o.updated_at.as_ref()),         &["updatetime", "수정시간", "수정일시", "변경일시", "최종수정일시"]),
+    column("customer_id",            Some("text"),             true,    |o| Cell::Text(Some(&o.customer_id)),          &["고객id", "고객아이디", "고객번호"]),
+    column("customer_name",          Some("text"),             false,   |o| Cell::Text(o.customer_name.as_deref()),    &["고객명", "고객이름", "주문자", "주문자명"]),
+    column("phone_number",           Some("text"),             false,   |o| Cell::Text(o.phone_number.as_deref()),     &["phone", "전화번호", "연락처", "휴대폰번호"]),
+    column("restaurant_id",          Some("text"),             true,    |o| Cell::Text(Some(&o.restaurant_id)),        &["storeid", "가게id", "매장id", "가게아이디", "가게번호"]),
+    column("restaurant_name",        Some("text"),             false,   |o| Cell::Text(o.restaurant_name.as_deref()),  &["storename", "가게명", "가게이름", "매장명", "상호명"]),
+    column("category",               Some("text"),             false,   |o| Cell::Text(o.category.as_deref()),         &["카테고리", "업종", "음식카테고리"]),
+    column("menu_items",             None,                     false,   |o| Cell::Items(&o.items),                     &["menu", "items", "메뉴", "주문메뉴", "메뉴목록"]),
+    column("item_count",             Some("integer"),          false,   |o| Cell::Integer(o.item_count),               &["수량", "메뉴수", "주문수량"]),
+    column("order_amount",           Some("bigint"),           false,   |o| Cell::Integer(o.order_amount),             &["amount", "주문금액", "결제금액", "총주문금액"]),
+    column("discount_amount",        Some("bigint"),           false,   |o| Cell::Integer(o.discount_amount),          &["discount", "할인금액", "할인"]),
+    column("delivery_fee",           Some("bigint"),           false,   |o| Cell::Integer(o.delivery_fee),             &["배달료", "배달팁", "배달비"]),
+    column("payment_method",         Some("text"),             false,   |o| Cell::Text(o.payment_method.as_deref()),   &["payment", "결제수단", "결제방법"]),
+    column("platform",               Some("text"),             false,   |o| Cell::Text(o.platform.as_deref()),         &["플랫폼", "주문유형", "배달유형"]),
+    column("district",               Some("text"),             false,   |o| Cell::Text(o.district.as_deref()),         &["구", "지역", "자치구", "시군구"]),
+    column("delivery_address",       Some("text"),             false,   |o| Cell::Text(o.delivery_address.as_deref()), &["address", "배달주소", "주소"]),
+    column("store_lat",              Some("double precision"), false,   |o| Cell::Number(o.store_lat),                 &["가게위도", "매장위도"]),
+    column("store_lng",              Some("double precision"), false,   |o| Cell::Number(o.store_lng),                 &["storelon", "가게경도", "매장경도"]),
+    column("customer_lat",           Some("double precision"), false,   |o| Cell::Number(o.customer_lat),              &["고객위도"]),
+    column("customer_lng",           Some("double precision"), false,   |o| Cell::Number(o.customer_lng),              &["customerlon", "고객경도"]),
+    column("distance_km",            Some("double precision"), false,   |o| Cell::Number(o.distance_km),               &["distance", "배달거리", "거리", "거리km", "배달거리km"]),
+    column("estimated_delivery_min", Some("integer"),          false,   |o| Cell::Integer(o.estimated_delivery_min),   &["estimatedminutes", "예상배달시간", "예상소요시간", "예상배달시간분"]),
+    column("actual_delivery_min",    Some("integer"),          false,   |o| Cell::Integer(o.actual_delivery_min),      &["actualminutes", "실제배달시간", "실제소요시간", "배달시간", "실제배달시간분"]),
+    column("rider_id",               Some("text"),             false,   |o| Cell::Text(o.rider_id.as_deref()),         &["라이더id", "배달원id", "라이더아이디"]),
+    column("weather",                Some("text"),             false,   |o| Cell::Text(o.weather.as_deref()),          &["날씨"]),
+    column("order_status",           Some("text"),             true,    |o| Cell::Text(Some(o.order_status.as_str())), &["status", "주문상태", "상태", "배달상태"]),
+    column("rating",                 Some("integer"),          false,   |o| Cell::Integer(o.rating),                   &["평점", "별점"]),
 ];
+
+const fn column(
+    name: &'static str,
+    sql_type: Option<&'static str>,
+    required: bool,
+    value: fn(&Order) -> Cell<'_>,
+    aliases: &'static [&'static str],
+) -> OrderColumn {
+    OrderColumn {
+        name,
+        sql_type,
+        required,
+        aliases,
+        value,
+    }
+}
 
 /// The column names, in [`ORDER_COLUMN_TABLE`] order.
 pub const ORDER_COLUMNS: [&str; 29] = {
@@ -277,10 +129,10 @@ pub fn column_of_header(name: &str) -> Option<usize> {
 }
 
 /// The columns stored in `orders`, with their types, in table order.
-pub fn stored_columns() -> impl Iterator<Item = (&'static str, &'static str)> {
+pub fn stored_columns() -> impl Iterator<Item = (&'static OrderColumn, &'static str)> {
     ORDER_COLUMN_TABLE
         .iter()
-        .filter_map(|c| c.sql_type.map(|t| (c.name, t)))
+        .filter_map(|c| c.sql_type.map(|t| (c, t)))
 }
 
 /// One order column's value, typed as the column table types it.
@@ -324,42 +176,26 @@ impl Order {
     /// The value of the column named `name` in [`ORDER_COLUMN_TABLE`];
     /// `None` for a name that is not an order column.
     pub fn cell(&self, name: &str) -> Option<Cell<'_>> {
-        use Cell::{Integer, Items, Number, Text, Time};
-        fn text(v: &Option<crate::model::Text>) -> Cell<'_> {
-            Cell::Text(v.as_deref())
-        }
-        Some(match name {
-            "order_id" => Text(Some(&self.order_id)),
-            "order_time" => Time(Some(&self.order_time)),
-            "updated_at" => Time(self.updated_at.as_ref()),
-            "customer_id" => Text(Some(&self.customer_id)),
-            "customer_name" => text(&self.customer_name),
-            "phone_number" => text(&self.phone_number),
-            "restaurant_id" => Text(Some(&self.restaurant_id)),
-            "restaurant_name" => text(&self.restaurant_name),
-            "category" => text(&self.category),
-            "menu_items" => Items(&self.items),
-            "item_count" => Integer(self.item_count),
-            "order_amount" => Integer(self.order_amount),
-            "discount_amount" => Integer(self.discount_amount),
-            "delivery_fee" => Integer(self.delivery_fee),
-            "payment_method" => text(&self.payment_method),
-            "platform" => text(&self.platform),
-            "district" => text(&self.district),
-            "delivery_address" => text(&self.delivery_address),
-            "store_lat" => Number(self.store_lat),
-            "store_lng" => Number(self.store_lng),
-            "customer_lat" => Number(self.customer_lat),
-            "customer_lng" => Number(self.customer_lng),
-            "distance_km" => Number(self.distance_km),
-            "estimated_delivery_min" => Integer(self.estimated_delivery_min),
-            "actual_delivery_min" => Integer(self.actual_delivery_min),
-            "rider_id" => text(&self.rider_id),
-            "weather" => text(&self.weather),
-            "order_status" => Text(Some(self.order_status.as_str())),
-            "rating" => Integer(self.rating),
-            _ => return None,
-        })
+        ORDER_COLUMN_TABLE
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| (c.value)(self))
+    }
+}
+
+/// An order with only its required columns, as the CSV reader reads it.
+#[cfg(test)]
+pub(crate) fn minimal_order() -> Order {
+    let csv = "order_id,order_time,customer_id,restaurant_id,order_status\nO1,2024-03-01 12:00:00,C1,R1,DELIVERED\n";
+    let read = crate::readers::read(
+        std::path::Path::new("o.csv"),
+        crate::readers::SourceFormat::Csv,
+        std::io::Cursor::new(csv.as_bytes().to_vec()),
+    )
+    .next();
+    match read {
+        Some(Ok(crate::model::Record::Order(order))) => order,
+        other => panic!("{other:?}"),
     }
 }
 
@@ -439,16 +275,7 @@ mod tests {
     }
     #[test]
     fn every_column_has_a_cell_of_its_type() {
-        let csv = "order_id,order_time,customer_id,restaurant_id,order_status\nO1,2024-03-01 12:00:00,C1,R1,DELIVERED\n";
-        let read = crate::readers::read(
-            std::path::Path::new("o.csv"),
-            crate::readers::SourceFormat::Csv,
-            std::io::Cursor::new(csv.as_bytes().to_vec()),
-        )
-        .next();
-        let Some(Ok(crate::model::Record::Order(order))) = read else {
-            panic!("{read:?}")
-        };
+        let order = minimal_order();
         for column in &ORDER_COLUMN_TABLE {
             let cell = order
                 .cell(column.name)

@@ -4,8 +4,9 @@
 //! Quantiles come from a deterministic reservoir of up to [`RESERVOIR`] values
 //! per column: exact up to that many records, a uniform sample above.
 
+use crate::columns::ORDER_COLUMN_TABLE;
 use crate::datagen::rng::Rng;
-use crate::model::{kst, Order, Record, SourceTime, ORDER_COLUMNS};
+use crate::model::{kst, Order, Record, SourceTime};
 use crate::readers::{self, ErrorKind, RecordError, SourceFormat};
 use chrono::{Datelike, Timelike};
 use serde::Serialize;
@@ -249,9 +250,9 @@ impl Collector {
         if !self.order_ids.insert(o.order_id.to_string()) {
             self.profile.repeated_order_ids += 1;
         }
-        for column in ORDER_COLUMNS {
-            if o.cell(column).is_some_and(|c| c.is_missing()) {
-                self.missing(column);
+        for column in &ORDER_COLUMN_TABLE {
+            if (column.value)(o).is_missing() {
+                self.missing(column.name);
             }
         }
         for v in o.impossible_values() {

@@ -18,7 +18,7 @@ use super::tables::{
 };
 use super::world::{stream, World};
 use super::FileDefects;
-use crate::columns::Cell;
+use crate::columns::{Cell, ORDER_COLUMN_TABLE};
 use crate::model::{
     ChatMessage, Conversation, ImpossibleValue, LogEvent, LogLevel, Order, OrderItem, OrderStatus,
     Sender, SourceTime, Text, TimeFormat, ORDER_COLUMNS,
@@ -135,15 +135,14 @@ fn decimals(column: &str) -> usize {
 /// The 29 CSV fields of an order, in [`ORDER_COLUMNS`] order, each as the
 /// generator writes its column's value (empty when it has none).
 pub fn csv_fields(o: &Order) -> Vec<String> {
-    ORDER_COLUMNS
+    ORDER_COLUMN_TABLE
         .iter()
-        .map(|&column| match o.cell(column) {
-            Some(Cell::Text(v)) => v.unwrap_or_default().to_string(),
-            Some(Cell::Integer(v)) => v.map(|v| v.to_string()).unwrap_or_default(),
-            Some(Cell::Number(v)) => fixed(v, decimals(column)),
-            Some(Cell::Time(t)) => t.map(SourceTime::render).unwrap_or_default(),
-            Some(Cell::Items(items)) => OrderItem::format_list(items),
-            None => String::new(),
+        .map(|column| match (column.value)(o) {
+            Cell::Text(v) => v.unwrap_or_default().to_string(),
+            Cell::Integer(v) => v.map(|v| v.to_string()).unwrap_or_default(),
+            Cell::Number(v) => fixed(v, decimals(column.name)),
+            Cell::Time(t) => t.map(SourceTime::render).unwrap_or_default(),
+            Cell::Items(items) => OrderItem::format_list(items),
         })
         .collect()
 }

@@ -2,7 +2,6 @@
 
 use super::super::pickle_writer::PickleWriter;
 use super::*;
-use crate::columns::ORDER_COLUMN_TABLE;
 
 /// An order in the CSV's field names, as a plain dict: numbers as numbers
 /// (by the column's type), the rest as text.
