@@ -61,10 +61,7 @@ fn ingest_then_etl_loads_each_valid_order_once_and_a_rerun_changes_nothing() {
         let pool = ns.pool().await;
         // One row per valid order id, carrying the latest version.
         let rows: Vec<(String, Option<chrono::DateTime<chrono::Utc>>, String)> =
-            sqlx::query_as("SELECT order_id, updated_at, order_status FROM orders")
-                .fetch_all(&pool)
-                .await
-                .unwrap();
+            common::select(&pool, "SELECT order_id, updated_at, order_status FROM orders").await;
         assert_eq!(
             rows.len(),
             expected.len(),
@@ -81,10 +78,7 @@ fn ingest_then_etl_loads_each_valid_order_once_and_a_rerun_changes_nothing() {
         }
         // Every unreadable record is a dead letter, by class.
         let by_class: Vec<(String, i64)> =
-            sqlx::query_as("SELECT reason_class, count(*) FROM dead_letters GROUP BY 1")
-                .fetch_all(&pool)
-                .await
-                .unwrap();
+            common::select(&pool, "SELECT reason_class, count(*) FROM dead_letters GROUP BY 1").await;
         let mut want: BTreeMap<String, i64> = BTreeMap::new();
         for f in summary.files.values() {
             for (class, n) in &f.rejects {
@@ -105,13 +99,10 @@ fn ingest_then_etl_loads_each_valid_order_once_and_a_rerun_changes_nothing() {
 
         // Redis agrees with Postgres.
         let mut redis = ns.redis().await;
-        let sample: Vec<(String, String)> = sqlx::query_as(&format!(
+        let sample: Vec<(String, String)> = common::select(&pool, &format!(
             "{} WHERE o.order_time >= (SELECT max(order_time) FROM orders) - interval '7 days' ORDER BY o.order_id LIMIT 40",
             baedal::etl::realtime::ORDER_JSON_SQL
-        ))
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+        )).await;
         assert!(sample.len() >= 10, "the latest week holds orders to check");
         let stale: Option<String> = sqlx::query_scalar(
             "SELECT order_id FROM orders WHERE order_time < (SELECT max(order_time) FROM orders) - interval '8 days' LIMIT 1",

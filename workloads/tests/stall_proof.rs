@@ -26,13 +26,12 @@ fn csv_row(id: u32, customer: &str) -> String {
 fn unstorable(ns: &Namespace) -> Vec<(String, String, String)> {
     runtime().block_on(async {
         let pool = ns.pool().await;
-        sqlx::query_as(
+        common::select(
+            &pool,
             "SELECT topic, reason, position FROM dead_letters
              WHERE reason_class = 'unstorable' ORDER BY topic, partition, \"offset\"",
         )
-        .fetch_all(&pool)
         .await
-        .unwrap()
     })
 }
 

@@ -175,12 +175,7 @@ fn names_and_places_are_those_of_the_latest_order() {
     on_loaded(|data, _| async move {
         let pool = data.ns.pool().await;
         type Customer = (String, Option<String>, Option<String>, Option<String>);
-        let customers: Vec<(Customer, chrono::DateTime<chrono::Utc>)> = sqlx::query_as(
-            "SELECT (customer_id, customer_name, phone_number, district), last_order_at FROM customers",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+        let customers: Vec<(Customer, chrono::DateTime<chrono::Utc>)> = common::select(&pool, "SELECT (customer_id, customer_name, phone_number, district), last_order_at FROM customers").await;
         let latest = latest_by(data.orders.values(), |o| o.customer_id.as_str());
         assert_eq!(customers.len(), latest.len());
         for ((id, name, phone, district), last) in &customers {
@@ -199,12 +194,11 @@ fn names_and_places_are_those_of_the_latest_order() {
         }
 
         type Restaurant = (String, Option<String>, Option<String>, Option<f64>);
-        let restaurants: Vec<Restaurant> = sqlx::query_as(
+        let restaurants: Vec<Restaurant> = common::select(
+            &pool,
             "SELECT restaurant_id, restaurant_name, category, store_lat FROM restaurants",
         )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+        .await;
         let latest = latest_by(data.orders.values(), |o| o.restaurant_id.as_str());
         assert_eq!(restaurants.len(), latest.len());
         for (id, name, category, lat) in &restaurants {
@@ -221,12 +215,11 @@ fn names_and_places_are_those_of_the_latest_order() {
         }
 
         // The performance mart names a restaurant after its latest valid order.
-        let performance: Vec<(String, Option<String>, Option<String>)> = sqlx::query_as(
+        let performance: Vec<(String, Option<String>, Option<String>)> = common::select(
+            &pool,
             "SELECT restaurant_id, restaurant_name, category FROM mart_restaurant_performance",
         )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+        .await;
         let latest = latest_by(valid(&data.orders), |o| o.restaurant_id.as_str());
         assert_eq!(performance.len(), latest.len());
         for (id, name, category) in &performance {
@@ -246,12 +239,7 @@ fn delivery_optimization_equals_the_etl_mart_and_the_files() {
         let reply = get_ok(&app, "/analytics/delivery-optimization").await;
         // Without filters the API's buckets are the ETL's delivery mart.
         let pool = data.ns.pool().await;
-        let mart: Vec<(String, String, i64, f64, f64)> = sqlx::query_as(
-            "SELECT dimension, bucket, orders, avg_delivery_min, late_rate FROM mart_delivery_stats ORDER BY 1, 2",
-        )
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+        let mart: Vec<(String, String, i64, f64, f64)> = common::select(&pool, "SELECT dimension, bucket, orders, avg_delivery_min, late_rate FROM mart_delivery_stats ORDER BY 1, 2").await;
         let mut compared = 0;
         for (dimension, bucket, orders, avg, late) in &mart {
             let rows = reply.json[format!("by_{dimension}")].as_array().unwrap();
@@ -497,13 +485,14 @@ fn customers_with_equal_rfm_values_get_equal_scores() {
             ("frequency", "f_score"),
             ("monetary", "m_score"),
         ] {
-            let split: Vec<(i64, i64)> = sqlx::query_as(&format!(
-                "SELECT {value}::bigint, count(DISTINCT {score}) FROM mart_customer_rfm
+            let split: Vec<(i64, i64)> = common::select(
+                &pool,
+                &format!(
+                    "SELECT {value}::bigint, count(DISTINCT {score}) FROM mart_customer_rfm
                  GROUP BY {value} HAVING count(DISTINCT {score}) > 1"
-            ))
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+                ),
+            )
+            .await;
             assert!(
                 split.is_empty(),
                 "{value}: equal values, several scores: {split:?}"

@@ -305,6 +305,17 @@ pub async fn rows(pool: &sqlx::PgPool, table: &str) -> i64 {
         .unwrap_or_else(|e| panic!("counting {table}: {e}"))
 }
 
+/// Every row `sql` selects, as `T`; a failed query fails the test.
+pub async fn select<T>(pool: &sqlx::PgPool, sql: &str) -> Vec<T>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+{
+    sqlx::query_as(sql)
+        .fetch_all(pool)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
 /// Asks `probe` every 50 ms until it finds something, for at most `limit`.
 pub fn poll_until<T>(limit: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
     let started = Instant::now();
