@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 /// Holdout weeks of the forecast backtest.
 const WEEKS: usize = 4;
@@ -22,12 +23,7 @@ const SEED: u64 = 2026;
 
 /// The Python with the reference libraries.
 fn oracle_python() -> PathBuf {
-    let cache = std::env::var_os("BAEDAL_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/baedal")
-        });
-    let python = cache.join("tools/oracle/bin/python");
+    let python = common::tools_dir().join("oracle/bin/python");
     assert!(
         python.exists(),
         "{} is missing: scripts/setup.sh makes it",
@@ -42,17 +38,10 @@ fn references(input: &Value) -> Value {
     let path = dir.path().join("input.json");
     std::fs::write(&path, input.to_string()).expect("input");
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oracle/reference_models.py");
-    let out = Command::new(oracle_python())
-        .arg(script)
-        .arg(&path)
-        .output()
-        .expect("python runs");
-    assert!(
-        out.status.success(),
-        "the reference models failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("the references' JSON")
+    let mut python = Command::new(oracle_python());
+    python.arg(script).arg(&path);
+    let out = common::run_ok(python, Duration::from_secs(900), "the reference models");
+    serde_json::from_str(&out).expect("the references' JSON")
 }
 
 /// `ours` is within 1% of `theirs`.

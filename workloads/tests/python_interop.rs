@@ -1,6 +1,8 @@
 //! Python's own `csv`, `json`, `xml.etree.ElementTree` and `pickle` modules
 //! read what `baedal datagen` writes.
 
+mod common;
+
 use baedal::datagen::{self, FileNames, Options};
 use std::process::Command;
 
@@ -211,12 +213,8 @@ for name, frame in frames.items():
 
 /// The Python interpreters of the pandas versions scripts/setup.sh installs.
 fn pandas_pythons() -> Vec<std::path::PathBuf> {
-    let cache = std::env::var_os("BAEDAL_CACHE")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(std::env::var("HOME").unwrap()).join(".cache/baedal")
-        });
-    let mut pythons: Vec<_> = std::fs::read_dir(cache.join("tools"))
+    let tools = common::tools_dir();
+    let mut pythons: Vec<_> = std::fs::read_dir(&tools)
         .map(|dir| {
             dir.filter_map(|e| e.ok())
                 .filter(|e| e.file_name().to_string_lossy().starts_with("pandas-"))
@@ -227,8 +225,8 @@ fn pandas_pythons() -> Vec<std::path::PathBuf> {
     pythons.sort();
     assert!(
         pythons.len() >= 3,
-        "three pandas environments under {}/tools (scripts/setup.sh makes them), found {pythons:?}",
-        cache.display()
+        "three pandas environments under {} (scripts/setup.sh makes them), found {pythons:?}",
+        tools.display()
     );
     pythons
 }

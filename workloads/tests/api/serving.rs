@@ -360,12 +360,9 @@ fn every_dashboard_page_draws_its_charts_in_headless_chromium_without_console_er
     let (_api, base) = serve(data);
     let shots = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("dashboard");
     std::fs::create_dir_all(&shots).unwrap();
-    let modules = std::env::var("BAEDAL_NODE_MODULES").unwrap_or_else(|_| {
-        format!(
-            "{}/.cache/baedal/tools/node/node_modules",
-            std::env::var("HOME").unwrap_or_default()
-        )
-    });
+    let modules = std::env::var_os("BAEDAL_NODE_MODULES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| common::tools_dir().join("node/node_modules"));
     let mut node = std::process::Command::new("node");
     node.arg(concat!(
         env!("CARGO_MANIFEST_DIR"),

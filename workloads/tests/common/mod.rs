@@ -305,6 +305,17 @@ pub async fn rows(pool: &sqlx::PgPool, table: &str) -> i64 {
         .unwrap_or_else(|e| panic!("counting {table}: {e}"))
 }
 
+/// Where scripts/setup.sh installs the test tools (Python environments,
+/// browsers): `$BAEDAL_CACHE/tools`, by default `~/.cache/baedal/tools`.
+pub fn tools_dir() -> std::path::PathBuf {
+    let cache = std::env::var_os("BAEDAL_CACHE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/baedal")
+        });
+    cache.join("tools")
+}
+
 /// Every row `sql` selects, as `T`; a failed query fails the test.
 pub async fn select<T>(pool: &sqlx::PgPool, sql: &str) -> Vec<T>
 where
