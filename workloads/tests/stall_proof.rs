@@ -13,6 +13,7 @@
 
 mod common;
 
+use baedal::datagen::DefectSummary;
 use common::{assert_loaded_exactly, count, generated, runtime, Namespace};
 
 const HEADER: &str =
@@ -257,20 +258,24 @@ fn a_migration_stuck_behind_a_lock_holds_up_no_other_schema_and_gives_up_in_time
             .await
             .map(|_| ());
         assert!(again.is_ok(), "{again:?}");
-        sqlx::query("SELECT pg_advisory_unlock_all()")
-            .execute(&mut *holder)
-            .await
-            .unwrap();
+        common::release_locks(&mut holder).await;
     });
+}
+
+/// A namespace with a small generated dataset on Kafka and its schema
+/// migrated, nothing loaded: a session of the test can lock what a run
+/// needs before the run starts.
+fn ingested_not_loaded(seed: u64) -> (Namespace, tempfile::TempDir, DefectSummary) {
+    let ns = Namespace::new();
+    let (dir, summary) = generated(seed, 0.01);
+    ns.ingest(dir.path());
+    ns.run(&["etl", "--marts-only"]);
+    (ns, dir, summary)
 }
 
 #[test]
 fn a_batch_postgres_does_not_take_in_time_ends_the_run_and_the_next_run_loads_it() {
-    let ns = Namespace::new();
-    let (dir, summary) = generated(11, 0.01);
-    ns.ingest(dir.path());
-    // Migrate the schema, so a session of the test can lock the raw layer.
-    ns.run(&["etl", "--marts-only"]);
+    let (ns, dir, summary) = ingested_not_loaded(11);
 
     runtime().block_on(async {
         let pool = ns.pool().await;
@@ -304,11 +309,7 @@ fn a_batch_postgres_does_not_take_in_time_ends_the_run_and_the_next_run_loads_it
 
 #[test]
 fn a_second_batch_etl_exits_with_a_clear_message_while_the_first_holds_the_lock() {
-    let ns = Namespace::new();
-    let (dir, _) = generated(5, 0.01);
-    ns.ingest(dir.path());
-    // Migrate the schema, so a session of the test can hold the lock.
-    ns.run(&["etl", "--marts-only"]);
+    let (ns, _dir, _) = ingested_not_loaded(5);
 
     // While another session holds the schema's batch lock, a run refuses.
     runtime().block_on(async {
@@ -322,10 +323,7 @@ fn a_second_batch_etl_exits_with_a_clear_message_while_the_first_holds_the_lock(
         );
         let loaded: i64 = common::rows(&pool, "raw_records").await;
         assert_eq!(loaded, 0, "the refused run loaded nothing");
-        sqlx::query("SELECT pg_advisory_unlock_all()")
-            .execute(&mut *holder)
-            .await
-            .unwrap();
+        common::release_locks(&mut holder).await;
     });
 
     // Two runs at once: each ends well or with that message, and whichever

@@ -450,12 +450,7 @@ fn customer_segments_and_lifetime_value_follow_the_documented_rules() {
             clv.json["customer"]["probability_alive"].as_f64().unwrap(),
             orders_model.probability_alive(&summary)
         ));
-        let top: Vec<f64> = clv.json["top"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["clv"].as_f64().unwrap())
-            .collect();
+        let top: Vec<f64> = numbers(&clv.json["top"], "clv");
         assert!(
             top.len() > 1 && top.windows(2).all(|w| w[0] >= w[1]),
             "{top:?}"
@@ -687,12 +682,7 @@ fn demand_forecast_and_churn_follow_their_documented_rules_on_the_files() {
             })
             .collect();
         assert_eq!(api, counts);
-        let risks: Vec<f64> = churn.json["at_risk"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|r| r["risk"].as_f64().unwrap())
-            .collect();
+        let risks: Vec<f64> = numbers(&churn.json["at_risk"], "risk");
         assert!(risks.windows(2).all(|w| w[0] >= w[1]) && risks.iter().all(|r| *r > 2.0));
 
         // The classifier: validated at 30 days before the reference time on
@@ -714,12 +704,7 @@ fn demand_forecast_and_churn_follow_their_documented_rules_on_the_files() {
         ));
         let auc = p["validation_auc"].as_f64().unwrap();
         assert!(auc > 0.6 && auc <= 1.0, "validation AUC {auc}");
-        let likely: Vec<f64> = p["most_likely"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["probability"].as_f64().unwrap())
-            .collect();
+        let likely: Vec<f64> = numbers(&p["most_likely"], "probability");
         assert!(!likely.is_empty() && likely.len() <= 5);
         assert!(
             likely.windows(2).all(|w| w[0] >= w[1])

@@ -92,6 +92,18 @@ fn timed_deliveries(orders: &HashMap<String, Order>) -> impl Iterator<Item = &Or
         })
 }
 
+/// Field `key` of every object of the JSON array `rows`, as numbers.
+fn numbers(rows: &serde_json::Value, key: &str) -> Vec<f64> {
+    let rows = rows.as_array().expect("an array");
+    rows.iter()
+        .map(|row| {
+            row[key]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{key} of {row}"))
+        })
+        .collect()
+}
+
 fn kst_day(o: &Order) -> NaiveDate {
     o.order_time.at.with_timezone(&kst()).date_naive()
 }

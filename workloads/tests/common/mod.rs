@@ -297,6 +297,14 @@ pub async fn hold_lock(conn: &mut sqlx::PgConnection, name: &str) {
         .expect("the advisory lock");
 }
 
+/// Releases every advisory lock the session holds.
+pub async fn release_locks(conn: &mut sqlx::PgConnection) {
+    sqlx::query("SELECT pg_advisory_unlock_all()")
+        .execute(conn)
+        .await
+        .expect("the advisory locks released");
+}
+
 /// Rows in one table of the pool's schema.
 pub async fn rows(pool: &sqlx::PgPool, table: &str) -> i64 {
     sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
