@@ -173,6 +173,10 @@ enum Read {
     Failed(IngestError),
 }
 
+/// How long the sender sleeps between looks at its delivery reports when it
+/// waits for the broker (a full queue, the final flush).
+const DELIVERY_WAIT: Duration = Duration::from_millis(1);
+
 /// Records per hand-over between the reading and the sending thread; with
 /// the channel's [`READ_AHEAD`] batches it bounds what is read ahead.
 const BATCH: usize = 512;
@@ -315,7 +319,7 @@ impl Sender<'_> {
                 // The queue bounds memory: wait for deliveries to free it.
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     record = back;
-                    self.producer.poll(Duration::from_millis(5));
+                    self.wait_for_deliveries();
                 }
                 Err((e, _)) => return Err(e.into()),
             }
@@ -346,17 +350,44 @@ impl Sender<'_> {
         self.stop.load(Ordering::Relaxed)
     }
 
+    /// Serves the delivery reports that have arrived, without waiting.
+    ///
+    /// rdkafka's `poll(timeout)` returns only when the timeout is over,
+    /// and below a millisecond it asks librdkafka without waiting: short
+    /// polls spin on a core the broker shares. A poll without a timeout
+    /// serves at most one event (a delivery report covers a batch), so
+    /// this polls until the records in flight stop falling.
+    fn serve_deliveries(&self) {
+        loop {
+            let before = self.producer.in_flight_count();
+            self.producer.poll(Duration::ZERO);
+            if self.producer.in_flight_count() == before {
+                break;
+            }
+        }
+    }
+
+    /// Serves what has arrived, then sleeps [`DELIVERY_WAIT`]: the wait
+    /// for acknowledgements costs no CPU.
+    fn wait_for_deliveries(&self) {
+        self.serve_deliveries();
+        std::thread::sleep(DELIVERY_WAIT);
+    }
+
     /// Waits until every record is acknowledged (or failed), serving
-    /// delivery reports as they come rather than in 100 ms polls.
+    /// delivery reports as they come (within [`DELIVERY_WAIT`]).
     fn flush(&self, timeout: Duration) -> Result<(), IngestError> {
         let deadline = Instant::now() + timeout;
-        while self.producer.in_flight_count() > 0 {
+        loop {
+            self.serve_deliveries();
+            if self.producer.in_flight_count() == 0 {
+                return Ok(());
+            }
             if Instant::now() >= deadline {
                 return Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut).into());
             }
-            self.producer.poll(Duration::from_millis(1));
+            std::thread::sleep(DELIVERY_WAIT);
         }
-        Ok(())
     }
 }
 
@@ -444,9 +475,9 @@ pub fn run(
                 break;
             }
             let due = start + Duration::from_secs_f64(i as f64 / rate.max(0.001));
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                // Serve delivery reports while waiting.
-                sender.producer.poll(wait);
+            if due > Instant::now() {
+                // Serve delivery reports while waiting, then sleep.
+                sender.serve_deliveries();
                 if let Some(left) = due.checked_duration_since(Instant::now()) {
                     std::thread::sleep(left);
                 }
