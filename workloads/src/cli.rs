@@ -211,7 +211,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             let mut registry = Registry::default();
             metrics.register(&mut registry);
             metrics::serve_in_background(config.metrics_listen.clone(), Arc::new(registry));
-            let missing = kafka::missing_topics(&config)?;
+            let producer = ingest::Producer::connect(&config, metrics)?;
+            let missing = producer.missing_topics(&config)?;
             if config.kafka.create_topics {
                 if !missing.is_empty() {
                     let created = runtime()?.block_on(kafka::ensure_topics(&config, partitions))?;
@@ -233,7 +234,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let bar = progress(0, "ingest");
             let progress = |sent| bar.inc(sent);
-            let report = ingest::run(&config, &source, mode, metrics, &stop, &progress)?;
+            let report = ingest::run(&config, producer, &source, mode, &stop, &progress)?;
             bar.finish_and_clear();
             print_out(&format!(
                 "sent {} records and {} dead letters from {} files in {:.1} s ({:.0} records/s){}",

@@ -16,13 +16,17 @@ use crate::kafka;
 use crate::model::{DeadLetter, Record};
 use crate::readers::{self, RecordError, SourceFormat};
 use crate::source::Source;
+use baedal_contract::kafka::LastError;
 use baedal_contract::topics::Topic;
+use baedal_contract::ConnectError;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::registry::Registry;
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::error::KafkaError;
-use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer as _, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 use serde::Serialize;
@@ -80,13 +84,26 @@ impl IngestMetrics {
     }
 }
 
-/// Counts delivery reports.
+/// Counts delivery reports, and keeps the reason of a failed connection.
 struct Deliveries {
     metrics: Arc<IngestMetrics>,
     failed: AtomicU64,
+    last_error: LastError,
 }
 
-impl ClientContext for Deliveries {}
+/// Logs as every rdkafka client does, and keeps a failure's reason for the
+/// topic check.
+impl ClientContext for Deliveries {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        DefaultClientContext.log(level, facility, message);
+        self.last_error.note_log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.last_error.note_error(&error, reason);
+        DefaultClientContext.error(error, reason);
+    }
+}
 
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();
@@ -103,6 +120,37 @@ impl ProducerContext for Deliveries {
                 }
             }
         }
+    }
+}
+
+/// The ingest's producer, connected before anything is read: the topic
+/// check goes over its own connection (one connection, and on a TLS broker
+/// one handshake, rather than a second client's).
+pub struct Producer(BaseProducer<Deliveries>);
+
+impl Producer {
+    pub fn connect(config: &Config, metrics: Arc<IngestMetrics>) -> Result<Producer, IngestError> {
+        let context = Deliveries {
+            metrics,
+            failed: AtomicU64::new(0),
+            last_error: LastError::default(),
+        };
+        Ok(Producer(kafka::producer(config, context)?))
+    }
+
+    /// The record topics the broker does not have (see
+    /// [`kafka::missing_topics`]); the connection check.
+    pub fn missing_topics(&self, config: &Config) -> Result<Vec<String>, ConnectError> {
+        let p = &self.0;
+        let metadata = baedal_contract::kafka::metadata_through(
+            p.client(),
+            &p.context().last_error,
+            config,
+            None,
+            kafka::TOPIC_CHECK_WAIT,
+            || p.poll(Duration::from_millis(50)),
+        )?;
+        Ok(kafka::missing_in(&metadata, config))
     }
 }
 
@@ -398,18 +446,15 @@ impl Sender<'_> {
 /// on each update, a few percent of the ingest's CPU).
 pub fn run(
     config: &Config,
+    Producer(producer): Producer,
     source: &Source,
     mode: Mode,
-    metrics: Arc<IngestMetrics>,
     stop: &AtomicBool,
     progress: &dyn Fn(u64),
 ) -> Result<IngestReport, IngestError> {
     let started = Instant::now();
-    let context = Deliveries {
-        metrics: metrics.clone(),
-        failed: AtomicU64::new(0),
-    };
-    let producer: BaseProducer<Deliveries> = kafka::producer(config, context)?;
+    kafka::warm_up(&producer, config);
+    let metrics = producer.context().metrics.clone();
     let topics = Topic::ALL
         .into_iter()
         .map(|topic| {

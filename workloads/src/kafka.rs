@@ -9,6 +9,7 @@ use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::error::KafkaError;
+use rdkafka::metadata::Metadata;
 use rdkafka::producer::{BaseProducer, Producer, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use std::time::Duration;
@@ -29,29 +30,30 @@ pub fn producer_config(config: &Config) -> ClientConfig {
     c
 }
 
-/// An idempotent producer ([`producer_config`]) that can send at once.
-///
-/// It cannot send before it has a producer ID, and librdkafka asks for one
-/// when a metadata answer arrives. The first answer comes from the
-/// bootstrap connection, which is then closed in favour of the broker's
-/// own; if that one is not up yet, the ID request waits for librdkafka's
-/// 500 ms retry timer (about one run in three on a local broker). A second
-/// metadata request can only be answered once a broker connection is up,
-/// so its answer starts the ID request at once. An unreachable broker is
-/// reported by the topic check before any run ([`missing_topics`]); here
-/// the answers themselves are not needed.
+/// An idempotent producer ([`producer_config`]).
 pub fn producer<C: ProducerContext>(
     config: &Config,
     context: C,
 ) -> Result<BaseProducer<C>, KafkaError> {
-    let producer: BaseProducer<C> = producer_config(config).create_with_context(context)?;
+    producer_config(config).create_with_context(context)
+}
+
+/// Makes a new producer ready to send at once; call it after its first
+/// metadata answer (the topic check).
+///
+/// A producer cannot send before it has a producer ID, and librdkafka asks
+/// for one when a metadata answer arrives. The first answer comes from the
+/// bootstrap connection, which is then closed in favour of the broker's
+/// own; if that one is not up yet, the ID request waits for librdkafka's
+/// 500 ms retry timer (about one run in three on a local broker). A second
+/// metadata request can only be answered once a broker connection is up,
+/// so its answer starts the ID request at once; the answer itself is not
+/// needed.
+pub fn warm_up<C: ProducerContext>(producer: &BaseProducer<C>, config: &Config) {
     let topic = config.topic(baedal_contract::topics::Topic::Orders.suffix());
-    for _ in 0..2 {
-        let _ = producer
-            .client()
-            .fetch_metadata(Some(&topic), Duration::from_secs(2));
-    }
-    Ok(producer)
+    let _ = producer
+        .client()
+        .fetch_metadata(Some(&topic), Duration::from_secs(2));
 }
 
 /// A consumer that starts from the positions stored in Postgres (see
@@ -83,13 +85,21 @@ pub fn consumer_config(config: &Config) -> ClientConfig {
 /// Also the connection check: a broker that cannot be reached, a failed TLS
 /// handshake or a refused login is an error naming the brokers and why.
 pub fn missing_topics(config: &Config) -> Result<Vec<String>, ConnectError> {
-    let metadata = baedal_contract::kafka::metadata(config, None, Duration::from_secs(10))?;
+    let metadata = baedal_contract::kafka::metadata(config, None, TOPIC_CHECK_WAIT)?;
+    Ok(missing_in(&metadata, config))
+}
+
+/// How long the topic check waits for the broker.
+pub const TOPIC_CHECK_WAIT: Duration = Duration::from_secs(10);
+
+/// The record topics `metadata` does not list.
+pub fn missing_in(metadata: &Metadata, config: &Config) -> Vec<String> {
     let have: Vec<&str> = metadata.topics().iter().map(|t| t.name()).collect();
-    Ok(TOPICS
+    TOPICS
         .iter()
         .map(|t| config.topic(t))
         .filter(|n| !have.contains(&n.as_str()))
-        .collect())
+        .collect()
 }
 
 /// Creates the record topics that do not exist yet (for local runs; on

@@ -153,6 +153,12 @@ fn kafka_with_a_wrong_ca_a_wrong_password_or_no_tls_fails_clearly_and_in_time() 
             baedal_contract::kafka::metadata(&config, None, timeout)
         });
         assert_names(what, &error, &[&sasl_ssl, reason], &tls.password);
+        // The ingest checks the topics over its own producer's connection.
+        let producer =
+            baedal::ingest::Producer::connect(&config, Default::default()).expect("a producer");
+        let what = format!("{what}, the ingest's topic check");
+        let error = fails_in_time(&what, || producer.missing_topics(&config));
+        assert_names(&what, &error, &[&sasl_ssl, reason], &tls.password);
     }
 }
 

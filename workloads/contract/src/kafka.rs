@@ -9,6 +9,7 @@ use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::metadata::Metadata;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::ClientContext;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -54,20 +55,39 @@ impl LastError {
     pub fn take(&self) -> Option<String> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
     }
+
+    /// Keeps a log line that gives a failure's reason: an error, or a
+    /// failed connection (`FAIL`).
+    pub fn note_log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        if (level as i32) <= (RDKafkaLogLevel::Error as i32) || facility == "FAIL" {
+            self.note(message);
+        }
+    }
+
+    /// Keeps the reason of an error the client reported, unless it only
+    /// says that every broker is down and a reason why is kept already.
+    pub fn note_error(&self, error: &KafkaError, reason: &str) {
+        let mut kept = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let all_down = error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown);
+        if !(all_down && kept.is_some()) {
+            *kept = Some(reason.to_string());
+        }
+    }
+
+    fn note(&self, reason: &str) {
+        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
+    }
 }
 
 impl ClientContext for LastError {
-    /// A failed connection is logged (`FAIL`) with its reason.
     fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
         tracing::debug!(?level, facility, message, "librdkafka");
-        if (level as i32) <= (RDKafkaLogLevel::Error as i32) || facility == "FAIL" {
-            *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(message.to_string());
-        }
+        self.note_log(level, facility, message);
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
         tracing::debug!(%error, reason, "kafka client error");
-        *self.0.lock().unwrap_or_else(|p| p.into_inner()) = Some(reason.to_string());
+        self.note_error(&error, reason);
     }
 }
 
@@ -81,7 +101,56 @@ pub fn metadata(
     topic: Option<&str>,
     timeout: Duration,
 ) -> Result<Metadata, ConnectError> {
-    let failed = |reason: String| ConnectError {
+    let consumer: BaseConsumer<LastError> = client_config(config)
+        .create_with_context(LastError::default())
+        .map_err(|e| connect_error(config, e.to_string()))?;
+    metadata_through(
+        consumer.client(),
+        consumer.context(),
+        config,
+        topic,
+        timeout,
+        || {
+            let _ = consumer.poll(Duration::from_millis(50));
+        },
+    )
+}
+
+/// [`metadata`] over a client the caller already has (its connections are
+/// reused): `serve` hands the client's log and error events to its context,
+/// which records the reason of a failure in `last_error`.
+pub fn metadata_through<C: ClientContext>(
+    client: &rdkafka::client::Client<C>,
+    last_error: &LastError,
+    config: &Config,
+    topic: Option<&str>,
+    timeout: Duration,
+    serve: impl Fn(),
+) -> Result<Metadata, ConnectError> {
+    // Short attempts, so that a reason librdkafka logged (a refused
+    // connection, a failed handshake or login) ends the wait at once.
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match client.fetch_metadata(topic, left.min(Duration::from_secs(1))) {
+            Ok(metadata) => return Ok(metadata),
+            Err(e) => {
+                // The client's log and error events wait on its main queue.
+                serve();
+                if let Some(reason) = last_error.take() {
+                    return Err(connect_error(config, reason));
+                }
+                if std::time::Instant::now() >= deadline {
+                    return Err(connect_error(config, e.to_string()));
+                }
+            }
+        }
+    }
+}
+
+/// A Kafka connection failure: the brokers, the security protocol, `reason`.
+fn connect_error(config: &Config, reason: String) -> ConnectError {
+    ConnectError {
         service: "Kafka",
         endpoint: format!(
             "{} ({})",
@@ -93,27 +162,5 @@ pub fn metadata(
                 .unwrap_or("PLAINTEXT")
         ),
         reason,
-    };
-    let consumer: BaseConsumer<LastError> = client_config(config)
-        .create_with_context(LastError::default())
-        .map_err(|e| failed(e.to_string()))?;
-    // Short attempts, so that a reason librdkafka logged (a refused
-    // connection, a failed handshake or login) ends the wait at once.
-    let deadline = std::time::Instant::now() + timeout;
-    loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match consumer.fetch_metadata(topic, left.min(Duration::from_secs(1))) {
-            Ok(metadata) => return Ok(metadata),
-            Err(e) => {
-                // The client's log and error events wait on its main queue.
-                let _ = consumer.poll(Duration::from_millis(50));
-                if let Some(reason) = consumer.context().take() {
-                    return Err(failed(reason));
-                }
-                if std::time::Instant::now() >= deadline {
-                    return Err(failed(e.to_string()));
-                }
-            }
-        }
     }
 }
