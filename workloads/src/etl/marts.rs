@@ -187,7 +187,8 @@ fn statements() -> Vec<Vec<String>> {
             .into(),
         "INSERT INTO mart_menu_baskets SELECT count(DISTINCT order_id) FROM menu_baskets".into(),
     ];
-    // The longest rebuilds first (the menu marts take a third of the marts'
+    // After the live marts (started first, see [`refresh_then`]), the
+    // longest rebuilds first (the menu marts take a third of the marts'
     // time, the customers a sixth), so that none of them starts last, when
     // the others are done, and sets how long the step takes.
     let mut groups = vec![menu, customers];
@@ -203,37 +204,63 @@ pub const LIVE_MARTS: [&str; 3] = [
     "mart_dimensions",
 ];
 
+/// Whether a group rebuilds one of [`LIVE_MARTS`].
+fn is_live(group: &[String]) -> bool {
+    group
+        .first()
+        .and_then(|delete| delete.strip_prefix("DELETE FROM "))
+        .is_some_and(|table| LIVE_MARTS.contains(&table))
+}
+
 /// Rebuilds the dimensions and every mart, each table in its own
-/// transaction, several at once ([`rebuild`]).
-pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {
-    rebuild(pool, statements()).await
+/// transaction, several at once ([`rebuild`]); `after_live` starts as soon
+/// as [`LIVE_MARTS`] are rebuilt, beside the other marts (what reads only
+/// those need not wait for the slowest mart). The live marts are started
+/// first.
+/// A failed rebuild becomes an `E` through `failed`.
+pub async fn refresh_then<T, E>(
+    pool: &PgPool,
+    failed: fn(sqlx::Error) -> E,
+    after_live: impl std::future::Future<Output = Result<T, E>>,
+) -> Result<T, E> {
+    let (live, rest): (Vec<_>, Vec<_>) = statements().into_iter().partition(|g| is_live(g));
+    let slots = rebuild_slots(pool);
+    let live_then = async {
+        rebuild(pool, live, &slots).await.map_err(failed)?;
+        after_live.await
+    };
+    let rest = async { rebuild(pool, rest, &slots).await.map_err(failed) };
+    let (after, ()) = tokio::try_join!(live_then, rest)?;
+    Ok(after)
 }
 
 /// Rebuilds only [`LIVE_MARTS`].
 pub async fn refresh_live(pool: &PgPool) -> Result<(), sqlx::Error> {
-    let live = statements()
-        .into_iter()
-        .filter(|group| {
-            group
-                .first()
-                .and_then(|delete| delete.strip_prefix("DELETE FROM "))
-                .is_some_and(|table| LIVE_MARTS.contains(&table))
-        })
-        .collect();
-    rebuild(pool, live).await
+    let live = statements().into_iter().filter(|g| is_live(g)).collect();
+    rebuild(pool, live, &rebuild_slots(pool)).await
 }
 
-/// Rebuilds the tables of `groups`, each group in its own transaction, at
-/// most half the pool's connections at once: the rest stay free for the
-/// models and the order cache, which run beside the marts. A group never
-/// waits on the pool, where on large data (scale 20, rebuilds of over 30
-/// s) it would give up after the pool's acquire timeout.
-async fn rebuild(pool: &PgPool, groups: Vec<Vec<String>>) -> Result<(), sqlx::Error> {
-    use futures::{StreamExt, TryStreamExt};
-    let at_once = usize::try_from(pool.options().get_max_connections() / 2)
-        .unwrap_or(1)
-        .max(1);
+/// At most half the pool's connections rebuild at once: the rest stay free
+/// for the models and the order cache, which run beside the marts. A
+/// rebuild never waits on the pool, where on large data (scale 20, rebuilds
+/// of over 30 s) it would give up after the pool's acquire timeout.
+fn rebuild_slots(pool: &PgPool) -> tokio::sync::Semaphore {
+    let half = usize::try_from(pool.options().get_max_connections() / 2).unwrap_or(1);
+    tokio::sync::Semaphore::new(half.max(1))
+}
+
+/// Rebuilds the tables of `groups`, each group in its own transaction, in
+/// order as `slots` free up (first come, first served).
+async fn rebuild(
+    pool: &PgPool,
+    groups: Vec<Vec<String>>,
+    slots: &tokio::sync::Semaphore,
+) -> Result<(), sqlx::Error> {
     let rebuilds = groups.into_iter().map(|group| async move {
+        let _slot = slots
+            .acquire()
+            .await
+            .map_err(|e| sqlx::Error::Protocol(e.to_string()))?;
         let started = std::time::Instant::now();
         let mut tx = pool.begin().await?;
         // Two rebuilds of one table (a batch run and a follower, or two
@@ -257,9 +284,7 @@ async fn rebuild(pool: &PgPool, groups: Vec<Vec<String>>) -> Result<(), sqlx::Er
         );
         Ok::<_, sqlx::Error>(())
     });
-    futures::stream::iter(rebuilds)
-        .buffer_unordered(at_once)
-        .try_collect::<Vec<()>>()
-        .await?;
+    // Every group waits for a slot; the semaphore serves them in order.
+    futures::future::try_join_all(rebuilds).await?;
     Ok(())
 }

@@ -301,25 +301,25 @@ pub async fn run(
     let loaded = started.elapsed();
     // The marts, the customer models and the order cache read only the clean
     // tables: side by side. The anomalies and the forecast's backtest read
-    // the hourly mart, and the Redis views the marts: they follow the marts,
-    // without waiting for the models or the cache, one statement at a time
-    // (the marts' half of the pool is free by then; the models and the cache
-    // hold at most one connection each).
-    let marts_then_views = async {
-        timed("marts", marts::refresh(&pool))
+    // the hourly mart, and the Redis views the live marts: they follow the
+    // live marts, without waiting for the other marts, the models or the
+    // cache, one statement at a time (the pool keeps connections free for
+    // them: the marts use at most half, the models and the cache one each).
+    let marts_then_views = timed(
+        "marts",
+        marts::refresh_then(&pool, EtlError::Marts, async {
+            timed(
+                "anomalies",
+                crate::anomalies::store(&pool, config.alerts.min_orders),
+            )
             .await
-            .map_err(EtlError::Marts)?;
-        timed(
-            "anomalies",
-            crate::anomalies::store(&pool, config.alerts.min_orders),
-        )
-        .await
-        .map_err(EtlError::Alerts)?;
-        timed("forecast backtest", models::refresh_backtest(&pool))
-            .await
-            .map_err(EtlError::Models)?;
-        timed("views", realtime::refresh_views(config, &pool)).await
-    };
+            .map_err(EtlError::Alerts)?;
+            timed("forecast backtest", models::refresh_backtest(&pool))
+                .await
+                .map_err(EtlError::Models)?;
+            timed("views", realtime::refresh_views(config, &pool)).await
+        }),
+    );
     let (views, models, cached) = tokio::join!(
         marts_then_views,
         timed("models", models::refresh(&pool)),
