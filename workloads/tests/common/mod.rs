@@ -102,10 +102,7 @@ impl Namespace {
     /// The configuration of an API (or any library call) on this namespace.
     /// The configuration the namespace's `baedal` runs ([`Self::command`]) see.
     pub fn config(&self) -> baedal::config::Config {
-        let mut config = baedal::config::Config::default();
-        if let Ok(bootstrap) = std::env::var("BAEDAL_KAFKA_BOOTSTRAP") {
-            config.kafka.bootstrap = bootstrap;
-        }
+        let mut config = servers_config();
         config.kafka.topic_prefix = format!("{}.", self.0);
         config.database.url = Self::database_url();
         config.database.schema = self.0.clone();
@@ -116,7 +113,16 @@ impl Namespace {
     }
 }
 
-/// Drops the test's schema and Redis keys (topics live in the broker's memory).
+/// The default configuration, on the broker `BAEDAL_KAFKA_BOOTSTRAP` names.
+fn servers_config() -> baedal::config::Config {
+    let mut config = baedal::config::Config::default();
+    if let Ok(bootstrap) = std::env::var("BAEDAL_KAFKA_BOOTSTRAP") {
+        config.kafka.bootstrap = bootstrap;
+    }
+    config
+}
+
+/// Drops the test's topics, schema and Redis keys.
 impl Drop for Namespace {
     fn drop(&mut self) {
         let schema = self.0.clone();
@@ -124,8 +130,34 @@ impl Drop for Namespace {
     }
 }
 
-/// Drops a namespace's Postgres schema and Redis keys.
+/// Deletes the topics whose names `doomed` picks: the broker keeps every
+/// topic on disk, and each test makes five.
+async fn delete_topics(doomed: impl Fn(&str) -> bool) -> Result<(), Box<dyn std::error::Error>> {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    let config = servers_config();
+    // A short wait: a test that stopped the broker may still be ending.
+    let metadata = baedal_contract::kafka::metadata(&config, None, Duration::from_secs(3))?;
+    let names: Vec<String> = metadata
+        .topics()
+        .iter()
+        .map(|t| t.name().to_string())
+        .filter(|name| doomed(name))
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let admin: AdminClient<rdkafka::client::DefaultClientContext> =
+        baedal::kafka::client_config(&config).create()?;
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    admin.delete_topics(&names, &options).await?;
+    Ok(())
+}
+
+/// Drops a namespace's topics, Postgres schema and Redis keys.
 async fn drop_namespace(schema: String) -> Result<(), Box<dyn std::error::Error>> {
+    let prefix = format!("{schema}.");
+    let topics = delete_topics(|name| name.starts_with(&prefix)).await;
     let pool = sqlx::PgPool::connect(&Namespace::database_url()).await?;
     sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
         .execute(&pool)
@@ -142,7 +174,7 @@ async fn drop_namespace(schema: String) -> Result<(), Box<dyn std::error::Error>
             .query_async::<()>(&mut redis)
             .await?;
     }
-    Ok(())
+    topics
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -266,12 +298,30 @@ pub fn sweep_stale_namespaces() {
         )
         .fetch_all(&pool)
         .await?;
+        // A namespace is `t<pid>n<k>`; its process has ended.
+        let stale = |name: &str| {
+            let pid = name[1..].split('n').next().unwrap_or("");
+            !Path::new(&format!("/proc/{pid}")).exists()
+        };
         for schema in schemas {
-            let pid = schema[1..].split('n').next().unwrap_or("");
-            if !Path::new(&format!("/proc/{pid}")).exists() {
+            if stale(&schema) {
                 drop_namespace(schema).await?;
             }
         }
+        // Topics of namespaces whose schema was never made.
+        delete_topics(|topic| {
+            let namespace = topic.split('.').next().unwrap_or("");
+            let shaped = namespace.strip_prefix('t').is_some_and(|rest| {
+                rest.split_once('n').is_some_and(|(pid, k)| {
+                    !pid.is_empty()
+                        && pid.chars().all(|c| c.is_ascii_digit())
+                        && !k.is_empty()
+                        && k.chars().all(|c| c.is_ascii_digit())
+                })
+            });
+            shaped && stale(namespace)
+        })
+        .await?;
         Ok::<(), Box<dyn std::error::Error>>(())
     });
 }
