@@ -183,8 +183,8 @@ rate = {name: n / s for name, n, s in rows}
 ours_in, ours_etl = rate[rows[0][0]], rate[rows[4][0]]
 print()
 print(f"ingest vs guide:  {ours_in / rate[rows[2][0]]:6.1f}x   (target >= 20x)")
-print(f"ingest vs kcat:   {ours_in / rate[rows[3][0]]:6.2f}x   (target >= 0.9x)")
+print(f"ingest vs kcat:   {ours_in / rate[rows[3][0]]:6.3f}x   (target >= 0.9x)")
 print(f"etl vs guide:     {ours_etl / rate[rows[5][0]]:6.1f}x")
 print(f"etl vs \\\\copy:      {ours_etl / rate[rows[6][0]]:6.2f}x   (order rows, 9 columns)")
-print(f"etl vs \\\\copy:      {$copy_all_s / $etl_s:6.2f}x   (time to \\\\copy every row the ETL wrote / ETL time; target >= 0.6x)")
+print(f"etl vs \\\\copy:      {$copy_all_s / $etl_s:6.3f}x   (time to \\\\copy every row the ETL wrote / ETL time; target >= 0.6x)")
 PY
