@@ -10,9 +10,9 @@
 # chart), against the local Kafka and Postgres; every pipeline has its own
 # topics and schema, removed at the end.
 log_tag=bench-operator
-cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
-. scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$(dirname "$0")/.."
 n=${1:-100}
 cache=${BAEDAL_CACHE:-$HOME/.cache/baedal}
 eval "$(scripts/services.sh --env)"

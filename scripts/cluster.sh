@@ -29,7 +29,7 @@
 # Binaries: $BAEDAL_CACHE/k8s-<version>/bin (default ~/.cache/baedal), built
 # once. State: $BAEDAL_CLUSTER_DIR (default /var/tmp/baedal/cluster).
 log_tag=cluster
-here=$(cd "$(dirname "$0")" && pwd)
+here=$(cd "$(dirname "$0")" && pwd) || exit 1
 # shellcheck source=scripts/lib.sh
 . "$here/lib.sh"
 

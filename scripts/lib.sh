@@ -27,7 +27,8 @@ baedal_bin() {
 
 # Drops what a benchmark run left behind under its name: its Postgres schema,
 # its Redis keys and every Kafka topic whose name starts with it. The broker
-# keeps topics until it restarts, and a day of benchmark runs fills the disk.
+# keeps topics on disk until they are deleted, and a day of benchmark runs
+# fills the disk.
 drop_run() {
     local run=$1
     psql "$BAEDAL_DATABASE_URL" -qc "DROP SCHEMA IF EXISTS $run CASCADE" >/dev/null 2>&1 || true

@@ -15,9 +15,9 @@
 # Then `kubectl get dp -n baedal` shows it Ready; the children are real
 # Kubernetes objects (pods scheduled on the kwok nodes).
 log_tag=local
-cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
-. scripts/lib.sh
+. "$(dirname "$0")/lib.sh"
+cd "$(dirname "$0")/.."
 cache=${BAEDAL_CACHE:-$HOME/.cache/baedal}
 state=${BAEDAL_CLUSTER_DIR:-/var/tmp/baedal/cluster}
 if [ "${1:-}" = stop ]; then

@@ -386,7 +386,8 @@ async fn an_invalid_spec_is_a_condition_and_an_event_and_builds_nothing() {
 
 #[tokio::test]
 async fn deletion_with_retain_keeps_topics_and_schema() {
-    let p = being_deleted(DeletionPolicy::Retain);
+    // No policy set: the default keeps the data.
+    let p = pipeline("orders").finalized().deleting();
     let h = Harness::new(Scenario::Fresh, &p);
     h.reconcile(&p).await.expect("cleanup");
     assert!(h.data.calls().is_empty(), "{:?}", h.data.calls());

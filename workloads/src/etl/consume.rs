@@ -103,8 +103,8 @@ impl EtlMetrics {
     /// Registers every metric under `baedal_etl_`.
     pub fn register(&self, registry: &mut Registry) {
         baedal_contract::register_metrics!(registry, "baedal_etl", {
-            "consumer_lag" => self.lag, "Messages on the broker not yet loaded into Postgres (high watermark minus  the loaded position), per partition this process reads";
-            "live_latency_seconds" => self.visible, "A follower: seconds from an order's send (its Kafka timestamp) to the refresh  of the live views that show it";
+            "consumer_lag" => self.lag, "Messages on the broker not yet loaded into Postgres (high watermark minus the loaded position), per partition this process reads";
+            "live_latency_seconds" => self.visible, "A follower: seconds from an order's send (its Kafka timestamp) to the refresh of the live views that show it";
         });
     }
 

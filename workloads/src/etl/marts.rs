@@ -230,8 +230,11 @@ pub async fn refresh_then<T, E>(
         after_live.await
     };
     let rest = async { rebuild(pool, rest, &slots).await.map_err(failed) };
-    let (after, ()) = tokio::try_join!(live_then, rest)?;
-    Ok(after)
+    // Both run to their end: a failure of one (Redis down for the views)
+    // leaves the other's rebuilds committed, not cancelled.
+    let (after, rest) = tokio::join!(live_then, rest);
+    rest?;
+    after
 }
 
 /// Rebuilds only [`LIVE_MARTS`].
@@ -240,13 +243,15 @@ pub async fn refresh_live(pool: &PgPool) -> Result<(), sqlx::Error> {
     rebuild(pool, live, &rebuild_slots(pool)).await
 }
 
-/// At most half the pool's connections rebuild at once: the rest stay free
-/// for the models and the order cache, which run beside the marts. A
-/// rebuild never waits on the pool, where on large data (scale 20, rebuilds
-/// of over 30 s) it would give up after the pool's acquire timeout.
+/// At most half the pool's connections rebuild at once, and never more than
+/// leave three free: one each for the models, the order cache and the
+/// anomalies-and-views chain, which run beside the marts. A rebuild does
+/// not wait on the pool, where on large data (scale 20, rebuilds of over
+/// 30 s) it would give up after the pool's acquire timeout (a pool of four
+/// or fewer connections has one slot, and may still wait).
 fn rebuild_slots(pool: &PgPool) -> tokio::sync::Semaphore {
-    let half = usize::try_from(pool.options().get_max_connections() / 2).unwrap_or(1);
-    tokio::sync::Semaphore::new(half.max(1))
+    let size = usize::try_from(pool.options().get_max_connections()).unwrap_or(1);
+    tokio::sync::Semaphore::new((size / 2).min(size.saturating_sub(3)).max(1))
 }
 
 /// Rebuilds the tables of `groups`, each group in its own transaction, in

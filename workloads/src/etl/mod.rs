@@ -306,7 +306,7 @@ pub async fn run(
     // cache, one statement at a time (the pool keeps connections free for
     // them: the marts use at most half, the models and the cache one each).
     let marts_then_views = timed(
-        "marts",
+        "marts and views",
         marts::refresh_then(&pool, EtlError::Marts, async {
             timed(
                 "anomalies",

@@ -154,10 +154,17 @@ async fn delete_topics(doomed: impl Fn(&str) -> bool) -> Result<(), Box<dyn std:
     Ok(())
 }
 
-/// Drops a namespace's topics, Postgres schema and Redis keys.
+/// Drops a namespace's topics, Postgres schema and Redis keys: each is
+/// tried whatever became of the others, and the first failure is returned.
 async fn drop_namespace(schema: String) -> Result<(), Box<dyn std::error::Error>> {
     let prefix = format!("{schema}.");
     let topics = delete_topics(|name| name.starts_with(&prefix)).await;
+    let rest = drop_schema_and_keys(&schema).await;
+    topics.and(rest)
+}
+
+/// Drops a namespace's Postgres schema and Redis keys.
+async fn drop_schema_and_keys(schema: &str) -> Result<(), Box<dyn std::error::Error>> {
     let pool = sqlx::PgPool::connect(&Namespace::database_url()).await?;
     sqlx::query(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
         .execute(&pool)
@@ -174,7 +181,7 @@ async fn drop_namespace(schema: String) -> Result<(), Box<dyn std::error::Error>
             .query_async::<()>(&mut redis)
             .await?;
     }
-    topics
+    Ok(())
 }
 
 pub fn runtime() -> tokio::runtime::Runtime {
@@ -288,28 +295,37 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// Drops the schemas and Redis keys of namespaces whose test process is
-/// gone (a test that shares one namespace across a file cannot drop it).
+/// Drops the topics, schemas and Redis keys of namespaces whose test
+/// process is gone (a test that shares one namespace across a file cannot
+/// drop it). A failure is printed and the sweep goes on.
 pub fn sweep_stale_namespaces() {
-    let _ = runtime().block_on(async {
-        let pool = sqlx::PgPool::connect(&Namespace::database_url()).await?;
-        let schemas: Vec<String> = sqlx::query_scalar(
-            "SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^t[0-9]+n[0-9]+$'",
-        )
-        .fetch_all(&pool)
-        .await?;
+    runtime().block_on(async {
         // A namespace is `t<pid>n<k>`; its process has ended.
         let stale = |name: &str| {
             let pid = name[1..].split('n').next().unwrap_or("");
             !Path::new(&format!("/proc/{pid}")).exists()
         };
-        for schema in schemas {
+        let schemas: Result<Vec<String>, sqlx::Error> = async {
+            let pool = sqlx::PgPool::connect(&Namespace::database_url()).await?;
+            sqlx::query_scalar(
+                "SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^t[0-9]+n[0-9]+$'",
+            )
+            .fetch_all(&pool)
+            .await
+        }
+        .await;
+        for schema in schemas.unwrap_or_else(|e| {
+            eprintln!("sweep: listing the schemas: {e}");
+            Vec::new()
+        }) {
             if stale(&schema) {
-                drop_namespace(schema).await?;
+                if let Err(e) = drop_schema_and_keys(&schema).await {
+                    eprintln!("sweep: {schema}: {e}");
+                }
             }
         }
-        // Topics of namespaces whose schema was never made.
-        delete_topics(|topic| {
+        // Every stale namespace's topics, in one call.
+        let topics = delete_topics(|topic| {
             let namespace = topic.split('.').next().unwrap_or("");
             let shaped = namespace.strip_prefix('t').is_some_and(|rest| {
                 rest.split_once('n').is_some_and(|(pid, k)| {
@@ -321,8 +337,10 @@ pub fn sweep_stale_namespaces() {
             });
             shaped && stale(namespace)
         })
-        .await?;
-        Ok::<(), Box<dyn std::error::Error>>(())
+        .await;
+        if let Err(e) = topics {
+            eprintln!("sweep: deleting topics: {e}");
+        }
     });
 }
 
