@@ -108,16 +108,12 @@ impl ClientContext for Deliveries {
 impl ProducerContext for Deliveries {
     type DeliveryOpaque = ();
 
+    /// Called for failed records only (`delivery.report.only.error`).
     fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
-        match result {
-            Ok(_) => {
-                self.metrics.delivered.inc();
-            }
-            Err((e, _)) => {
-                self.metrics.failed.inc();
-                if self.failed.fetch_add(1, Ordering::Relaxed) < 10 {
-                    tracing::error!(error = %e, "record not delivered");
-                }
+        if let Err((e, _)) = result {
+            self.metrics.failed.inc();
+            if self.failed.fetch_add(1, Ordering::Relaxed) < 10 {
+                tracing::error!(error = %e, "record not delivered");
             }
         }
     }
@@ -135,7 +131,14 @@ impl Producer {
             failed: AtomicU64::new(0),
             last_error: LastError::default(),
         };
-        Ok(Producer(kafka::producer(config, context)?))
+        // Delivery reports for failed records only: librdkafka's flush
+        // (see [`Sender::flush`]) can then return as soon as the last
+        // record is acknowledged. The records in flight say how many were
+        // acknowledged (see [`Sender::count_acknowledged`]).
+        let producer = kafka::producer_config(config)
+            .set("delivery.report.only.error", "true")
+            .create_with_context(context)?;
+        Ok(Producer(producer))
     }
 
     /// The record topics the broker does not have (see
@@ -222,8 +225,12 @@ enum Read {
 }
 
 /// How long the sender sleeps between looks at its delivery reports when it
-/// waits for the broker (a full queue, the final flush).
+/// waits for the broker to make room in a full queue.
 const DELIVERY_WAIT: Duration = Duration::from_millis(1);
+
+/// How long one librdkafka flush waits before the failure reports that
+/// hold records in the producer are served.
+const FLUSH_SLICE: Duration = Duration::from_millis(100);
 
 /// Records per hand-over between the reading and the sending thread; with
 /// the channel's [`READ_AHEAD`] batches it bounds what is read ahead.
@@ -350,6 +357,8 @@ struct Sender<'a> {
     stop: &'a AtomicBool,
     /// Records handed to the producer so far.
     sent: std::cell::Cell<u64>,
+    /// Records counted as acknowledged so far (the `delivered` metric).
+    acknowledged: std::cell::Cell<u64>,
 }
 
 impl Sender<'_> {
@@ -377,6 +386,9 @@ impl Sender<'_> {
         self.sent.set(sent_so_far);
         if sent_so_far % 128 == 0 {
             self.producer.poll(Duration::ZERO);
+        }
+        if sent_so_far % 4096 == 0 {
+            self.count_acknowledged();
         }
         match outgoing.dead_letter {
             Some(reason) => {
@@ -413,6 +425,19 @@ impl Sender<'_> {
                 break;
             }
         }
+        self.count_acknowledged();
+    }
+
+    /// Brings the `delivered` metric up to date: a record that has left
+    /// the producer without a failure report was acknowledged.
+    fn count_acknowledged(&self) {
+        let failed = self.producer.context().failed.load(Ordering::Relaxed);
+        let in_flight = u64::try_from(self.producer.in_flight_count()).unwrap_or(0);
+        let acknowledged = self.sent.get().saturating_sub(in_flight + failed);
+        if let Some(new) = acknowledged.checked_sub(self.acknowledged.get()) {
+            self.metrics.delivered.inc_by(new);
+            self.acknowledged.set(acknowledged);
+        }
     }
 
     /// Serves what has arrived, then sleeps [`DELIVERY_WAIT`]: the wait
@@ -422,11 +447,15 @@ impl Sender<'_> {
         std::thread::sleep(DELIVERY_WAIT);
     }
 
-    /// Waits until every record is acknowledged (or failed), serving
-    /// delivery reports as they come (within [`DELIVERY_WAIT`]).
+    /// Waits until every record is acknowledged (or failed), in
+    /// librdkafka's flush (the last batch goes without waiting out
+    /// `linger.ms`), in slices of [`FLUSH_SLICE`] with the failure reports
+    /// served between them.
     fn flush(&self, timeout: Duration) -> Result<(), IngestError> {
         let deadline = Instant::now() + timeout;
         loop {
+            let slice = deadline.saturating_duration_since(Instant::now());
+            baedal_contract::librdkafka::flush(&self.producer, slice.min(FLUSH_SLICE));
             self.serve_deliveries();
             if self.producer.in_flight_count() == 0 {
                 return Ok(());
@@ -434,7 +463,6 @@ impl Sender<'_> {
             if Instant::now() >= deadline {
                 return Err(KafkaError::Flush(RDKafkaErrorCode::OperationTimedOut).into());
             }
-            std::thread::sleep(DELIVERY_WAIT);
         }
     }
 }
@@ -473,6 +501,7 @@ pub fn run(
         metrics,
         stop,
         sent: std::cell::Cell::new(0),
+        acknowledged: std::cell::Cell::new(0),
     };
     let mut report = IngestReport::default();
     let mut replay: Vec<Outgoing> = Vec::new();

@@ -315,6 +315,21 @@ fn replay_paces_records_serves_metrics_and_sigterm_flushes_and_exits_cleanly() {
         paced > 50.0 && paced <= 400.0 * seconds + 50.0,
         "{paced} records sent in {seconds:.1} s at 400/s"
     );
+    // Acknowledgements (of records and dead letters) are counted as they
+    // come, never ahead of the sends.
+    let total = |prefix: &str| -> f64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(prefix))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let delivered = total("baedal_ingest_delivered_total ");
+    let handed_over = sent(&metrics) + total("baedal_ingest_dead_letters_total{");
+    assert!(
+        delivered > 0.0 && delivered <= handed_over,
+        "{delivered} acknowledged of {handed_over} sent"
+    );
     let pid = child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])

@@ -5,11 +5,13 @@
 //! - [`topic_ids`]: each topic's ID (KIP-516) from DescribeTopics. A topic
 //!   deleted and made again under the same name gets a new ID, which is how
 //!   the ETL tells its stored positions from positions in the new topic.
+//! - [`flush`]: librdkafka's own flush, which sends what lingers at once.
 
 use rdkafka::admin::AdminClient;
 use rdkafka::bindings as rd;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
+use rdkafka::producer::{BaseProducer, Producer as _, ProducerContext};
 use rdkafka::types::RDKafkaErrorCode;
 use std::collections::BTreeMap;
 use std::ffi::{c_char, CStr, CString};
@@ -54,6 +56,23 @@ pub unsafe fn text(text: *const c_char) -> String {
     } else {
         CStr::from_ptr(text).to_string_lossy().into_owned()
     }
+}
+
+/// librdkafka's own flush: the records waiting out `linger.ms` are sent at
+/// once, and the call returns as soon as no record is left in the
+/// producer, or after `timeout`. True when none is left.
+///
+/// rdkafka 0.39's `flush` asks librdkafka with no wait and then polls, so
+/// the last batch still waits out its linger. rdkafka's producers take
+/// delivery reports as events, and a record leaves the producer only when
+/// its report is served: with a report for every record this waits out
+/// `timeout`. Use it with `delivery.report.only.error`, and serve the
+/// reports of failed records after it.
+pub fn flush<C: ProducerContext>(producer: &BaseProducer<C>, timeout: Duration) -> bool {
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: the handle is the producer's, alive while it is borrowed.
+    let left = unsafe { rd::rd_kafka_flush(producer.client().native_ptr(), ms) };
+    left == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
 }
 
 /// Why an admin request through the C API failed.
