@@ -11,6 +11,7 @@
 //! the dashboard marks on the trends chart), and raises the last day's as
 //! alerts.
 
+use crate::db::UnnestInsert;
 use crate::forecast::{self, ForecastError};
 use chrono::{DateTime, Duration, FixedOffset, NaiveDateTime};
 use serde::Serialize;
@@ -194,21 +195,17 @@ pub async fn store(pool: &PgPool, min_orders: i64) -> Result<(), AnomalyError> {
     sqlx::query("DELETE FROM mart_anomalies")
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "INSERT INTO mart_anomalies (hour, metric, actual, expected, lower, upper, orders, late_rate)
-         SELECT * FROM UNNEST($1::timestamptz[], $2::text[], $3::float8[], $4::float8[], $5::float8[],
-                              $6::float8[], $7::bigint[], $8::float8[])",
-    )
-    .bind(hours.iter().map(|h| h.hour.to_utc()).collect::<Vec<_>>())
-    .bind(hours.iter().map(|h| h.metric.name()).collect::<Vec<_>>())
-    .bind(hours.iter().map(|h| h.actual).collect::<Vec<_>>())
-    .bind(hours.iter().map(|h| h.expected).collect::<Vec<_>>())
-    .bind(hours.iter().map(|h| h.lower).collect::<Vec<_>>())
-    .bind(hours.iter().map(|h| h.upper).collect::<Vec<_>>())
-    .bind(hours.iter().map(|h| h.orders).collect::<Vec<_>>())
-    .bind(hours.iter().map(|h| h.late_rate).collect::<Vec<_>>())
-    .execute(&mut *tx)
-    .await?;
+    UnnestInsert::into("mart_anomalies", &hours)
+        .column("hour", |h| h.hour.to_utc())
+        .column("metric", |h| h.metric.name())
+        .column("actual", |h| h.actual)
+        .column("expected", |h| h.expected)
+        .column("lower", |h| h.lower)
+        .column("upper", |h| h.upper)
+        .column("orders", |h| h.orders)
+        .column("late_rate", |h| h.late_rate)
+        .execute("", &mut *tx)
+        .await?;
     tx.commit().await?;
     Ok(())
 }

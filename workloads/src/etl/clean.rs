@@ -3,6 +3,7 @@
 
 use super::load::{broken_unique_constraint, copy_rows, CopyRow, Tx};
 use crate::columns::{stored_columns, Cell};
+use crate::db::UnnestInsert;
 use crate::model::{Conversation, DeadLetter, LogEvent, Order, Review};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -225,25 +226,18 @@ pub(super) async fn insert_conversations(
         return Ok(());
     }
     let all: Vec<&Conversation> = conversations.values().collect();
-    let id: Vec<&str> = all.iter().map(|c| c.conversation_id.as_str()).collect();
-    let order: Vec<&str> = all.iter().map(|c| c.order_id.as_str()).collect();
-    let customer: Vec<&str> = all.iter().map(|c| c.customer_id.as_str()).collect();
-    let restaurant: Vec<&str> = all.iter().map(|c| c.restaurant_id.as_str()).collect();
-    let rider: Vec<Option<&str>> = all.iter().map(|c| c.rider_id.as_deref()).collect();
-    let started: Vec<DateTime<Utc>> = all.iter().map(|c| utc(&c.started_at)).collect();
-    let inserted: Vec<(String,)> = sqlx::query_as(
-        "INSERT INTO conversations (conversation_id, order_id, customer_id, restaurant_id, rider_id, started_at)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
-         ON CONFLICT DO NOTHING RETURNING conversation_id",
-    )
-    .bind(&id)
-    .bind(&order)
-    .bind(&customer)
-    .bind(&restaurant)
-    .bind(&rider)
-    .bind(&started)
-    .fetch_all(&mut **tx)
-    .await?;
+    let inserted: Vec<(String,)> = UnnestInsert::into("conversations", &all)
+        .column("conversation_id", |c| c.conversation_id.as_str())
+        .column("order_id", |c| c.order_id.as_str())
+        .column("customer_id", |c| c.customer_id.as_str())
+        .column("restaurant_id", |c| c.restaurant_id.as_str())
+        .column("rider_id", |c| c.rider_id.as_deref())
+        .column("started_at", |c| utc(&c.started_at))
+        .fetch_all(
+            "ON CONFLICT DO NOTHING RETURNING conversation_id",
+            &mut **tx,
+        )
+        .await?;
     // The messages of the conversations stored just now (none of theirs
     // can be stored yet): plain inserts, as COPY.
     let mut messages = Vec::new();
@@ -277,33 +271,19 @@ pub(super) async fn insert_log_events(
         return Ok(());
     }
     let all: Vec<(&i64, &LogEvent)> = events.iter().collect();
-    let hash: Vec<i64> = all.iter().map(|(h, _)| **h).collect();
-    let ts: Vec<DateTime<Utc>> = all.iter().map(|(_, e)| utc(&e.timestamp)).collect();
-    let level: Vec<&str> = all.iter().map(|(_, e)| e.level.as_str()).collect();
-    let service: Vec<&str> = all.iter().map(|(_, e)| e.service.as_str()).collect();
-    let trace: Vec<Option<&str>> = all.iter().map(|(_, e)| e.trace_id.as_deref()).collect();
-    let order: Vec<Option<&str>> = all.iter().map(|(_, e)| e.order_id.as_deref()).collect();
-    let event: Vec<&str> = all.iter().map(|(_, e)| e.event.as_str()).collect();
-    let latency: Vec<Option<i64>> = all.iter().map(|(_, e)| e.latency_ms).collect();
-    let message: Vec<Option<&str>> = all.iter().map(|(_, e)| e.message.as_deref()).collect();
-    let stack: Vec<Option<&str>> = all.iter().map(|(_, e)| e.stack_trace.as_deref()).collect();
-    sqlx::query(
-        "INSERT INTO log_events (event_hash, ts, level, service, trace_id, order_id, event, latency_ms, message, stack_trace)
-         SELECT * FROM UNNEST($1::bigint[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::text[], $10::text[])
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&hash)
-    .bind(&ts)
-    .bind(&level)
-    .bind(&service)
-    .bind(&trace)
-    .bind(&order)
-    .bind(&event)
-    .bind(&latency)
-    .bind(&message)
-    .bind(&stack)
-    .execute(&mut **tx)
-    .await?;
+    UnnestInsert::into("log_events", &all)
+        .column("event_hash", |(hash, _)| **hash)
+        .column("ts", |(_, e)| utc(&e.timestamp))
+        .column("level", |(_, e)| e.level.as_str())
+        .column("service", |(_, e)| e.service.as_str())
+        .column("trace_id", |(_, e)| e.trace_id.as_deref())
+        .column("order_id", |(_, e)| e.order_id.as_deref())
+        .column("event", |(_, e)| e.event.as_str())
+        .column("latency_ms", |(_, e)| e.latency_ms)
+        .column("message", |(_, e)| e.message.as_deref())
+        .column("stack_trace", |(_, e)| e.stack_trace.as_deref())
+        .execute("ON CONFLICT DO NOTHING", &mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -315,27 +295,16 @@ pub(super) async fn insert_reviews(
         return Ok(());
     }
     let all: Vec<&Review> = reviews.values().collect();
-    let id: Vec<&str> = all.iter().map(|r| r.review_id.as_str()).collect();
-    let order: Vec<Option<&str>> = all.iter().map(|r| r.order_id.as_deref()).collect();
-    let customer: Vec<Option<&str>> = all.iter().map(|r| r.customer_id.as_deref()).collect();
-    let restaurant: Vec<&str> = all.iter().map(|r| r.restaurant_id.as_str()).collect();
-    let rating: Vec<_> = all.iter().map(|r| r.rating).collect();
-    let body: Vec<&str> = all.iter().map(|r| r.text.as_str()).collect();
-    let created: Vec<DateTime<Utc>> = all.iter().map(|r| utc(&r.created_at)).collect();
-    sqlx::query(
-        "INSERT INTO reviews (review_id, order_id, customer_id, restaurant_id, rating, body, created_at)
-         SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[], $7::timestamptz[])
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&id)
-    .bind(&order)
-    .bind(&customer)
-    .bind(&restaurant)
-    .bind(&rating)
-    .bind(&body)
-    .bind(&created)
-    .execute(&mut **tx)
-    .await?;
+    UnnestInsert::into("reviews", &all)
+        .column("review_id", |r| r.review_id.as_str())
+        .column("order_id", |r| r.order_id.as_deref())
+        .column("customer_id", |r| r.customer_id.as_deref())
+        .column("restaurant_id", |r| r.restaurant_id.as_str())
+        .column("rating", |r| r.rating)
+        .column("body", |r| r.text.as_str())
+        .column("created_at", |r| utc(&r.created_at))
+        .execute("ON CONFLICT DO NOTHING", &mut **tx)
+        .await?;
     Ok(())
 }
 
@@ -347,38 +316,16 @@ pub(super) async fn insert_dead_letters(
     if dead.is_empty() {
         return Ok(0);
     }
-    let (mut topic, mut partition, mut offset, mut file, mut position, mut class, mut reason) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    for (t, p, o, d) in dead {
-        topic.push(t.as_str());
-        partition.push(*p);
-        offset.push(*o);
-        file.push(d.file.as_str());
-        position.push(d.position.as_str());
-        class.push(d.reason_class.as_str());
-        reason.push(d.reason.as_str());
-    }
-    let result = sqlx::query(
-        "INSERT INTO dead_letters (topic, partition, \"offset\", source_file, position, reason_class, reason)
-         SELECT * FROM UNNEST($1::text[], $2::int[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[])
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&topic)
-    .bind(&partition)
-    .bind(&offset)
-    .bind(&file)
-    .bind(&position)
-    .bind(&class)
-    .bind(&reason)
-    .execute(&mut **tx)
-    .await?;
+    let result = UnnestInsert::into("dead_letters", dead)
+        .column("topic", |(topic, ..)| topic.as_str())
+        .column("partition", |(_, partition, ..)| *partition)
+        .column("\"offset\"", |(_, _, offset, _)| *offset)
+        .column("source_file", |(.., d)| d.file.as_str())
+        .column("position", |(.., d)| d.position.as_str())
+        .column("reason_class", |(.., d)| d.reason_class.as_str())
+        .column("reason", |(.., d)| d.reason.as_str())
+        .execute("ON CONFLICT DO NOTHING", &mut **tx)
+        .await?;
     Ok(result.rows_affected())
 }
 

@@ -4,6 +4,7 @@
 use super::clean::{
     insert_conversations, insert_dead_letters, insert_log_events, insert_reviews, upsert_orders,
 };
+use crate::db::UnnestInsert;
 use crate::model::{Conversation, DeadLetter, LogEvent, Order, Record, Review};
 use baedal_contract::topics::Topic;
 use sqlx::PgPool;
@@ -397,21 +398,17 @@ async fn store_offsets(
     tx: &mut Tx<'_>,
     offsets: &BTreeMap<(String, i32), i64>,
 ) -> Result<(), sqlx::Error> {
-    let (topics, (partitions, next)): (Vec<&str>, (Vec<i32>, Vec<i64>)) = offsets
-        .iter()
-        .map(|((t, p), o)| (t.as_str(), (*p, *o)))
-        .unzip();
-    sqlx::query(
-        "INSERT INTO etl_offsets (topic, partition, next_offset)
-         SELECT * FROM UNNEST($1::text[], $2::int[], $3::bigint[])
-         ON CONFLICT (topic, partition) DO UPDATE
-         SET next_offset = GREATEST(etl_offsets.next_offset, EXCLUDED.next_offset), updated_at = now()",
-    )
-    .bind(&topics)
-    .bind(&partitions)
-    .bind(&next)
-    .execute(&mut **tx)
-    .await?;
+    let offsets: Vec<(&(String, i32), &i64)> = offsets.iter().collect();
+    UnnestInsert::into("etl_offsets", &offsets)
+        .column("topic", |((topic, _), _)| topic.as_str())
+        .column("partition", |((_, partition), _)| *partition)
+        .column("next_offset", |(_, next)| **next)
+        .execute(
+            "ON CONFLICT (topic, partition) DO UPDATE
+             SET next_offset = GREATEST(etl_offsets.next_offset, EXCLUDED.next_offset), updated_at = now()",
+            &mut **tx,
+        )
+        .await?;
     Ok(())
 }
 

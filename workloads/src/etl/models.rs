@@ -9,6 +9,7 @@
 
 use crate::churn::{self, Purchase};
 use crate::clv::{self, BgNbd, GammaGamma, HORIZON_MONTHS, MONTH_DAYS};
+use crate::db::UnnestInsert;
 use crate::forecast;
 use crate::rules::{MONTHLY_DISCOUNT, REFERENCE_CTE, REVENUE};
 use chrono::{DateTime, Utc};
@@ -223,45 +224,27 @@ fn fit(customers: &BTreeMap<String, Vec<Purchase>>, reference: DateTime<Utc>) ->
 
 async fn store(pool: &PgPool, fitted: Fitted) -> Result<(), sqlx::Error> {
     let rows = &fitted.rows;
+    // A model value that could not be computed is stored as NULL.
     let finite = |v: f64| v.is_finite().then_some(v);
-    let id: Vec<&str> = rows.iter().map(|r| r.customer_id.as_str()).collect();
-    let repeat: Vec<i32> = rows
-        .iter()
-        .map(|r| i32::try_from(r.summary.repeat_orders).unwrap_or(i32::MAX))
-        .collect();
-    let recency: Vec<f64> = rows.iter().map(|r| r.summary.recency_days).collect();
-    let age: Vec<f64> = rows.iter().map(|r| r.summary.age_days).collect();
-    let mean_value: Vec<f64> = rows.iter().map(|r| r.summary.mean_repeat_value).collect();
-    let alive: Vec<Option<f64>> = rows.iter().map(|r| finite(r.probability_alive)).collect();
-    let orders: Vec<Option<f64>> = rows.iter().map(|r| finite(r.expected_orders)).collect();
-    let value: Vec<Option<f64>> = rows
-        .iter()
-        .map(|r| finite(r.expected_order_value))
-        .collect();
-    let clv: Vec<Option<f64>> = rows.iter().map(|r| finite(r.clv)).collect();
-    let churn: Vec<Option<f64>> = rows.iter().map(|r| r.churn_probability).collect();
     let mut tx = pool.begin().await?;
     sqlx::query("DELETE FROM mart_customer_value")
         .execute(&mut *tx)
         .await?;
-    sqlx::query(
-        "INSERT INTO mart_customer_value (customer_id, repeat_orders, recency_days, age_days, mean_repeat_value,
-             probability_alive, expected_orders, expected_order_value, clv, churn_probability)
-         SELECT * FROM UNNEST($1::text[], $2::int[], $3::float8[], $4::float8[], $5::float8[],
-             $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[])",
-    )
-    .bind(&id)
-    .bind(&repeat)
-    .bind(&recency)
-    .bind(&age)
-    .bind(&mean_value)
-    .bind(&alive)
-    .bind(&orders)
-    .bind(&value)
-    .bind(&clv)
-    .bind(&churn)
-    .execute(&mut *tx)
-    .await?;
+    UnnestInsert::into("mart_customer_value", rows)
+        .column("customer_id", |r| r.customer_id.as_str())
+        .column("repeat_orders", |r| {
+            i32::try_from(r.summary.repeat_orders).unwrap_or(i32::MAX)
+        })
+        .column("recency_days", |r| r.summary.recency_days)
+        .column("age_days", |r| r.summary.age_days)
+        .column("mean_repeat_value", |r| r.summary.mean_repeat_value)
+        .column("probability_alive", |r| finite(r.probability_alive))
+        .column("expected_orders", |r| finite(r.expected_orders))
+        .column("expected_order_value", |r| finite(r.expected_order_value))
+        .column("clv", |r| finite(r.clv))
+        .column("churn_probability", |r| r.churn_probability)
+        .execute("", &mut *tx)
+        .await?;
     sqlx::query("DELETE FROM model_fits WHERE model = ANY($1)")
         .bind(FITTED_HERE.as_slice())
         .execute(&mut *tx)
