@@ -1,10 +1,10 @@
 //! The clean tables' writers: each takes a batch's records of one kind and
 //! writes them in the batch's transaction ([`super::load::Batch::write`]).
 
-use super::load::{broken_unique_constraint, copy_rows, CopyRow, Tx};
+use super::load::{broken_unique_constraint, copy_rows, CopyColumns, CopyRow, Tx};
 use crate::columns::{stored_columns, Cell};
 use crate::db::UnnestInsert;
-use crate::model::{Conversation, DeadLetter, LogEvent, Order, Review};
+use crate::model::{ChatMessage, Conversation, DeadLetter, LogEvent, Order, OrderItem, Review};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 
@@ -165,26 +165,16 @@ pub(super) async fn upsert_orders(
     let t3 = t0.elapsed();
     // Plain inserts, as COPY (one multi-row insert a page): a changed
     // order's items are new, its old ones deleted above.
+    let columns = item_columns();
     let mut items = Vec::with_capacity(changed.len() * 64);
     for id in &changed {
         if let Some((order, _)) = orders.get(*id) {
             for (line_no, item) in (1i32..).zip(&order.items) {
-                let mut row = CopyRow::new(&mut items);
-                row.text(Some(id));
-                row.value(Some(line_no));
-                row.text(Some(&item.name));
-                row.value(Some(item.quantity));
-                row.value(Some(item.unit_price));
-                row.end();
+                columns.write(&mut items, &(id, line_no, item));
             }
         }
     }
-    copy_rows(
-        tx,
-        "COPY order_items (order_id, line_no, name, quantity, unit_price) FROM STDIN",
-        items,
-    )
-    .await?;
+    copy_rows(tx, &columns.statement(), items).await?;
     tracing::debug!(
         fresh_ms = t1.as_millis() as u64,
         upsert_ms = (t2 - t1).as_millis() as u64,
@@ -218,6 +208,44 @@ fn is_order_key_conflict(error: &sqlx::Error) -> bool {
     broken_unique_constraint(error) == Some("orders_pkey")
 }
 
+/// An order item row: its order, its line number (from 1), the item.
+type ItemRow<'a> = (&'a str, i32, &'a OrderItem);
+
+fn item_columns<'a>() -> CopyColumns<ItemRow<'a>, 5> {
+    CopyColumns {
+        table: "order_items",
+        columns: [
+            ("order_id", |(order, ..), row| row.text(Some(order))),
+            ("line_no", |(_, line_no, _), row| row.value(Some(line_no))),
+            ("name", |(.., item), row| row.text(Some(&item.name))),
+            ("quantity", |(.., item), row| row.value(Some(item.quantity))),
+            ("unit_price", |(.., item), row| {
+                row.value(Some(item.unit_price))
+            }),
+        ],
+    }
+}
+
+/// A message row: its conversation, its place in it (from 1), the message.
+type MessageRow<'a> = (&'a str, i32, &'a ChatMessage);
+
+fn message_columns<'a>() -> CopyColumns<MessageRow<'a>, 5> {
+    CopyColumns {
+        table: "messages",
+        columns: [
+            ("conversation_id", |(conversation, ..), row| {
+                row.text(Some(conversation))
+            }),
+            ("seq", |(_, seq, _), row| row.value(Some(seq))),
+            ("sender", |(.., m), row| row.text(Some(m.sender.as_str()))),
+            ("sent_at", |(.., m), row| {
+                row.value(Some(utc(&m.sent_at).to_rfc3339()))
+            }),
+            ("body", |(.., m), row| row.text(Some(&m.text))),
+        ],
+    }
+}
+
 pub(super) async fn insert_conversations(
     tx: &mut Tx<'_>,
     conversations: &HashMap<String, Conversation>,
@@ -240,26 +268,16 @@ pub(super) async fn insert_conversations(
         .await?;
     // The messages of the conversations stored just now (none of theirs
     // can be stored yet): plain inserts, as COPY.
+    let columns = message_columns();
     let mut messages = Vec::new();
-    for (conversation_id,) in inserted {
-        if let Some(c) = conversations.get(&conversation_id) {
+    for (conversation_id,) in &inserted {
+        if let Some(c) = conversations.get(conversation_id) {
             for (seq, m) in (1i32..).zip(&c.messages) {
-                let mut row = CopyRow::new(&mut messages);
-                row.text(Some(&conversation_id));
-                row.value(Some(seq));
-                row.text(Some(m.sender.as_str()));
-                row.value(Some(utc(&m.sent_at).to_rfc3339()));
-                row.text(Some(&m.text));
-                row.end();
+                columns.write(&mut messages, &(conversation_id, seq, m));
             }
         }
     }
-    copy_rows(
-        tx,
-        "COPY messages (conversation_id, seq, sender, sent_at, body) FROM STDIN",
-        messages,
-    )
-    .await?;
+    copy_rows(tx, &columns.statement(), messages).await?;
     Ok(())
 }
 

@@ -81,6 +81,59 @@ impl<'a> CopyRow<'a> {
     }
 }
 
+/// How one column's field is written from a row `R`.
+pub(super) type WriteField<R> = fn(&R, &mut CopyRow<'_>);
+
+/// The columns of a COPY into `table`, each named beside how its field is
+/// written from a row: the statement's column list and the fields of each
+/// row come from the same list, so they cannot disagree in order.
+pub(super) struct CopyColumns<R, const N: usize> {
+    pub(super) table: &'static str,
+    pub(super) columns: [(&'static str, WriteField<R>); N],
+}
+
+impl<R, const N: usize> CopyColumns<R, N> {
+    /// `COPY table (a, b, …) FROM STDIN`.
+    pub(super) fn statement(&self) -> String {
+        let names: Vec<&str> = self.columns.iter().map(|(name, _)| *name).collect();
+        format!("COPY {} ({}) FROM STDIN", self.table, names.join(", "))
+    }
+
+    /// Appends `row` as one line of COPY text.
+    pub(super) fn write(&self, out: &mut Vec<u8>, row: &R) {
+        let mut line = CopyRow::new(out);
+        for (_, field) in &self.columns {
+            field(row, &mut line);
+        }
+        line.end();
+    }
+}
+
+/// A raw-layer row: the message at an index of a batch's [`Raw`].
+type RawRow<'a> = (&'a Raw, usize);
+
+fn raw_columns<'a>() -> CopyColumns<RawRow<'a>, 6> {
+    CopyColumns {
+        table: "raw_records",
+        columns: [
+            ("topic", |(raw, i), row| row.text(Some(&raw.topic[*i]))),
+            ("partition", |(raw, i), row| {
+                row.value(Some(raw.partition[*i]))
+            }),
+            ("\"offset\"", |(raw, i), row| {
+                row.value(Some(raw.offset[*i]))
+            }),
+            ("kind", |(raw, i), row| row.text(Some(&raw.kind[*i]))),
+            ("record_key", |(raw, i), row| {
+                row.text(raw.key[*i].as_deref())
+            }),
+            ("payload", |(raw, i), row| {
+                row.text(Some(&raw_payload(&raw.kind[*i], &raw.payload[*i])))
+            }),
+        ],
+    }
+}
+
 #[derive(Default)]
 struct Raw {
     topic: Vec<String>,
@@ -96,15 +149,9 @@ impl Raw {
     /// The rows as COPY text: tab-separated fields, one line per message.
     fn copy_text(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.payload.iter().map(|p| p.len() + 64).sum());
+        let columns = raw_columns();
         for i in 0..self.offset.len() {
-            let mut row = CopyRow::new(&mut out);
-            row.text(Some(&self.topic[i]));
-            row.value(Some(self.partition[i]));
-            row.value(Some(self.offset[i]));
-            row.text(Some(&self.kind[i]));
-            row.text(self.key[i].as_deref());
-            row.text(Some(&raw_payload(&self.kind[i], &self.payload[i])));
-            row.end();
+            columns.write(&mut out, &(self, i));
         }
         out
     }
@@ -300,11 +347,7 @@ impl Batch {
         // batch (etl::consume), so a key conflict here means another loader
         // stored some of them first (it waits for that loader's commit):
         // nothing of this batch is written, nothing is doubled.
-        let mut copy = tx
-            .copy_in_raw(
-                "COPY raw_records (topic, partition, \"offset\", kind, record_key, payload) FROM STDIN",
-            )
-            .await?;
+        let mut copy = tx.copy_in_raw(&raw_columns().statement()).await?;
         copy.send(r.copy_text()).await?;
         let new_messages = match copy.finish().await {
             Ok(n) => n,
