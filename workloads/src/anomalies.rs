@@ -195,7 +195,7 @@ pub async fn store(pool: &PgPool, min_orders: i64) -> Result<(), AnomalyError> {
     sqlx::query("DELETE FROM mart_anomalies")
         .execute(&mut *tx)
         .await?;
-    UnnestInsert::into("mart_anomalies", &hours)
+    UnnestInsert::new("mart_anomalies", &hours)
         .column("hour", |h| h.hour.to_utc())
         .column("metric", |h| h.metric.name())
         .column("actual", |h| h.actual)

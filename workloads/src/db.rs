@@ -49,7 +49,8 @@ pub struct UnnestInsert<'r, R> {
 }
 
 impl<'r, R> UnnestInsert<'r, R> {
-    pub fn into(table: &'static str, rows: &'r [R]) -> UnnestInsert<'r, R> {
+    /// An insert into `table` of a row per element of `rows`.
+    pub fn new(table: &'static str, rows: &'r [R]) -> UnnestInsert<'r, R> {
         UnnestInsert {
             table,
             rows,
@@ -68,6 +69,8 @@ impl<'r, R> UnnestInsert<'r, R> {
         let sql_type = <Vec<T> as sqlx::Type<Postgres>>::type_info()
             .name()
             .to_string();
+        // `UNNEST` takes arrays (`Vec<u8>` is `BYTEA`, not an array).
+        debug_assert!(sql_type.ends_with("[]"), "{name}: {sql_type}");
         if let Err(e) = sqlx::Arguments::add(&mut self.arguments, array) {
             self.failed.get_or_insert(e);
         }
@@ -129,7 +132,7 @@ mod tests {
     #[test]
     fn an_unnest_insert_names_each_column_beside_its_value_and_type() {
         let rows = [("a", 1i64, 0.5f64), ("b", 2, 1.5)];
-        let insert = UnnestInsert::into("t", &rows)
+        let insert = UnnestInsert::new("t", &rows)
             .column("id", |r| r.0)
             .column("at", |_| chrono::Utc::now())
             .column("n", |r| (r.1 > 1).then_some(r.1))

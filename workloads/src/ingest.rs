@@ -84,7 +84,8 @@ impl IngestMetrics {
     }
 }
 
-/// Counts delivery reports, and keeps the reason of a failed connection.
+/// Counts failed deliveries (librdkafka reports only those), and keeps the
+/// reason of a failed connection.
 struct Deliveries {
     metrics: Arc<IngestMetrics>,
     failed: AtomicU64,
@@ -455,9 +456,11 @@ impl Sender<'_> {
         let deadline = Instant::now() + timeout;
         loop {
             let slice = deadline.saturating_duration_since(Instant::now());
-            baedal_contract::librdkafka::flush(&self.producer, slice.min(FLUSH_SLICE));
+            baedal_contract::librdkafka::flush_now(&self.producer, slice.min(FLUSH_SLICE));
             self.serve_deliveries();
             if self.producer.in_flight_count() == 0 {
+                // What was acknowledged since the count above.
+                self.count_acknowledged();
                 return Ok(());
             }
             if Instant::now() >= deadline {
@@ -562,8 +565,14 @@ pub fn run(
     }
 
     report.interrupted = sender.stopped();
-    sender.flush(Duration::from_secs(60))?;
+    // A record the broker does not take fails when its message timeout is
+    // over: the flush waits a little longer, so that it is counted as
+    // undelivered rather than the flush timing out first.
+    let flushed = sender.flush(kafka::MESSAGE_TIMEOUT + Duration::from_secs(5));
     let failed = sender.producer.context().failed.load(Ordering::Relaxed);
+    if failed == 0 {
+        flushed?;
+    }
     report.seconds = started.elapsed().as_secs_f64();
     if failed > 0 {
         return Err(IngestError::Undelivered { failed });

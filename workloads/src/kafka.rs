@@ -26,17 +26,16 @@ pub fn producer_config(config: &Config) -> ClientConfig {
         // sending waits for deliveries (ingest::send retries QueueFull).
         .set("queue.buffering.max.messages", "200000")
         .set("queue.buffering.max.kbytes", "65536")
-        .set("message.timeout.ms", "60000");
+        .set(
+            "message.timeout.ms",
+            MESSAGE_TIMEOUT.as_millis().to_string(),
+        );
     c
 }
 
-/// An idempotent producer ([`producer_config`]).
-pub fn producer<C: ProducerContext>(
-    config: &Config,
-    context: C,
-) -> Result<BaseProducer<C>, KafkaError> {
-    producer_config(config).create_with_context(context)
-}
+/// How long the producer tries to deliver a record before it counts it
+/// as failed (`message.timeout.ms`).
+pub const MESSAGE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Makes a new producer ready to send at once; call it after its first
 /// metadata answer (the topic check).

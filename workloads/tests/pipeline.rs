@@ -400,6 +400,35 @@ impl Drop for S3Server {
 }
 
 #[test]
+fn a_batch_ingest_counts_every_record_and_dead_letter_acknowledged() {
+    use baedal::ingest::{self, IngestMetrics, Mode, Producer};
+    let ns = Namespace::new();
+    let (dir, _) = generated(7, 0.01);
+    // The CLI's ingest makes the topics; the second sends through the library.
+    ns.ingest(dir.path());
+    let config = ns.config();
+    let metrics = std::sync::Arc::new(IngestMetrics::default());
+    let producer = Producer::connect(&config, metrics.clone()).unwrap();
+    let source = baedal::source::Source::open(&dir.path().display().to_string()).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let report = ingest::run(&config, producer, &source, Mode::Batch, &stop, &|_| {}).unwrap();
+    let mut registry = prometheus_client::registry::Registry::default();
+    metrics.register(&mut registry);
+    let mut text = String::new();
+    prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+    let delivered: u64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("baedal_ingest_delivered_total ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0);
+    assert!(report.dead_letters > 0, "{report:?}");
+    assert_eq!(delivered, report.records + report.dead_letters, "{text}");
+}
+
+#[test]
 fn an_s3_source_is_read_through_the_same_path_as_file_uris() {
     let ns = Namespace::new();
     let (dir, summary) = generated(8, 0.01);

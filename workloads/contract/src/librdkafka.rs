@@ -5,7 +5,7 @@
 //! - [`topic_ids`]: each topic's ID (KIP-516) from DescribeTopics. A topic
 //!   deleted and made again under the same name gets a new ID, which is how
 //!   the ETL tells its stored positions from positions in the new topic.
-//! - [`flush`]: librdkafka's own flush, which sends what lingers at once.
+//! - [`flush_now`]: librdkafka's own flush, which sends what lingers at once.
 
 use rdkafka::admin::AdminClient;
 use rdkafka::bindings as rd;
@@ -60,19 +60,20 @@ pub unsafe fn text(text: *const c_char) -> String {
 
 /// librdkafka's own flush: the records waiting out `linger.ms` are sent at
 /// once, and the call returns as soon as no record is left in the
-/// producer, or after `timeout`. True when none is left.
+/// producer, or after `timeout` (the records left are the producer's
+/// in-flight count).
 ///
-/// rdkafka 0.39's `flush` asks librdkafka with no wait and then polls, so
-/// the last batch still waits out its linger. rdkafka's producers take
-/// delivery reports as events, and a record leaves the producer only when
-/// its report is served: with a report for every record this waits out
-/// `timeout`. Use it with `delivery.report.only.error`, and serve the
-/// reports of failed records after it.
-pub fn flush<C: ProducerContext>(producer: &BaseProducer<C>, timeout: Duration) -> bool {
+/// rdkafka 0.39's `Producer::flush` asks librdkafka with no wait and then
+/// polls, so the last batch still waits out its linger. rdkafka's
+/// producers take delivery reports as events, and a record leaves the
+/// producer only when its report is served: with a report for every record
+/// this waits out `timeout`. Use it with `delivery.report.only.error`, and
+/// serve the reports of failed records after it.
+pub fn flush_now<C: ProducerContext>(producer: &BaseProducer<C>, timeout: Duration) {
     let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-    // SAFETY: the handle is the producer's, alive while it is borrowed.
-    let left = unsafe { rd::rd_kafka_flush(producer.client().native_ptr(), ms) };
-    left == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR
+    // SAFETY: the handle is the producer's, alive while it is borrowed;
+    // librdkafka's flush may be called from any thread.
+    unsafe { rd::rd_kafka_flush(producer.client().native_ptr(), ms) };
 }
 
 /// Why an admin request through the C API failed.

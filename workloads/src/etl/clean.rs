@@ -254,7 +254,7 @@ pub(super) async fn insert_conversations(
         return Ok(());
     }
     let all: Vec<&Conversation> = conversations.values().collect();
-    let inserted: Vec<(String,)> = UnnestInsert::into("conversations", &all)
+    let inserted: Vec<(String,)> = UnnestInsert::new("conversations", &all)
         .column("conversation_id", |c| c.conversation_id.as_str())
         .column("order_id", |c| c.order_id.as_str())
         .column("customer_id", |c| c.customer_id.as_str())
@@ -289,7 +289,7 @@ pub(super) async fn insert_log_events(
         return Ok(());
     }
     let all: Vec<(&i64, &LogEvent)> = events.iter().collect();
-    UnnestInsert::into("log_events", &all)
+    UnnestInsert::new("log_events", &all)
         .column("event_hash", |(hash, _)| **hash)
         .column("ts", |(_, e)| utc(&e.timestamp))
         .column("level", |(_, e)| e.level.as_str())
@@ -313,7 +313,7 @@ pub(super) async fn insert_reviews(
         return Ok(());
     }
     let all: Vec<&Review> = reviews.values().collect();
-    UnnestInsert::into("reviews", &all)
+    UnnestInsert::new("reviews", &all)
         .column("review_id", |r| r.review_id.as_str())
         .column("order_id", |r| r.order_id.as_deref())
         .column("customer_id", |r| r.customer_id.as_deref())
@@ -334,7 +334,7 @@ pub(super) async fn insert_dead_letters(
     if dead.is_empty() {
         return Ok(0);
     }
-    let result = UnnestInsert::into("dead_letters", dead)
+    let result = UnnestInsert::new("dead_letters", dead)
         .column("topic", |(topic, ..)| topic.as_str())
         .column("partition", |(_, partition, ..)| *partition)
         .column("\"offset\"", |(_, _, offset, _)| *offset)

@@ -1,5 +1,6 @@
-//! One batch of consumed messages, loaded into Postgres in one transaction
-//! with array (`UNNEST`) statements: raw rows, clean rows, and the offsets.
+//! One batch of consumed messages, loaded into Postgres in one transaction:
+//! raw rows and most clean rows by COPY, the rest by array (`UNNEST`)
+//! inserts, and the offsets.
 
 use super::clean::{
     insert_conversations, insert_dead_letters, insert_log_events, insert_reviews, upsert_orders,
@@ -442,7 +443,7 @@ async fn store_offsets(
     offsets: &BTreeMap<(String, i32), i64>,
 ) -> Result<(), sqlx::Error> {
     let offsets: Vec<(&(String, i32), &i64)> = offsets.iter().collect();
-    UnnestInsert::into("etl_offsets", &offsets)
+    UnnestInsert::new("etl_offsets", &offsets)
         .column("topic", |((topic, _), _)| topic.as_str())
         .column("partition", |((_, partition), _)| *partition)
         .column("next_offset", |(_, next)| **next)

@@ -230,7 +230,7 @@ async fn store(pool: &PgPool, fitted: Fitted) -> Result<(), sqlx::Error> {
     sqlx::query("DELETE FROM mart_customer_value")
         .execute(&mut *tx)
         .await?;
-    UnnestInsert::into("mart_customer_value", rows)
+    UnnestInsert::new("mart_customer_value", rows)
         .column("customer_id", |r| r.customer_id.as_str())
         .column("repeat_orders", |r| {
             i32::try_from(r.summary.repeat_orders).unwrap_or(i32::MAX)
