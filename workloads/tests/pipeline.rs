@@ -255,6 +255,16 @@ fn try_scrape(port: u16) -> Option<String> {
     Some(scrape(port))
 }
 
+/// The sum of the values of a Prometheus text's lines that start with
+/// `prefix` (a metric's name and `{`, or its name and a space).
+fn metric_total(metrics: &str, prefix: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
 fn scrape(port: u16) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -286,13 +296,7 @@ fn replay_paces_records_serves_metrics_and_sigterm_flushes_and_exits_cleanly() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let sent = |metrics: &str| -> f64 {
-        metrics
-            .lines()
-            .filter(|l| l.starts_with("baedal_ingest_records_total{"))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
+    let sent = |metrics: &str| metric_total(metrics, "baedal_ingest_records_total{");
     // Once records flow, the rate caps what is sent in a 2.5 s window.
     let started = Instant::now();
     let first = loop {
@@ -317,15 +321,8 @@ fn replay_paces_records_serves_metrics_and_sigterm_flushes_and_exits_cleanly() {
     );
     // Acknowledgements (of records and dead letters) are counted as they
     // come, never ahead of the sends.
-    let total = |prefix: &str| -> f64 {
-        metrics
-            .lines()
-            .filter(|l| l.starts_with(prefix))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
-    let delivered = total("baedal_ingest_delivered_total ");
-    let handed_over = sent(&metrics) + total("baedal_ingest_dead_letters_total{");
+    let delivered = metric_total(&metrics, "baedal_ingest_delivered_total ");
+    let handed_over = sent(&metrics) + metric_total(&metrics, "baedal_ingest_dead_letters_total{");
     assert!(
         delivered > 0.0 && delivered <= handed_over,
         "{delivered} acknowledged of {handed_over} sent"
@@ -416,16 +413,13 @@ fn a_batch_ingest_counts_every_record_and_dead_letter_acknowledged() {
     metrics.register(&mut registry);
     let mut text = String::new();
     prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
-    let delivered: u64 = text
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("baedal_ingest_delivered_total ")?
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0);
+    let delivered = metric_total(&text, "baedal_ingest_delivered_total ");
     assert!(report.dead_letters > 0, "{report:?}");
-    assert_eq!(delivered, report.records + report.dead_letters, "{text}");
+    assert_eq!(
+        delivered,
+        (report.records + report.dead_letters) as f64,
+        "{text}"
+    );
 }
 
 #[test]
