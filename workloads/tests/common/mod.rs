@@ -300,18 +300,20 @@ pub fn free_port() -> u16 {
 /// drop it). A failure is printed and the sweep goes on.
 pub fn sweep_stale_namespaces() {
     runtime().block_on(async {
-        // A namespace is `t<pid>n<k>`; its process has ended.
+        // A test's namespace is `t<pid>n<k>`: stale once its process ended.
         let stale = |name: &str| {
-            let pid = name[1..].split('n').next().unwrap_or("");
-            !Path::new(&format!("/proc/{pid}")).exists()
+            let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+            name.strip_prefix('t')
+                .and_then(|rest| rest.split_once('n'))
+                .is_some_and(|(pid, k)| {
+                    digits(pid) && digits(k) && !Path::new(&format!("/proc/{pid}")).exists()
+                })
         };
         let schemas: Result<Vec<String>, sqlx::Error> = async {
             let pool = sqlx::PgPool::connect(&Namespace::database_url()).await?;
-            sqlx::query_scalar(
-                "SELECT nspname::text FROM pg_namespace WHERE nspname ~ '^t[0-9]+n[0-9]+$'",
-            )
-            .fetch_all(&pool)
-            .await
+            sqlx::query_scalar("SELECT nspname::text FROM pg_namespace")
+                .fetch_all(&pool)
+                .await
         }
         .await;
         for schema in schemas.unwrap_or_else(|e| {
@@ -325,19 +327,7 @@ pub fn sweep_stale_namespaces() {
             }
         }
         // Every stale namespace's topics, in one call.
-        let topics = delete_topics(|topic| {
-            let namespace = topic.split('.').next().unwrap_or("");
-            let shaped = namespace.strip_prefix('t').is_some_and(|rest| {
-                rest.split_once('n').is_some_and(|(pid, k)| {
-                    !pid.is_empty()
-                        && pid.chars().all(|c| c.is_ascii_digit())
-                        && !k.is_empty()
-                        && k.chars().all(|c| c.is_ascii_digit())
-                })
-            });
-            shaped && stale(namespace)
-        })
-        .await;
+        let topics = delete_topics(|topic| stale(topic.split('.').next().unwrap_or(""))).await;
         if let Err(e) = topics {
             eprintln!("sweep: deleting topics: {e}");
         }
