@@ -157,7 +157,6 @@ kafka_home=$cache/kafka-$kafka_version
 ensure_kafka_jars() {
     [ -f "$kafka_home/libs/kafka_2.13-$kafka_version.jar" ] && return 0
     command -v mvn >/dev/null 2>&1 || apt_install maven
-    command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
     log "resolving Apache Kafka $kafka_version from Maven Central (once; cached in $kafka_home)"
     rm -rf "$kafka_home.tmp"
     mvn -q -B -Dstyle.color=never -f "$scripts/kafka/pom.xml" -Dmaven.repo.local="$cache/m2" \
@@ -207,9 +206,10 @@ appender.file.fileName=$dir/server.log
 appender.file.layout.type=PatternLayout
 appender.file.layout.pattern=[%d] %p %m (%c)%n
 EOF
-    local cp="$kafka_home/libs/*"
-    java -cp "$cp" kafka.tools.StorageTool format --standalone --ignore-formatted \
-        -t "$(java -cp "$cp" kafka.tools.StorageTool random-uuid)" -c "$dir/server.properties" \
+    local cp="$kafka_home/libs/*" java
+    java=$(java17)
+    "$java" -cp "$cp" kafka.tools.StorageTool format --standalone --ignore-formatted \
+        -t "$("$java" -cp "$cp" kafka.tools.StorageTool random-uuid)" -c "$dir/server.properties" \
         --add-scram "SCRAM-SHA-256=[name=baedal,password=$password]" \
         --add-scram "SCRAM-SHA-512=[name=baedal,password=$password]" >"$dir/format.log" 2>&1 \
         || { log "formatting Kafka's log directory failed: $(tail -3 "$dir/format.log")"; exit 1; }
@@ -218,11 +218,12 @@ EOF
 
 # Starts the broker on the log directory as it is (formatted above).
 start_kafka_process() {
-    local dir=$state/kafka
+    local dir=$state/kafka java
+    java=$(java17)
     log "starting Apache Kafka $kafka_version on 127.0.0.1:$kafka_port (TLS on $kafka_sasl_ssl_port, $kafka_ssl_port)"
     # In its own session with no inherited descriptors, so the broker never
     # holds the caller's terminal or output pipe open.
-    setsid nohup java -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
+    setsid nohup "$java" -Xms256m -Xmx768m -XX:+UseG1GC -Djava.awt.headless=true \
         -Dlog4j2.configurationFile="$dir/log4j2.properties" -cp "$kafka_home/libs/*" \
         kafka.Kafka "$dir/server.properties" </dev/null >"$dir/stdout.log" 2>&1 &
     echo $! >"$state/kafka.pid"

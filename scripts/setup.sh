@@ -38,7 +38,7 @@ command -v perl >/dev/null 2>&1 || apt_install perl
 apt_install zlib1g-dev
 # librdkafka's TLS (SSL, SASL_SSL) links the system OpenSSL.
 apt_install libssl-dev pkg-config openssl
-command -v java >/dev/null 2>&1 || apt_install openjdk-17-jre-headless
+java17 >/dev/null   # Apache Kafka 4 runs on Java 17 or newer
 command -v mvn >/dev/null 2>&1 || apt_install maven
 # moto's S3-compatible server for the s3:// source test.
 python3 -c "import moto.server, boto3" 2>/dev/null || python3 -m pip install --quiet "moto[server]"

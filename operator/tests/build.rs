@@ -227,6 +227,10 @@ fn the_configmap_holds_the_workloads_own_config_and_no_secret() {
     assert_eq!(config.database.url, "", "the URL comes from the Secret");
     assert_eq!(config.redis.url, "redis://orders-redis.shop.svc:6379/");
     assert_eq!(config.metrics_listen, "0.0.0.0:9464");
+    assert!(
+        !config.kafka.create_topics,
+        "the operator provisions the topics; the workloads must not create them"
+    );
 }
 
 #[test]

@@ -35,8 +35,9 @@ use ndarray::{Array1, Array2};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
-/// The label's window: churned = no order in this many days after the cutoff.
-pub const WINDOW_DAYS: i64 = 30;
+/// The label's window: churned = no order in this many days after the
+/// cutoff, a month ([`crate::rules::MONTH_DAYS`]).
+pub const WINDOW_DAYS: i64 = crate::rules::MONTH_DAYS as i64;
 /// The training cutoffs, in windows before the validation cutoff.
 const TRAINING_CUTOFFS: i64 = 3;
 /// Features from the customer's own orders, then from BG/NBD.

@@ -44,8 +44,8 @@ use std::collections::BTreeMap;
 pub const MONEY_UNIT_KRW: f64 = 1000.0;
 /// CLV's horizon, in months.
 pub const HORIZON_MONTHS: u32 = 12;
-/// A month, in days.
-pub const MONTH_DAYS: f64 = 30.0;
+/// A month, in days ([`crate::rules::MONTH_DAYS`]).
+pub const MONTH_DAYS: f64 = crate::rules::MONTH_DAYS as f64;
 
 /// What the models know of one customer.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]

@@ -203,6 +203,8 @@ pub(crate) fn minimal_order() -> Order {
 mod tests {
     use super::*;
 
+    /// Migration 0002 as written; `tests/pipeline.rs` checks the table
+    /// every migration leaves on a real Postgres.
     #[test]
     fn the_orders_migration_has_these_columns_types_and_nullability() {
         let sql = include_str!("../contract/migrations/0002_clean_tables.sql");

@@ -9,6 +9,9 @@ use sqlx::postgres::{PgArguments, PgPoolOptions, PgQueryResult, PgRow};
 use sqlx::{PgPool, Postgres, TypeInfo as _};
 use std::time::Duration;
 
+mod copy_out;
+pub use copy_out::{binary_f64, binary_i64, copy_out_binary, POSTGRES_EPOCH_UNIX_MICROS};
+
 /// A pool for a long-running service that must start, and answer, while
 /// Postgres is down: no connection is made until one is needed, taking a
 /// connection waits at most `acquire_timeout`, and no statement runs longer

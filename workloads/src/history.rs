@@ -58,7 +58,7 @@ impl OrderHistory {
         Some(OrderHistory {
             hourly,
             customers,
-            reference: latest? + Duration::days(1),
+            reference: latest? + Duration::days(crate::rules::REFERENCE_DAYS_AFTER_LATEST),
         })
     }
 

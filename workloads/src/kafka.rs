@@ -71,7 +71,7 @@ pub fn consumer_config(config: &Config) -> ClientConfig {
         // up its partitions after 10 s rather than the default 45 s.
         .set("session.timeout.ms", "10000")
         .set("heartbeat.interval.ms", "3000")
-        // The prefetch queue, the largest buffer of a consumer: 8 MiB at most.
+        // The prefetch queue, the largest buffer of a consumer: 2 MiB at most.
         .set("queued.max.messages.kbytes", "2048")
         .set("queued.min.messages", "10000")
         .set("fetch.queue.backoff.ms", "10")

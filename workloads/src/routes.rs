@@ -132,7 +132,8 @@ pub struct Plan {
     pub routes: Vec<RiderRoute>,
     pub batched: Totals,
     pub one_by_one: Totals,
-    /// `one_by_one − batched`: never negative.
+    /// `one_by_one − batched`, summed over the groups whose solver routes
+    /// are used (each shorter and no slower than one by one): never negative.
     pub km_saved: f64,
     pub minutes_saved: f64,
     /// Whether the solver's routes are used (`false`: one by one).
@@ -227,11 +228,20 @@ pub fn plan_until(orders: &[RouteOrder], deadline: Instant) -> Result<Plan, Rout
     let found = solve_groups(&groups, deadline)?;
     let mut routes = Vec::with_capacity(orders.len());
     let mut solved = false;
+    // Summed per group, from the groups whose solver routes are used: a
+    // difference of the plans' totals, summed in another order, can come
+    // out a rounding error below zero when nothing was batched.
+    let (mut km_saved, mut minutes_saved) = (0.0, 0.0);
     for (members, found) in groups.iter().zip(found) {
         let (single, single_totals) = one_by_one(members);
-        match found {
-            Some(batched) if totals_of(&batched).km < single_totals.km => {
+        match found.map(|batched| (totals_of(&batched), batched)) {
+            // Used only when shorter and no slower than one by one.
+            Some((totals, batched))
+                if totals.km < single_totals.km && totals.minutes <= single_totals.minutes =>
+            {
                 solved = true;
+                km_saved += single_totals.km - totals.km;
+                minutes_saved += single_totals.minutes - totals.minutes;
                 routes.extend(batched);
             }
             _ => routes.extend(single),
@@ -239,8 +249,8 @@ pub fn plan_until(orders: &[RouteOrder], deadline: Instant) -> Result<Plan, Rout
     }
     let batched = totals_of(&routes);
     Ok(Plan {
-        km_saved: alone.km - batched.km,
-        minutes_saved: alone.minutes - batched.minutes,
+        km_saved,
+        minutes_saved,
         routes,
         batched,
         one_by_one: alone,

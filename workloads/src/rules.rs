@@ -32,6 +32,12 @@ pub fn road_km(lat1: f64, lng1: f64, lat2: f64, lng2: f64) -> f64 {
     6371.0 * 2.0 * a.sqrt().asin() * ROAD_FACTOR
 }
 
+/// A month, in days, wherever the rules speak of months: the CLV horizon
+/// and its monthly discount, `simple_clv`'s revenue per month and its
+/// retention windows, the churn label's window and the churn rule's
+/// `since > 30` (checked by a test).
+pub const MONTH_DAYS: u32 = 30;
+
 /// The monthly discount rate of every CLV figure (1% a month).
 pub const MONTHLY_DISCOUNT: f64 = 0.01;
 
@@ -55,8 +61,13 @@ pub fn delivery_ok(o: &crate::model::Order) -> bool {
         && o.estimated_delivery_min.is_some()
 }
 
+/// The reference time ("now" for recency, churn and CLV) is this many days
+/// after the latest valid order ([`REFERENCE_CTE`] in SQL,
+/// `history::OrderHistory` in Rust; a test checks the SQL).
+pub const REFERENCE_DAYS_AFTER_LATEST: i64 = 1;
+
 /// The reference time `reference.t`, as a CTE: the latest valid order time
-/// plus one day.
+/// plus [`REFERENCE_DAYS_AFTER_LATEST`].
 pub const REFERENCE_CTE: &str =
     "reference AS (SELECT max(order_time) + interval '1 day' AS t FROM orders WHERE is_valid)";
 
@@ -272,6 +283,40 @@ mod tests {
             readme.contains(&bands[..4].join(", ")) && readme.contains(&bands[4]),
             "README lacks the distance bands {bands:?}"
         );
+        let statuses: Vec<String> = REVENUE_STATUSES
+            .iter()
+            .map(|s| format!("`{}`", s.as_str()))
+            .collect();
+        let late = LATE
+            .strip_prefix('(')
+            .and_then(|l| l.strip_suffix(")::int"))
+            .expect("LATE is (condition)::int");
+        for row in [
+            format!(
+                "| revenue (GMV) | `order_amount` of valid orders with status {} |",
+                statuses.join(" or ")
+            ),
+            format!("| late delivery | `{late}` |"),
+            format!(
+                "| reference time | the latest valid order time + {REFERENCE_DAYS_AFTER_LATEST} day |"
+            ),
+            format!("| a month | {MONTH_DAYS} days, everywhere |"),
+        ] {
+            assert!(readme.contains(&row), "README lacks {row}");
+        }
+    }
+
+    #[test]
+    fn every_month_and_the_reference_time_come_from_one_definition() {
+        assert_eq!(crate::clv::MONTH_DAYS, f64::from(MONTH_DAYS));
+        assert_eq!(crate::churn::WINDOW_DAYS, i64::from(MONTH_DAYS));
+        assert_eq!(CHURN_RULES[0].name, "churned");
+        assert!(CHURN_RULES[0]
+            .shown()
+            .starts_with(&format!("since > {MONTH_DAYS} AND")));
+        assert!(REFERENCE_CTE.contains(&format!(
+            "max(order_time) + interval '{REFERENCE_DAYS_AFTER_LATEST} day'"
+        )));
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! Anomaly detection end to end: a burst of orders in one hour of a
+//! Anomaly detection end to end: a burst of late orders in one hour of a
 //! generated dataset is loaded through Kafka and the ETL, then served by
 //! `/analytics/anomalies` and raised on the alert stream.
 
@@ -14,7 +14,7 @@ use redis::AsyncCommands;
 const BURST: usize = 80;
 
 #[test]
-fn a_burst_of_orders_in_one_hour_is_an_anomaly_on_the_api_and_an_alert_on_the_stream() {
+fn a_burst_of_late_orders_in_one_hour_is_an_anomaly_on_the_api_and_an_alert_on_the_stream() {
     let ns = Namespace::new();
     let (dir, _) = generated(31, 0.03);
     // The burst: three hours before the hour of the latest order, a complete
@@ -31,12 +31,15 @@ fn a_burst_of_orders_in_one_hour_is_an_anomaly_on_the_api_and_an_alert_on_the_st
         .filter(|o| o.impossible_values().is_empty())
         .filter(|o| local(o) >= hour && local(o) < hour + Duration::hours(1))
         .count();
+    // Every order of the burst is delivered an hour after its estimate: the
+    // hour's late rate is an anomaly too.
     let mut csv = String::from(
-        "order_id,order_time,customer_id,restaurant_id,order_amount,order_status,menu_items\n",
+        "order_id,order_time,customer_id,restaurant_id,order_amount,order_status,menu_items,\
+         estimated_delivery_min,actual_delivery_min\n",
     );
     for i in 0..BURST {
         csv.push_str(&format!(
-            "OB{i:08},{},CB{i:06},R00001,15000,DELIVERED,치킨:1:15000\n",
+            "OB{i:08},{},CB{i:06},R00001,15000,DELIVERED,치킨:1:15000,30,90\n",
             (hour + Duration::seconds(i as i64 * 30)).format("%Y-%m-%d %H:%M:%S")
         ));
     }
@@ -70,6 +73,13 @@ fn a_burst_of_orders_in_one_hour_is_an_anomaly_on_the_api_and_an_alert_on_the_st
             found["expected"].as_f64() < found["upper"].as_f64(),
             "{found}"
         );
+        let late = answer["hours"]
+            .as_array()
+            .expect("hours")
+            .iter()
+            .find(|h| h["hour"] == burst.as_str() && h["metric"] == "late_rate")
+            .unwrap_or_else(|| panic!("the late burst at {burst} is not an anomaly: {answer:#}"));
+        assert!(late["actual"].as_f64() > late["upper"].as_f64(), "{late}");
         // The drawn series has every hour of the three days up to the last.
         let series = answer["series"].as_array().expect("series");
         assert!(series.len() > 48 && series.len() <= 72, "{}", series.len());
@@ -88,19 +98,17 @@ fn a_burst_of_orders_in_one_hour_is_an_anomaly_on_the_api_and_an_alert_on_the_st
             .single()
             .expect("kst")
             .to_rfc3339();
-        let raised = entries.ids.iter().any(|e| {
-            let field = |name: &str| {
-                e.map
-                    .get(name)
-                    .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
-                    .unwrap_or_default()
-            };
-            field("kind") == "orders_anomaly" && field("window_end") == end
-        });
-        assert!(
-            raised,
-            "no orders_anomaly alert ending at {end}: {:?}",
-            entries.ids
-        );
+        for kind in ["orders_anomaly", "late_rate_anomaly"] {
+            let raised = entries.ids.iter().any(|e| {
+                let field = |name: &str| {
+                    e.map
+                        .get(name)
+                        .and_then(|v| redis::from_redis_value_ref::<String>(v).ok())
+                        .unwrap_or_default()
+                };
+                field("kind") == kind && field("window_end") == end
+            });
+            assert!(raised, "no {kind} alert ending at {end}: {:?}", entries.ids);
+        }
     });
 }

@@ -6,12 +6,36 @@
 mod common;
 
 use common::{assert_loaded_exactly, count, generated, poll_until, runtime, wait_for, Namespace};
+use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 /// What a follower logged so far.
+/// The broker's high watermark of each partition of the namespace's topics.
+fn high_watermarks(config: &baedal::config::Config) -> BTreeMap<(String, i32), i64> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let wait = Duration::from_secs(10);
+    let consumer: BaseConsumer = baedal::kafka::consumer_config(config)
+        .create()
+        .expect("a consumer");
+    let metadata = consumer.fetch_metadata(None, wait).expect("metadata");
+    let mut ends = BTreeMap::new();
+    for topic in metadata.topics() {
+        if !topic.name().starts_with(&config.kafka.topic_prefix) {
+            continue;
+        }
+        for partition in topic.partitions() {
+            let (_, high) = consumer
+                .fetch_watermarks(topic.name(), partition.id(), wait)
+                .expect("watermarks");
+            ends.insert((topic.name().to_string(), partition.id()), high);
+        }
+    }
+    ends
+}
+
 fn log_of(path: &Path) -> String {
     let mut text = String::new();
     if let Ok(mut file) = std::fs::File::open(path) {
@@ -185,19 +209,59 @@ fn a_batch_run_ends_at_the_high_watermarks_it_saw_while_data_keeps_arriving() {
         .spawn()
         .expect("replay");
     std::thread::sleep(Duration::from_secs(2));
+    let config = ns.config();
+    let before = high_watermarks(&config);
     let started = Instant::now();
-    let out = ns.run(&["etl"]);
+    let mut etl = ns.command(&["etl"]);
+    etl.env("BAEDAL_LOG", "baedal::etl::consume=debug");
+    let run = common::run_with_deadline(etl, common::RUN_DEADLINE);
     let took = started.elapsed();
+    let after = high_watermarks(&config);
     let still_sending = replay.try_wait().expect("replay status").is_none();
     let _ = replay.kill();
     let _ = replay.wait();
+    let (out, log) = (
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr),
+    );
+    assert!(run.status.success(), "{log}");
     assert!(out.contains("orders changed"), "{out}");
     assert!(
         still_sending,
         "the replay ended before the run did ({took:?}): the test proves nothing"
     );
-    // What the run loaded is a prefix of each partition that ended where it
-    // started: no offset beyond the end it saw, and nothing skipped before it.
+    // The ends the run chose: the high watermarks at its start, between
+    // those seen before and after it.
+    let ends: BTreeMap<(String, i32), i64> = log
+        .lines()
+        .filter(|l| l.contains("reading to the high watermark seen at the start"))
+        .map(|l| {
+            let field = |name: &str| {
+                l.split_whitespace()
+                    .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                    .unwrap_or_else(|| panic!("no {name} in {l}"))
+                    .to_string()
+            };
+            let number = |name: &str| field(name).parse::<i64>().expect("a number");
+            ((field("topic"), number("partition") as i32), number("to"))
+        })
+        .collect();
+    assert!(!ends.is_empty(), "no partition read: {log}");
+    for (partition, end) in &ends {
+        assert!(
+            before[partition] <= *end && *end <= after[partition],
+            "{partition:?}: read to {end}, the broker's end was {} before and {} after",
+            before[partition],
+            after[partition]
+        );
+    }
+    let grew: i64 = after.values().sum::<i64>() - ends.values().sum::<i64>();
+    assert!(
+        grew > 0,
+        "nothing arrived after the run's start: the test proves nothing"
+    );
+    // What the run loaded is each partition up to the end it chose: no
+    // offset beyond it, and nothing skipped before it.
     runtime().block_on(async {
         let pool = ns.pool().await;
         let gaps: i64 = sqlx::query_scalar(
@@ -217,6 +281,19 @@ fn a_batch_run_ends_at_the_high_watermarks_it_saw_while_data_keeps_arriving() {
                 .expect("offsets");
         let raw: i64 = common::rows(&pool, "raw_records").await;
         assert_eq!(stored, raw, "the stored positions are the loaded rows");
+        let positions: Vec<(String, i32, i64)> = common::select(
+            &pool,
+            "SELECT topic, partition, next_offset FROM etl_offsets",
+        )
+        .await;
+        let positions: BTreeMap<(String, i32), i64> = positions
+            .into_iter()
+            .map(|(topic, partition, next)| ((topic, partition), next))
+            .collect();
+        assert_eq!(
+            positions, ends,
+            "each partition stored up to the end the run chose"
+        );
     });
     // Beside followers the CronJob reads no Kafka and only rebuilds.
     let rebuilt = ns.run(&["etl", "--marts-only"]);

@@ -497,6 +497,46 @@ fn every_identifier_column_compares_byte_by_byte() {
     );
 }
 
+/// The `orders` table every migration leaves is the column table's: the
+/// same columns in the same order, of the same types and nullability, then
+/// the loader's own. A later migration that adds, drops or retypes a column
+/// fails here (the unit test in `columns.rs` reads migration 0002 only).
+#[test]
+fn the_migrated_orders_table_is_the_column_table() {
+    let ns = Namespace::new();
+    ns.run(&["migrate"]);
+    let migrated: Vec<(String, String, bool)> = runtime().block_on(async {
+        let pool = ns.pool().await;
+        common::select(
+            &pool,
+            &format!(
+                "SELECT a.attname::text, format_type(a.atttypid, a.atttypmod), a.attnotnull
+                 FROM pg_attribute a
+                 WHERE a.attrelid = '{}.orders'::regclass AND a.attnum > 0 AND NOT a.attisdropped
+                 ORDER BY a.attnum",
+                ns.0
+            ),
+        )
+        .await
+    });
+    let ours: Vec<(String, String, bool)> = baedal::columns::ORDER_COLUMN_TABLE
+        .iter()
+        .filter_map(|c| {
+            let sql_type = match c.sql_type? {
+                "timestamptz" => "timestamp with time zone",
+                other => other,
+            };
+            Some((c.name.to_string(), sql_type.to_string(), c.required))
+        })
+        .collect();
+    assert_eq!(migrated[..ours.len()], ours[..]);
+    let rest: Vec<&str> = migrated[ours.len()..]
+        .iter()
+        .map(|c| c.0.as_str())
+        .collect();
+    assert_eq!(rest, ["flags", "is_valid", "source_topic", "loaded_at"]);
+}
+
 /// Raw records and the stored next offset of each partition of `topic`.
 async fn partition_positions(pool: &sqlx::PgPool, topic: &str) -> BTreeMap<i32, (i64, i64)> {
     let rows: Vec<(i32, i64, i64)> = sqlx::query_as(
@@ -558,6 +598,23 @@ fn a_stored_position_past_the_end_of_its_partition_is_named_and_the_other_partit
         let stderr = ns.fails(&["etl", "--follow"], Duration::from_secs(60));
         assert!(stderr.contains(&named), "{stderr}");
     });
+}
+
+#[test]
+fn an_etl_whose_topics_the_operator_has_not_provisioned_names_them_and_stops() {
+    let ns = Namespace::new();
+    let mut managed = ns.command(&["etl"]);
+    managed.env("BAEDAL_KAFKA_CREATE_TOPICS", "false");
+    let stderr = run_fails(managed, common::RUN_DEADLINE, "an ETL without its topics");
+    assert!(stderr.contains(&format!("{}.orders", ns.0)), "{stderr}");
+    assert!(stderr.contains("kafka.create_topics is false"), "{stderr}");
+    // Run locally (the ingest makes the topics), it warns and reads nothing.
+    let mut local = ns.command(&["etl"]);
+    local.env("BAEDAL_LOG", "baedal=warn");
+    let out = common::run_with_deadline(local, common::RUN_DEADLINE);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("topics not on the broker yet"), "{stderr}");
 }
 
 #[test]

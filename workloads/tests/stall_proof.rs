@@ -37,7 +37,7 @@ fn unstorable(ns: &Namespace) -> Vec<(String, String, String)> {
 }
 
 #[test]
-fn a_nul_byte_in_a_csv_field_or_a_json_string_costs_only_its_record() {
+fn a_nul_byte_in_a_csv_field_or_a_json_string_costs_only_its_record_on_any_topic() {
     let ns = Namespace::new();
     let dir = tempfile::tempdir().unwrap();
     // Forty orders in CSV, one with a NUL byte in its customer id and one
@@ -75,32 +75,54 @@ fn a_nul_byte_in_a_csv_field_or_a_json_string_costs_only_its_record() {
         json_order(103, "박*민")
     );
     std::fs::write(dir.path().join("orders.json"), json).unwrap();
+    // Two conversations, one with an escaped NUL in a message's text: the
+    // messages topic goes through the same splitting.
+    let conversation = |id: u32, text: &str| {
+        format!(
+            r#"{{"conversation_id":"M{id:09}","order_id":"O000000001","customer_id":"C000017",
+                "restaurant_id":"R00001","rider_id":null,"started_at":"2024-03-02T12:00:00+09:00",
+                "messages":[{{"sender":"customer","sent_at":"2024-03-02T12:01:00+09:00","text":"{text}"}}]}}"#
+        )
+    };
+    let messages = format!(
+        "[{},{}]",
+        conversation(1, "언제 와요?"),
+        conversation(2, "문\\u0000 앞에 두세요")
+    );
+    std::fs::write(dir.path().join("messages.json"), messages).unwrap();
     let source = dir.path().display().to_string();
     ns.ingest(&source);
 
-    // The run ends well, every other order is stored, and each bad record is
-    // a dead letter naming what Postgres refused and where it sits.
+    // The run ends well, every other order and conversation is stored, and
+    // each bad record is a dead letter naming what Postgres refused and
+    // where it sits.
     ns.run(&["etl"]);
     assert_eq!(count(&ns, "orders"), 41);
+    assert_eq!(count(&ns, "conversations"), 1);
     assert_eq!(
         count(&ns, "raw_records"),
-        44,
+        46,
         "every message in the raw layer"
     );
     let letters = unstorable(&ns);
-    assert_eq!(letters.len(), 3, "{letters:?}");
+    assert_eq!(letters.len(), 4, "{letters:?}");
     for (topic, _, position) in &letters {
-        assert!(topic.ends_with("orders"), "{topic}");
         assert!(position.contains("offset"), "{position}");
+        assert!(
+            topic.ends_with("orders") || topic.ends_with("messages"),
+            "{topic}"
+        );
     }
+    let on = |suffix: &str| letters.iter().filter(|l| l.0.ends_with(suffix)).count();
+    assert_eq!((on("orders"), on("messages")), (3, 1), "{letters:?}");
     let reasons = |needle: &str| letters.iter().filter(|l| l.1.contains(needle)).count();
-    assert_eq!(reasons("0x00"), 2, "{letters:?}");
+    assert_eq!(reasons("0x00"), 3, "{letters:?}");
     assert_eq!(reasons("index row"), 1, "{letters:?}");
 
     // A rerun finds nothing new: the bad records' offsets were stored too.
     let again = ns.run(&["etl"]);
     assert!(again.contains("(0 new)"), "{again}");
-    assert_eq!(unstorable(&ns).len(), 3);
+    assert_eq!(unstorable(&ns).len(), 4);
 }
 
 #[test]

@@ -48,8 +48,10 @@ pub struct KafkaConfig {
     pub ssl_ca_pem: Option<String>,
     /// Whether the ingest creates missing topics. On Kubernetes the
     /// operator provisions them (partitions, replication, retention) and
-    /// sets this to false; the ingest then stops with a clear error when a
-    /// topic is missing instead of creating it with the wrong settings.
+    /// sets this to false; the ingest and the ETL then stop with a clear
+    /// error when a topic is missing, and nothing creates it with the wrong
+    /// settings. With true, an ETL run before the first ingest warns and
+    /// reads nothing from the missing topics.
     pub create_topics: bool,
 }
 

@@ -2,12 +2,35 @@
 
 use super::params::{describe_choices, Choices, MAX_LIMIT, MENU_SORTS, RESTAURANT_SORTS};
 use super::ApiContext;
+use crate::clv::HORIZON_MONTHS;
+use crate::rules::{MONTHLY_DISCOUNT, MONTH_DAYS, REFERENCE_DAYS_AFTER_LATEST, REVENUE_STATUSES};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 
 pub fn router() -> Router<ApiContext> {
     Router::new().route("/openapi.json", get(|| async { Json(document()) }))
+}
+
+/// The statuses whose orders count as revenue, as people read them.
+fn revenue_statuses() -> String {
+    let names: Vec<&str> = REVENUE_STATUSES.iter().map(|s| s.as_str()).collect();
+    names.join(" or ")
+}
+
+/// The rules every route shares ([`crate::rules`]), for the document's
+/// description.
+fn rules_stated() -> String {
+    format!(
+        "Read-only delivery analytics over Postgres with a Redis cache in front. \
+         Times are Korea Standard Time. Only valid orders (no impossible value) count. \
+         Revenue is the GMV (`order_amount`) of orders with status {statuses}. \
+         The reference time (\"now\" for recency, churn and CLV) is the latest valid order \
+         time + {REFERENCE_DAYS_AFTER_LATEST} day. A month is {MONTH_DAYS} days. \
+         Orders from every source join one merge by order id, the pickle's `kind: order` \
+         records included.",
+        statuses = revenue_statuses()
+    )
 }
 
 fn param(name: &str, description: &str, schema: Value) -> Value {
@@ -127,16 +150,16 @@ pub fn document() -> Value {
         "info": {
             "title": "baedal analytics API",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Read-only delivery analytics over Postgres with a Redis cache in front. Times are Korea Standard Time; revenue is GMV of orders not cancelled or refunded."
+            "description": rules_stated()
         },
         "paths": {
             "/analytics/dimensions": operation("The districts, categories and platforms the filters accept", vec![]),
             "/analytics/order-trends": operation_with_404("Orders and revenue by hour, weekday, day and month", filters()),
-            "/analytics/customer-segments": operation_with_404("RFM segments: rules, sizes, revenue, the R×F grid, one customer's scores", vec![customer.clone()]),
-            "/analytics/customer-lifetime-value": operation_with_404("CLV per customer and by segment. `clv`: BG/NBD (orders) and Gamma-Gamma (order value), fitted by maximum likelihood after each ETL batch run: the expected revenue of the next 12 months of 30 days, discounted 1% a month; with each customer's probability of being alive and expected orders, and the fitted parameters. `simple_clv`: the simple retention model m × r / (1 + d − r), m = revenue per 30-day month since the first revenue order, r = last month's retention, d = 1%", vec![customer, limit(20)]),
+            "/analytics/customer-segments": operation_with_404("RFM segments: rules, sizes, revenue, the R×F grid, one customer's scores. R = whole days since the last revenue order, F = revenue orders, M = their revenue, each scored 1 + ⌊5 × percent rank⌋ (capped at 5, 5 = most recent, most frequent, highest spend) over the customers with a revenue order, so equal values get equal scores; the first rule of the table that matches names the segment", vec![customer.clone()]),
+            "/analytics/customer-lifetime-value": operation_with_404(&format!("CLV per customer and by segment. `clv`: BG/NBD (orders) and Gamma-Gamma (order value), fitted by maximum likelihood after each ETL batch run: the expected revenue of the next {HORIZON_MONTHS} months, discounted {discount}% a month; with each customer's probability of being alive and expected orders, and the fitted parameters. `simple_clv`: the simple retention model m × r / (1 + d − r), m = revenue per month since the first revenue order (at least one month), r = the share of the customers with a revenue order in the month before the last who ordered in the last month, d = {discount}%. A month is {MONTH_DAYS} days", discount = MONTHLY_DISCOUNT * 100.0), vec![customer, limit(20)]),
             "/analytics/restaurant-performance": operation_with_404("Revenue, orders, rating, delivery time and late rate per restaurant, ranked", with_limit),
             "/analytics/delivery-optimization": operation_with_404("Delivery time and late rate by distance band, district, hour and weather; fee against distance", filters()),
-            "/analytics/menu": operation_with_404("Top items and item pairs with support, confidence and lift", menu),
+            "/analytics/menu": operation_with_404(&format!("Top items and item pairs with support, confidence and lift, over the baskets of revenue orders ({}) only", revenue_statuses()), menu),
             "/analytics/demand-forecast": operation("Expected orders per day and hour after the data ends, with 95% prediction intervals (MSTL with daily and weekly seasonality, exponential smoothing), and a 4-week rolling-origin backtest against seasonal naive",
                 vec![param("days", "Days to forecast", json!({"type": "integer", "minimum": 1, "maximum": 28, "default": 7}))]),
             "/analytics/delivery-routes": operation_with_404("Batched rider routes (pickup, then drops; at most 3 orders a rider) for the delivered orders of a restaurant or a district in a time window, from a vehicle-routing solver (vrp-core, given what the lookups before it leave of the 30 ms a request aims to take, at least 5 ms; a plan can differ when the machine is busy), with the km and minutes saved against delivering each order on its own round trip (never negative). Without start, the window of the last 7 days with the most orders; at most 40 orders are planned",
@@ -154,7 +177,7 @@ pub fn document() -> Value {
             "/analytics/churn": operation("Churn status per the documented rules, churn rate, the customers most overdue; and the logistic-regression classifier (trained on the 30-day windows before a time-split validation cutoff 30 days before the reference time) with its validation AUC and the customers most likely to order nothing in the next 30 days", vec![limit(20)]),
             "/cache/order/{order_id}": order,
             "/realtime/stats": operation("The latest day's orders, revenue, active orders, late rate, orders by category", vec![]),
-            "/realtime/alerts": operation("The newest late-delivery alerts, newest first", vec![limit(50)]),
+            "/realtime/alerts": operation("The newest alerts, newest first: hours whose late-delivery rate passed the threshold (`late_delivery_rate`), and hours whose orders or late rate fell outside their forecast's interval (`orders_anomaly`, `late_rate_anomaly`)", vec![limit(50)]),
             "/realtime/leaderboard": operation("The restaurants with the most revenue or orders, highest first",
                 vec![param("by", "revenue (default) or orders", json!({"type": "string", "enum": crate::redis_keys::LEADERBOARDS})), limit(10)]),
             "/healthz": operation("The process is up", vec![]),

@@ -464,6 +464,13 @@ pub async fn read_to_end(
                     continue;
                 }
                 if next < high {
+                    tracing::debug!(
+                        %topic,
+                        partition = p.id(),
+                        from = next,
+                        to = high,
+                        "reading to the high watermark seen at the start"
+                    );
                     assignment.add_partition_offset(topic, p.id(), Offset::Offset(next))?;
                     open.insert((topic.clone(), p.id()), (next, high));
                 }

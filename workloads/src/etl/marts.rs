@@ -10,13 +10,14 @@
 //! ([`quintile_score`]; 5 = most recent / most frequent / highest spend).
 //! The same rows carry each customer's churn status ([`CHURN_RULES`]: days
 //! since the last order against the mean gap between orders) and the
-//! simple CLV's monthly revenue `m` (revenue over the 30-day months since
-//! the first revenue order, at least one); `mart_retention` holds its `r`
+//! simple CLV's monthly revenue `m` (revenue over the months since
+//! the first revenue order, at least one, a month being
+//! [`MONTH_DAYS`](crate::rules::MONTH_DAYS)); `mart_retention` holds its `r`
 //! (see `api::customers`).
 
 use crate::rules::{
     baskets_sql, case_of, delivery_buckets_sql, quintile_score, CHURN_RULES, DELIVERY_OK, LATE,
-    REFERENCE_CTE, REVENUE, RFM_SEGMENTS,
+    MONTH_DAYS, REFERENCE_CTE, REVENUE, RFM_SEGMENTS,
 };
 use sqlx::PgPool;
 
@@ -110,7 +111,7 @@ fn statements() -> Vec<Vec<String>> {
                         extract(epoch FROM (SELECT t FROM reference) - max(order_time)) / 86400 AS since,
                         CASE WHEN count(*) > 1
                              THEN extract(epoch FROM max(order_time) - min(order_time)) / 86400 / (count(*) - 1) END AS gap,
-                        extract(epoch FROM (SELECT t FROM reference) - min(order_time)) / (30 * 86400) AS months
+                        extract(epoch FROM (SELECT t FROM reference) - min(order_time)) / ({MONTH_DAYS} * 86400) AS months
                  FROM orders WHERE is_valid AND {REVENUE} GROUP BY customer_id),
              scored AS (
                  SELECT *, floor(since)::int AS recency_days, orders AS frequency FROM agg),
@@ -120,19 +121,19 @@ fn statements() -> Vec<Vec<String>> {
                  monthly_revenue, days_since_last_order, mean_gap_days, churn_risk, churn_status)
              SELECT customer_id, recency_days, frequency, monetary, r, f, m, {segment_case},
                     monetary / greatest(1.0, months)::float8,
-                    since::float8, COALESCE(gap, 0)::float8, (since / greatest(COALESCE(gap, 30), 1))::float8,
+                    since::float8, COALESCE(gap, 0)::float8, (since / greatest(COALESCE(gap, {MONTH_DAYS}), 1))::float8,
                     {churn_case}
              FROM ranked"
         ),
         "DELETE FROM mart_retention".into(),
         format!(
             "WITH {REFERENCE_CTE},
-                  -- Per customer with a revenue order in the last 60 days:
-                  -- one 60–30 days before the reference time, one in the last 30.
-                  active AS (SELECT bool_or(order_time < reference.t - interval '30 days') AS before,
-                                    bool_or(order_time >= reference.t - interval '30 days') AS last
+                  -- Per customer with a revenue order in the last two months:
+                  -- one in the month before the last, one in the last month.
+                  active AS (SELECT bool_or(order_time < reference.t - interval '{MONTH_DAYS} days') AS before,
+                                    bool_or(order_time >= reference.t - interval '{MONTH_DAYS} days') AS last
                              FROM orders, reference
-                             WHERE is_valid AND {REVENUE} AND order_time >= reference.t - interval '60 days'
+                             WHERE is_valid AND {REVENUE} AND order_time >= reference.t - interval '{MONTH_DAYS} days' * 2
                              GROUP BY customer_id)
              INSERT INTO mart_retention (monthly_retention)
              SELECT COALESCE((count(*) FILTER (WHERE before AND last))::float8

@@ -88,6 +88,12 @@ pub enum EtlError {
          loads the other topics first); load the topic as it is now into a fresh schema"
     )]
     TopicsMadeAgain(MadeAgain),
+    #[error(
+        "topics {} do not exist, and kafka.create_topics is false: the operator provisions \
+         them (see the pipeline's Kafka condition)",
+        .0.join(", ")
+    )]
+    TopicsMissing(Vec<String>),
 }
 
 /// Partitions whose stored position is past the broker's end of them.
@@ -204,18 +210,21 @@ pub async fn run(
     stop: &Arc<AtomicBool>,
 ) -> Result<EtlReport, EtlError> {
     let started = Instant::now();
-    // Both servers answer, or the run stops here with the reason.
+    // Both servers answer, or the run stops here with the reason. Where an
+    // operator provisions the topics (`kafka.create_topics` false), a
+    // missing one is a fault to report; a local run may start before the
+    // first ingest has made them.
     if mode != Mode::MartsOnly {
-        tokio::task::block_in_place(|| {
-            crate::kafka::missing_topics(config).map(|missing| {
-                if !missing.is_empty() {
-                    tracing::warn!(
-                        ?missing,
-                        "topics not on the broker yet: nothing to read from them"
-                    );
-                }
-            })
-        })?;
+        let missing = tokio::task::block_in_place(|| crate::kafka::missing_topics(config))?;
+        if !missing.is_empty() {
+            if !config.kafka.create_topics {
+                return Err(EtlError::TopicsMissing(missing));
+            }
+            tracing::warn!(
+                ?missing,
+                "topics not on the broker yet: nothing to read from them"
+            );
+        }
     }
     let pool = db::migrate(&config.database).await?;
     let _batch_lock = match mode {

@@ -408,12 +408,20 @@ fn every_dashboard_page_draws_its_charts_in_headless_chromium_without_console_er
         drawn("customers").contains(&"top-clv".to_string()),
         "{report}"
     );
+    for panel in ["routes", "route-list"] {
+        assert!(
+            drawn("delivery").contains(&panel.to_string()),
+            "{panel}: {report}"
+        );
+    }
     let anomalies =
         runtime().block_on(async { get(&data.app(), "/analytics/anomalies?days=7").await });
-    assert_eq!(
-        page("trends")["anomaly_marks"],
-        anomalies.json["hours"].as_array().unwrap().len(),
-        "{report}"
+    let anomalous = anomalies.json["hours"].as_array().unwrap().len();
+    assert!(
+        anomalous > 0,
+        "no anomalous hour to draw: {}",
+        anomalies.json
     );
+    assert_eq!(page("trends")["anomaly_marks"], anomalous, "{report}");
     eprintln!("dashboard screenshots in {}", shots.display());
 }

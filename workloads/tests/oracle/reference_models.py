@@ -13,8 +13,10 @@ input.json (written by tests/models_oracle.rs or benches/models.rs):
              "gamma_gamma": {...}}: `lifetimes` predicts with them
 
 Output (JSON):
-  holt_winters  daily MAPE, hourly MAPE (hours with orders) and MASE of
+  holt_winters  per variant (additive_trend, damped_trend, no_trend): daily
+                MAPE, hourly MAPE (hours with orders) and MASE of
                 statsmodels' additive Holt-Winters, period 168 h
+  holt_winters_best  each of the three measures, the best variant's
   seasonal_naive_mase  the same holdouts' seasonal naive, to check that the
                 two sides cut the same holdouts
   churn_auc     scikit-learn logistic regression on log recency, frequency,
@@ -44,7 +46,23 @@ TRAINING_CUTOFFS = 3
 MONEY_UNIT_KRW = 1000.0
 
 
-def holt_winters(y, weeks):
+# statsmodels' additive Holt-Winters (seasonal period 168 h), three ways:
+# with an additive trend, with that trend damped, and with none. Over a
+# week's horizon a fitted trend can run off; the comparison is with the best.
+HOLT_WINTERS_VARIANTS = {
+    "additive_trend": {"trend": "add"},
+    "damped_trend": {"trend": "add", "damped_trend": True},
+    "no_trend": {"trend": None},
+}
+
+
+def holt_winters_variants(y, weeks):
+    variants = {name: holt_winters(y, weeks, **kwargs)[0] for name, kwargs in HOLT_WINTERS_VARIANTS.items()}
+    best = {k: min(v[k] for v in variants.values()) for k in ["daily_mape", "hourly_mape", "mase"]}
+    return variants, best, holt_winters(y, weeks, trend=None)[1]
+
+
+def holt_winters(y, weeks, **kwargs):
     from statsmodels.tsa.holtwinters import ExponentialSmoothing
 
     daily, hourly, scaled, naive_scaled = [], [], [], []
@@ -54,7 +72,7 @@ def holt_winters(y, weeks):
         scale = np.mean(np.abs(train[WEEK:] - train[:-WEEK]))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            fit = ExponentialSmoothing(train, trend="add", seasonal="add", seasonal_periods=WEEK).fit()
+            fit = ExponentialSmoothing(train, seasonal="add", seasonal_periods=WEEK, **kwargs).fit()
         predicted = np.maximum(fit.forecast(WEEK), 0.0)
         nz = actual > 0
         hourly += list(np.abs(predicted[nz] - actual[nz]) / actual[nz])
@@ -167,8 +185,8 @@ def predictions(customers, params):
 def main():
     given = json.load(open(sys.argv[1]))
     out = {}
-    hw, naive = holt_winters(np.array(given["series"], dtype=float), given["weeks"])
-    out["holt_winters"], out["seasonal_naive_mase"] = hw, naive
+    variants, best, naive = holt_winters_variants(np.array(given["series"], dtype=float), given["weeks"])
+    out["holt_winters"], out["holt_winters_best"], out["seasonal_naive_mase"] = variants, best, naive
     if "purchases" in given:
         out["churn_auc"] = churn_auc(given["purchases"], given["reference"])
         out["churn_auc_boosted"] = churn_auc_boosted(given["purchases"], given["reference"])
