@@ -199,6 +199,10 @@ pub(crate) fn minimal_order() -> Order {
     }
 }
 
+/// The columns of `orders` that follow the column table's stored ones
+/// ([`stored_columns`]): the loader's own.
+pub const LOADER_COLUMNS: [&str; 4] = ["flags", "is_valid", "source_topic", "loaded_at"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -236,21 +240,12 @@ mod tests {
                 )
             })
             .collect();
-        let ours: Vec<(String, String, bool)> = ORDER_COLUMN_TABLE
-            .iter()
-            .filter_map(|c| {
-                c.sql_type
-                    .map(|t| (c.name.to_string(), t.to_string(), c.required))
-            })
+        let ours: Vec<(String, String, bool)> = stored_columns()
+            .map(|(c, sql_type)| (c.name.to_string(), sql_type.to_string(), c.required))
             .collect();
-        // The migration's table is these columns, in this order, then the
-        // loader's own: flags, is_valid, source_topic, loaded_at.
         assert_eq!(migrated[..ours.len()], ours[..]);
-        let rest: Vec<&str> = migrated[ours.len()..]
-            .iter()
-            .map(|c| c.0.as_str())
-            .collect();
-        assert_eq!(rest, ["flags", "is_valid", "source_topic", "loaded_at"]);
+        let rest: Vec<&str> = migrated[ours.len()..].iter().map(|c| &*c.0).collect();
+        assert_eq!(rest, LOADER_COLUMNS);
     }
 
     #[test]

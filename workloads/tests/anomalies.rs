@@ -54,12 +54,15 @@ fn a_burst_of_late_orders_in_one_hour_is_an_anomaly_on_the_api_and_an_alert_on_t
         assert!(reply.status.is_success());
         let answer = reply.json;
         let burst = format!("{}", hour.format("%Y-%m-%dT%H:00:00+09:00"));
-        let found = answer["hours"]
-            .as_array()
-            .expect("hours")
-            .iter()
-            .find(|h| h["hour"] == burst.as_str() && h["metric"] == "orders")
-            .unwrap_or_else(|| panic!("the burst at {burst} is not an anomaly: {answer:#}"));
+        let anomalous = |metric: &str| {
+            answer["hours"]
+                .as_array()
+                .expect("hours")
+                .iter()
+                .find(|h| h["hour"] == burst.as_str() && h["metric"] == metric)
+                .unwrap_or_else(|| panic!("{metric} at {burst} is not an anomaly: {answer:#}"))
+        };
+        let found = anomalous("orders");
         assert_eq!(
             found["actual"].as_f64(),
             Some((before + BURST) as f64),
@@ -73,12 +76,7 @@ fn a_burst_of_late_orders_in_one_hour_is_an_anomaly_on_the_api_and_an_alert_on_t
             found["expected"].as_f64() < found["upper"].as_f64(),
             "{found}"
         );
-        let late = answer["hours"]
-            .as_array()
-            .expect("hours")
-            .iter()
-            .find(|h| h["hour"] == burst.as_str() && h["metric"] == "late_rate")
-            .unwrap_or_else(|| panic!("the late burst at {burst} is not an anomaly: {answer:#}"));
+        let late = anomalous("late_rate");
         assert!(late["actual"].as_f64() > late["upper"].as_f64(), "{late}");
         // The drawn series has every hour of the three days up to the last.
         let series = answer["series"].as_array().expect("series");
