@@ -21,15 +21,15 @@ apt_install() {
 # PATH when it is new enough, else Debian's OpenJDK 17, installed once.
 java17() {
     local java version
-    java=$(command -v java || true)
+    java=$(command -v java) || true
     if [ -n "$java" ]; then
         # "17.0.9", "21", or "1.8.0_392" for Java 8: the number before the first dot.
-        version=$("$java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
+        version=$("$java" -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1) || true
         if [ "${version:-0}" -ge 17 ]; then echo "$java"; return 0; fi
         log "$java is Java ${version:-of an unknown version}; Apache Kafka needs 17 or newer"
     fi
     apt_install openjdk-17-jre-headless >&2
-    java=$(ls /usr/lib/jvm/java-17-openjdk-*/bin/java 2>/dev/null | head -1)
+    java=$(ls /usr/lib/jvm/java-17-openjdk-*/bin/java 2>/dev/null | head -1) || true
     [ -x "$java" ] || { log "no Java 17 after installing openjdk-17-jre-headless"; return 1; }
     echo "$java"
 }

@@ -77,7 +77,12 @@ fn a_burst_of_late_orders_in_one_hour_is_an_anomaly_on_the_api_and_an_alert_on_t
             "{found}"
         );
         let late = anomalous("late_rate");
-        assert!(late["actual"].as_f64() > late["upper"].as_f64(), "{late}");
+        let value = |name: &str| {
+            late[name]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{name}: {late}"))
+        };
+        assert!(value("actual") > value("upper"), "{late}");
         // The drawn series has every hour of the three days up to the last.
         let series = answer["series"].as_array().expect("series");
         assert!(series.len() > 48 && series.len() <= 72, "{}", series.len());

@@ -12,7 +12,6 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-/// What a follower logged so far.
 /// The broker's high watermark of each partition of the namespace's topics.
 fn high_watermarks(config: &baedal::config::Config) -> BTreeMap<(String, i32), i64> {
     use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -36,6 +35,7 @@ fn high_watermarks(config: &baedal::config::Config) -> BTreeMap<(String, i32), i
     ends
 }
 
+/// What a follower logged so far.
 fn log_of(path: &Path) -> String {
     let mut text = String::new();
     if let Ok(mut file) = std::fs::File::open(path) {

@@ -287,8 +287,21 @@ fn assert_delivers_each_once_and_saves(plan: &routes::Plan, planned: &[RouteOrde
     let mut ids: Vec<&str> = planned.iter().map(|o| o.order_id.as_str()).collect();
     ids.sort_unstable();
     assert_eq!(dropped, ids, "{what}");
+    // The plan's totals, not only the savings it reports, are no worse
+    // than one by one, and the savings are their difference.
+    let (batched, alone) = (&plan.batched, &plan.one_by_one);
+    let slack = 1e-9 * alone.km.max(alone.minutes).max(1.0);
     assert!(
-        plan.km_saved >= 0.0 && plan.minutes_saved >= 0.0,
+        batched.km <= alone.km + slack && batched.minutes <= alone.minutes + slack,
         "{what}: {plan:#?}"
+    );
+    assert!(plan.km_saved >= 0.0 && plan.minutes_saved >= 0.0, "{what}");
+    assert!(
+        (alone.km - batched.km - plan.km_saved).abs() < 1e-6,
+        "{what}"
+    );
+    assert!(
+        (alone.minutes - batched.minutes - plan.minutes_saved).abs() < 1e-6,
+        "{what}"
     );
 }

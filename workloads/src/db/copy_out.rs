@@ -1,11 +1,27 @@
 //! Reading many rows at once as binary `COPY … TO STDOUT` output.
 
-/// The rows of `COPY (query) TO STDOUT (FORMAT binary)`, handed to
-/// `each_row` one at a time as their fields (`None` for NULL), each in
-/// Postgres' binary form; the output is read as it streams, holding at most
-/// one network chunk and one row. Reading many rows this way skips the
-/// per-row protocol messages and decoding of a `SELECT`.
+/// The rows of `COPY (query) TO STDOUT (FORMAT binary)`, on a connection
+/// of `pool`, handed to `each_row` one at a time as their fields (`None`
+/// for NULL), each in Postgres' binary form; the output is read as it
+/// streams, holding at most one message and one row. Reading many rows this
+/// way skips sqlx's decoding of each row and column of a `SELECT` into
+/// Rust values. A COPY that stops early (an error of `each_row`, a broken
+/// stream) leaves its connection mid-protocol: it is closed, not returned
+/// to the pool.
 pub async fn copy_out_binary(
+    pool: &sqlx::PgPool,
+    query: &str,
+    each_row: impl FnMut(&[Option<&[u8]>]) -> Result<(), String>,
+) -> Result<u64, sqlx::Error> {
+    let mut connection = pool.acquire().await?;
+    let read = copy_out_on(&mut connection, query, each_row).await;
+    if read.is_err() {
+        connection.close_on_drop();
+    }
+    read
+}
+
+async fn copy_out_on(
     connection: &mut sqlx::PgConnection,
     query: &str,
     mut each_row: impl FnMut(&[Option<&[u8]>]) -> Result<(), String>,
@@ -62,6 +78,11 @@ impl BinaryCopyReader {
             if !bytes.starts_with(BINARY_COPY_SIGNATURE) {
                 return Err("not binary COPY output".into());
             }
+            // The flags' critical bits (16–31) name format changes this
+            // reader does not know.
+            if be_i32(bytes, BINARY_COPY_SIGNATURE.len()).unwrap_or(0) as u32 >> 16 != 0 {
+                return Err("unknown critical flags in the header".into());
+            }
             let extension = be_i32(bytes, fixed - 4).unwrap_or(0);
             let extension = usize::try_from(extension).map_err(|_| "a negative header length")?;
             if bytes.len() < fixed + extension {
@@ -89,11 +110,12 @@ impl BinaryCopyReader {
                     break;
                 };
                 next += 4;
-                if length < 0 {
+                if length == -1 {
                     self.fields.push(None);
                     continue;
                 }
-                let length = length as usize;
+                let length =
+                    usize::try_from(length).map_err(|_| format!("a field of {length} bytes"))?;
                 if bytes.len() < next + length {
                     complete = false;
                     break;
@@ -194,5 +216,11 @@ mod tests {
         assert!(reader
             .rows(b"PGCOPY\nnot-it-at-all", &mut |_| Ok(()))
             .is_err());
+        // A critical flag this reader does not know is refused.
+        let mut flagged = BINARY_COPY_SIGNATURE.to_vec();
+        flagged.extend((1i32 << 16).to_be_bytes());
+        flagged.extend(0i32.to_be_bytes());
+        let mut reader = BinaryCopyReader::default();
+        assert!(reader.rows(&flagged, &mut |_| Ok(())).is_err());
     }
 }

@@ -98,9 +98,8 @@ pub async fn refresh(pool: &PgPool) -> Result<(), sqlx::Error> {
 /// Postgres made it sort.
 async fn read_purchases(pool: &PgPool) -> Result<BTreeMap<String, Vec<Purchase>>, sqlx::Error> {
     let mut customers: BTreeMap<String, Vec<Purchase>> = BTreeMap::new();
-    let mut connection = pool.acquire().await?;
     db::copy_out_binary(
-        &mut connection,
+        pool,
         &format!(
             "SELECT customer_id, order_time, COALESCE(order_amount, 0)::float8
              FROM orders WHERE is_valid AND {REVENUE}"

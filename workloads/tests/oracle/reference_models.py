@@ -57,9 +57,11 @@ HOLT_WINTERS_VARIANTS = {
 
 
 def holt_winters_variants(y, weeks):
-    variants = {name: holt_winters(y, weeks, **kwargs)[0] for name, kwargs in HOLT_WINTERS_VARIANTS.items()}
+    fitted = {name: holt_winters(y, weeks, **kwargs) for name, kwargs in HOLT_WINTERS_VARIANTS.items()}
+    variants = {name: errors for name, (errors, _) in fitted.items()}
     best = {k: min(v[k] for v in variants.values()) for k in ["daily_mape", "hourly_mape", "mase"]}
-    return variants, best, holt_winters(y, weeks, trend=None)[1]
+    # Seasonal naive is the same in every variant's run.
+    return variants, best, fitted["no_trend"][1]
 
 
 def holt_winters(y, weeks, **kwargs):
