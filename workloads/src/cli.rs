@@ -220,11 +220,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             } else {
                 if !missing.is_empty() {
-                    anyhow::bail!(
-                        "topics {} do not exist, and kafka.create_topics is false: the operator \
-                         provisions them (see the pipeline's Kafka condition)",
-                        missing.join(", ")
-                    );
+                    return Err(kafka::TopicsMissing(missing).into());
                 }
             }
             let stop = stop_flag()?;

@@ -88,6 +88,16 @@ pub fn missing_topics(config: &Config) -> Result<Vec<String>, ConnectError> {
     Ok(missing_in(&metadata, config))
 }
 
+/// Topics the operator was to provision, missing from the broker where
+/// `kafka.create_topics` is false: the ingest and the ETL stop with it.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "topics {} do not exist, and kafka.create_topics is false: the operator provisions \
+     them (see the pipeline's Kafka condition)",
+    .0.join(", ")
+)]
+pub struct TopicsMissing(pub Vec<String>);
+
 /// How long the topic check waits for the broker.
 pub const TOPIC_CHECK_WAIT: Duration = Duration::from_secs(10);
 

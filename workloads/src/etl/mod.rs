@@ -88,12 +88,8 @@ pub enum EtlError {
          loads the other topics first); load the topic as it is now into a fresh schema"
     )]
     TopicsMadeAgain(MadeAgain),
-    #[error(
-        "topics {} do not exist, and kafka.create_topics is false: the operator provisions \
-         them (see the pipeline's Kafka condition)",
-        .0.join(", ")
-    )]
-    TopicsMissing(Vec<String>),
+    #[error("{0}")]
+    TopicsMissing(crate::kafka::TopicsMissing),
 }
 
 /// Partitions whose stored position is past the broker's end of them.
@@ -218,7 +214,9 @@ pub async fn run(
         let missing = tokio::task::block_in_place(|| crate::kafka::missing_topics(config))?;
         if !missing.is_empty() {
             if !config.kafka.create_topics {
-                return Err(EtlError::TopicsMissing(missing));
+                return Err(EtlError::TopicsMissing(crate::kafka::TopicsMissing(
+                    missing,
+                )));
             }
             tracing::warn!(
                 ?missing,
