@@ -184,16 +184,12 @@ fn unsupported(code: RDKafkaErrorCode) -> bool {
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Reads the partition counts (and managed configs) of the desired topics.
-async fn current_topics(
-    config: &Config,
-    admin: &AdminClient<DefaultClientContext>,
-    desired: &[DesiredTopic],
-) -> Result<BTreeMap<String, CurrentTopic>, String> {
+/// The partition count of every topic the brokers' metadata lists.
+async fn topic_partitions(config: &Config) -> Result<BTreeMap<String, i32>, String> {
     let owned = config.clone();
     // Metadata is a blocking librdkafka call: off the async threads. A
     // failure names the brokers and the reason (TLS, login, refused).
-    let partitions = tokio::task::spawn_blocking(move || {
+    tokio::task::spawn_blocking(move || {
         let metadata = baedal_contract::kafka::metadata(&owned, None, TIMEOUT)
             .map_err(|e| format!("reading metadata: {e}"))?;
         Ok::<_, String>(
@@ -206,7 +202,47 @@ async fn current_topics(
         )
     })
     .await
-    .map_err(|e| format!("metadata task: {e}"))??;
+    .map_err(|e| format!("metadata task: {e}"))?
+}
+
+/// Waits until the brokers' metadata lists every one of `names`, and returns
+/// their partition counts. A broker answers CreateTopics once its controller
+/// has committed the topics; its metadata cache learns of them a moment
+/// later. Reporting the topics ready only once they are listed means that a
+/// workload started on that report finds them, and that the next reconcile
+/// does not plan to create them again.
+async fn wait_until_listed(
+    config: &Config,
+    names: &[&str],
+) -> Result<BTreeMap<String, i32>, String> {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let listed = topic_partitions(config).await?;
+        let missing: Vec<&str> = names
+            .iter()
+            .copied()
+            .filter(|n| !listed.contains_key(*n))
+            .collect();
+        if missing.is_empty() {
+            return Ok(listed);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!(
+                "created topics not listed by the brokers after {TIMEOUT:?}: {}",
+                missing.join(", ")
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Reads the partition counts (and managed configs) of the desired topics.
+async fn current_topics(
+    config: &Config,
+    admin: &AdminClient<DefaultClientContext>,
+    desired: &[DesiredTopic],
+) -> Result<BTreeMap<String, CurrentTopic>, String> {
+    let partitions = topic_partitions(config).await?;
 
     let existing: Vec<&DesiredTopic> = desired
         .iter()
@@ -271,8 +307,9 @@ pub async fn ensure(config: &Config, desired: &[DesiredTopic]) -> Result<TopicsO
         .iter()
         .map(|(k, v)| (k.clone(), v.partitions))
         .collect();
-    for action in actions {
-        match &action {
+    let mut created: Vec<&str> = Vec::new();
+    for action in &actions {
+        match action {
             TopicAction::Create(d) => {
                 let mut topic = NewTopic::new(
                     &d.name,
@@ -288,13 +325,14 @@ pub async fn ensure(config: &Config, desired: &[DesiredTopic]) -> Result<TopicsO
                     .map_err(|e| format!("creating {}: {e}", d.name))?;
                 for r in results {
                     match r {
-                        Ok(_) | Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {
-                            partitions.insert(d.name.clone(), d.partitions);
-                        }
+                        Ok(_) => outcome.applied.push(action.clone()),
+                        // Made by someone else since the metadata was read:
+                        // nothing was applied; its count is read below.
+                        Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
                         Err((name, code)) => return Err(format!("creating {name}: {code}")),
                     }
                 }
-                outcome.applied.push(action.clone());
+                created.push(d.name.as_str());
             }
             TopicAction::IncreasePartitions { topic, to, .. } => {
                 let np = NewPartitions::new(topic, *to as usize);
@@ -348,6 +386,14 @@ pub async fn ensure(config: &Config, desired: &[DesiredTopic]) -> Result<TopicsO
                 current: *current,
                 desired: *desired,
             }),
+        }
+    }
+    if !created.is_empty() {
+        let listed = wait_until_listed(config, &created).await?;
+        for name in created {
+            if let Some(count) = listed.get(name) {
+                partitions.insert(name.to_string(), *count);
+            }
         }
     }
     outcome.topics = desired
