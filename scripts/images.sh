@@ -3,6 +3,9 @@
 # and checks what is in them:
 #
 #   scripts/images.sh [OUT]        (default OUT: target/images)
+#   scripts/images.sh --prepare    only the tools below and the release binaries
+#                                  (CI runs this in the background, at the
+#                                  lowest priority, while the tests run)
 #
 # For each of baedal (the workloads) and baedal-operator:
 #   1. the root file system from images/<image>.list (scripts/image-rootfs.sh):
@@ -31,6 +34,8 @@ log_tag=images
 . "$(dirname "$0")/lib.sh"
 cd "$(dirname "$0")/.."
 repo=$(pwd)
+prepare_only=""
+if [ "${1:-}" = "--prepare" ]; then prepare_only=1; shift; fi
 out=$(mkdir -p "${1:-target/images}" && cd "${1:-target/images}" && pwd)
 cache=${BAEDAL_CACHE:-$HOME/.cache/baedal}
 tag=${BAEDAL_IMAGE_TAG:-dev}
@@ -65,6 +70,7 @@ fi
 log "building the release binaries (cargo auditable)"
 PATH="$auditable/bin:$PATH" cargo auditable build --release --locked --quiet \
     -p baedal-workloads --bin baedal -p baedal-operator --bin baedal-operator
+[ -z "$prepare_only" ] || exit 0
 
 # --- images --------------------------------------------------------------------
 revision=$(git rev-parse HEAD 2>/dev/null || echo unknown)

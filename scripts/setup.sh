@@ -8,6 +8,8 @@
 #     built from source, with TLS)
 #   - Java and Maven (the local Apache Kafka broker is resolved from Maven
 #     Central and runs on the JVM), openssl (the TLS tests' CA)
+#   - Go (the local control plane and the image tools are built from the Go
+#     module proxy) and binutils' strip
 log_tag=setup
 # shellcheck source=scripts/lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -39,6 +41,10 @@ apt_install zlib1g-dev
 # librdkafka's TLS (SSL, SASL_SSL) links the system OpenSSL.
 apt_install libssl-dev pkg-config openssl
 java17 >/dev/null   # Apache Kafka 4 runs on Java 17 or newer
+# Go builds the local control plane and the image tools; strip trims the
+# images' binaries. Installed here, before CI starts those builds side by side.
+command -v go >/dev/null 2>&1 || apt_install golang-go
+command -v strip >/dev/null 2>&1 || apt_install binutils
 command -v mvn >/dev/null 2>&1 || apt_install maven
 # moto's S3-compatible server for the s3:// source test.
 python3 -c "import moto.server, boto3" 2>/dev/null || python3 -m pip install --quiet "moto[server]"
