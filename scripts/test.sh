@@ -29,12 +29,16 @@ cleanup() {
     rm -rf "$logs"
 }
 trap cleanup EXIT
-# Each background build in its own process group (setsid), so that cleanup
-# stops its compilers too.
-setsid scripts/cluster.sh build > "$logs/cluster-build.log" 2>&1 &
+# Each background build in its own process group (job control on), so that
+# cleanup stops its compilers too. Not in a session of its own (setsid): the
+# kernel schedules each session as one group (autogroup), with a fair share
+# of the CPU whatever the nice value of its processes inside.
+set -m
+scripts/cluster.sh build < /dev/null > "$logs/cluster-build.log" 2>&1 &
 cluster_build=$!
-setsid nice -n 19 scripts/images.sh --prepare > "$logs/images-prepare.log" 2>&1 &
+nice -n 19 scripts/images.sh --prepare < /dev/null > "$logs/images-prepare.log" 2>&1 &
 images_prepare=$!
+set +m
 background=("$cluster_build" "$images_prepare")
 finish() { # pid log what
     wait "$1" || { cat "$2" >&2; log "$3 failed"; exit 1; }
